@@ -1,0 +1,116 @@
+"""Project paths and the reports configuration file.
+
+Why one module: the DAG files read the report timezone at parse time (the timetable needs it),
+and the tasks read recipients and output folders at run time. Both must agree, so both read the
+same file through the same function. Reading a small YAML file is cheap enough for parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+INCLUDE_DIR = PACKAGE_DIR.parent
+PROJECT_DIR = INCLUDE_DIR.parent
+SQL_DIR = INCLUDE_DIR / "sql"
+TEMPLATES_DIR = INCLUDE_DIR / "templates"
+DEFAULT_CONFIG_FILE = INCLUDE_DIR / "config" / "reports.yaml"
+
+
+def var_dir() -> Path:
+    """Where the embedded default keeps its files (SQLite databases, reports, outbox).
+
+    `CRM_KPIS_HOME` moves it, e.g. to a volume in a container; the default is `var/` in the project.
+    """
+    return Path(os.environ.get("CRM_KPIS_HOME", PROJECT_DIR / "var")).resolve()
+
+
+def reports_dir() -> Path:
+    return var_dir() / "reports"
+
+
+def outbox_dir() -> Path:
+    return var_dir() / "outbox"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """One scheduled report: who gets it and how it is labelled."""
+
+    report_id: str
+    title: str
+    grain: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: str | None = None
+    from_email: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str
+    currency: str
+    company: str
+    reports: dict[str, ReportConfig] = field(default_factory=dict)
+
+    def report_for_grain(self, grain: str) -> ReportConfig:
+        for report in self.reports.values():
+            if report.grain == grain:
+                return report
+        raise KeyError(f"no report with grain {grain!r} in the reports configuration")
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("CRM_KPIS_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(v) for v in value)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> Settings:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    reports: dict[str, ReportConfig] = {}
+    for report_id, spec in (raw.get("reports") or {}).items():
+        if spec.get("grain") not in {"daily", "monthly"}:
+            raise ValueError(f"{path}: report {report_id!r} needs grain daily or monthly")
+        reports[report_id] = ReportConfig(
+            report_id=report_id,
+            title=spec.get("title", report_id),
+            grain=spec["grain"],
+            to=_as_tuple(spec.get("to")),
+            cc=_as_tuple(spec.get("cc")),
+            bcc=_as_tuple(spec.get("bcc")),
+            reply_to=spec.get("reply_to"),
+            from_email=spec.get("from_email"),
+        )
+    return Settings(
+        timezone=raw.get("timezone", "UTC"),
+        currency=raw.get("currency", "USD"),
+        company=raw.get("company", "Example Corp"),
+        reports=reports,
+    )
+
+
+def load_settings() -> Settings:
+    """The settings from the config file; `CRM_KPIS_TIMEZONE` overrides the report timezone."""
+    path = config_file()
+    if not path.exists():
+        raise FileNotFoundError(f"reports configuration not found: {path} (set CRM_KPIS_CONFIG)")
+    settings = _load(str(path), path.stat().st_mtime)
+    tz = os.environ.get("CRM_KPIS_TIMEZONE")
+    if tz:
+        settings = Settings(tz, settings.currency, settings.company, settings.reports)
+    return settings

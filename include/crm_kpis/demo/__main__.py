@@ -1,0 +1,63 @@
+"""Generate the demo CRM and helpdesk databases.
+
+    python -m crm_kpis.demo [--crm-url URL] [--helpdesk-url URL] [--seed N] [--scale X]
+                            [--end-month YYYY-MM] [--months N]
+
+Without URLs it writes the embedded default, SQLite files under var/data/. The data ends with
+`--end-month` (default: the last complete month) and covers `--months` months (default 24).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import date
+
+from crm_kpis.demo.generator import default_end_month, generate, spec_for
+from crm_kpis.demo.loader import load_database
+from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, default_sqlite_url, engine_for
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m crm_kpis.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--crm-url", help="SQLAlchemy URL of the CRM database (default: var/data/crm.db)")
+    parser.add_argument("--helpdesk-url", help="SQLAlchemy URL of the helpdesk database (default: var/data/helpdesk.db)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42): same seed, same rows")
+    parser.add_argument("--scale", type=float, default=1.0, help="volume multiplier (1 = ~200 new customers a month)")
+    parser.add_argument("--end-month", help="last month of data, YYYY-MM (default: the last complete month)")
+    parser.add_argument("--months", type=int, default=24, help="number of months (default 24)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    args = parse_args(argv)
+    if args.end_month:
+        try:
+            end_month = date.fromisoformat(f"{args.end_month}-01")
+        except ValueError:
+            print(f"--end-month must look like 2026-10, not {args.end_month!r}", file=sys.stderr)
+            return 2
+    else:
+        end_month = default_end_month(date.today())
+    spec = spec_for(end_month, months=args.months, seed=args.seed, scale=args.scale)
+    started = time.perf_counter()
+    data = generate(spec)
+    targets = {
+        "crm": args.crm_url or default_sqlite_url(CRM_CONN_ID),
+        "helpdesk": args.helpdesk_url or default_sqlite_url(HELPDESK_CONN_ID),
+    }
+    for database, url in targets.items():
+        engine = engine_for(url)
+        counts = load_database(engine, database, data[database])
+        print(f"{database}: {sum(counts.values()):,} rows in {len(counts)} tables -> "
+              f"{engine.url.render_as_string(hide_password=True)}")
+    print(f"demo data {spec.start} .. {spec.end} (exclusive), seed {spec.seed}, scale {spec.scale:g}, "
+          f"{time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Database engines from Airflow connections, and SQL files run with bound parameters.
+
+Why here and not in the DAGs: the same code runs inside a task (connections come from Airflow:
+environment variables, the metadata DB or a secrets backend) and outside one (the demo generator,
+tests), where the embedded default applies: SQLite files under `var/data/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+
+from crm_kpis.config import SQL_DIR, var_dir
+
+log = logging.getLogger(__name__)
+
+CRM_CONN_ID = "crm_db"
+HELPDESK_CONN_ID = "helpdesk_db"
+WAREHOUSE_CONN_ID = "kpi_warehouse"
+
+#: The embedded default: which SQLite file stands in for each connection id.
+DEFAULT_SQLITE_FILES = {
+    CRM_CONN_ID: "crm.db",
+    HELPDESK_CONN_ID: "helpdesk.db",
+    WAREHOUSE_CONN_ID: "warehouse.db",
+}
+
+_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+
+
+class SourceError(RuntimeError):
+    """A source could not be reached or queried; the message says which and why."""
+
+
+def default_sqlite_url(conn_id: str) -> URL:
+    path = var_dir() / "data" / DEFAULT_SQLITE_FILES[conn_id]
+    return make_url(f"sqlite:///{path}")
+
+
+def _airflow_connection(conn_id: str) -> Any | None:
+    """The Airflow connection, or None when it is not defined anywhere Airflow looks."""
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # the package is usable without Airflow installed
+        return None
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # AirflowNotFoundException's home differs between SDK versions
+        if type(exc).__name__ == "AirflowNotFoundException" or "isn't defined" in str(exc):
+            return None
+        raise
+
+
+def connection_url(conn_id: str) -> URL:
+    """SQLAlchemy URL for a connection id; the embedded SQLite file when it is not configured."""
+    conn = _airflow_connection(conn_id)
+    if conn is None:
+        if conn_id not in DEFAULT_SQLITE_FILES:
+            raise SourceError(f"connection {conn_id!r} is not configured and has no default")
+        return default_sqlite_url(conn_id)
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type == "sqlite":
+        return make_url(f"sqlite:///{conn.host}")
+    if conn_type not in _DRIVERS:
+        raise SourceError(
+            f"connection {conn_id!r} has type {conn_type!r}; supported: sqlite, postgres, mysql"
+        )
+    return URL.create(
+        _DRIVERS[conn_type],
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=conn.port or None,
+        database=conn.schema or None,
+    )
+
+
+@lru_cache(maxsize=16)
+def _engine_for_url(url_text: str) -> Engine:
+    url = make_url(url_text)
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # Parallel area tasks write the warehouse at once: wait for the lock rather than fail.
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def engine_for(conn_id_or_url: str | URL) -> Engine:
+    """An engine for a connection id (`crm_db`, …) or an explicit SQLAlchemy URL."""
+    if isinstance(conn_id_or_url, URL) or "://" in str(conn_id_or_url):
+        url = make_url(conn_id_or_url)
+    else:
+        url = connection_url(str(conn_id_or_url))
+    return _engine_for_url(url.render_as_string(hide_password=False))
+
+
+# --- SQL files --------------------------------------------------------------------------------
+def sql_file(name: str, dialect: str) -> Path:
+    """`crm/orders.sql`, or its per-dialect twin `crm/orders.postgresql.sql` when one exists."""
+    base = SQL_DIR / name
+    specific = base.with_name(f"{base.stem}.{dialect}{base.suffix}")
+    path = specific if specific.exists() else base
+    if not path.exists():
+        raise SourceError(f"SQL file not found: {path}")
+    return path
+
+
+def load_sql(name: str, dialect: str) -> str:
+    return sql_file(name, dialect).read_text(encoding="utf-8")
+
+
+def _bind_value(value: Any, dialect: str) -> Any:
+    """SQLite keeps timestamps as text: bind the same text form so comparisons are chronological."""
+    if dialect != "sqlite":
+        return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps (`*_at`) and dates (`*_date`, `*_on`) as naive UTC datetime64 columns.
+
+    A value carrying an offset is converted to UTC; a value that cannot be read becomes NaT and
+    is then treated by the quality checks as missing.
+    """
+    for column in frame.columns:
+        if column.endswith(("_at", "_date", "_on")) and not pd.api.types.is_datetime64_any_dtype(
+            frame[column]
+        ):
+            parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
+            unreadable = int((parsed.isna() & frame[column].notna()).sum())
+            if unreadable:
+                log.warning("%s: %d unreadable timestamp values set to missing", column, unreadable)
+            frame[column] = parsed.dt.tz_localize(None)
+        elif isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
+def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Run one SQL file with bound parameters and return its rows as a DataFrame."""
+    dialect = engine.dialect.name
+    sql = load_sql(name, dialect)
+    bound = {key: _bind_value(value, dialect) for key, value in params.items()}
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(text(sql), conn, params=bound)
+    except Exception as exc:
+        raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
+    log.info("read %d rows with %s from %s", len(frame), name, engine.url.database)
+    return _parse_timestamps(frame)
+
+
+def run_script(engine: Engine, path: Path) -> None:
+    """Run a DDL file of `;`-separated statements in one transaction."""
+    statements = [
+        s.strip()
+        for s in "\n".join(
+            line for line in path.read_text(encoding="utf-8").splitlines()
+            if not line.strip().startswith("--")
+        ).split(";")
+    ]
+    with engine.begin() as conn:
+        for statement in statements:
+            if statement:
+                conn.execute(text(statement))
