@@ -152,7 +152,7 @@ def generate(spec: DemoSpec) -> dict[str, dict[str, pd.DataFrame]]:
             "name": [f"Campaign {i:04d}" for i in range(1, n_camp + 1)],
             "channel": g.pick(CHANNELS, CHANNEL_WEIGHTS, n_camp),
             "started_on": g.ts(camp_start).dt.date,
-            "ended_on": g.ts(camp_start + camp_len_days * DAY, ~open_ended).dt.date,
+            "ended_on": g.ts(camp_start + camp_len_days * DAY, ~open_ended, horizon=False).dt.date,
             "cost": np.round(rng.gamma(2.0, 2500.0 * s**0.5, n_camp), 2),
         }
     )
@@ -167,7 +167,7 @@ def generate(spec: DemoSpec) -> dict[str, dict[str, pd.DataFrame]]:
 
     # daily channel tables
     day_idx = np.arange(spec.days)
-    ch_base_spend = np.array([60, 420, 250, 180, 40, 90]) * s
+    ch_base_spend = np.array([150, 1300, 700, 500, 90, 260]) * s
     spend = pd.DataFrame(
         {
             "spend_date": np.repeat(g.dates.date, len(CHANNELS)),
@@ -354,7 +354,7 @@ def generate(spec: DemoSpec) -> dict[str, dict[str, pd.DataFrame]]:
             "ordered_at": g.ts(o_t),
             "status": o_status,
             "total_amount": totals,
-            "campaign_id": campaign_for(o_t, 0.15),
+            "campaign_id": campaign_for(o_t, 0.04),
             "sales_rep_id": rep,
         }
     )
@@ -522,7 +522,7 @@ def generate(spec: DemoSpec) -> dict[str, dict[str, pd.DataFrame]]:
     res_t = fr_t + g.delay(res_mean, n_t)
     responded = fr_t < g.horizon
     resolved = res_t < g.horizon
-    reopen = rng.choice([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2], n_t)
+    reopen = rng.choice([0, 1, 2], n_t, p=[0.91, 0.07, 0.02])
     closed_t = res_t + 3 * DAY
     known = np.searchsorted(cust_t, t_t)  # customers who existed when the ticket came in
     t_cust = nint((rng.random(n_t) * np.maximum(known, 1)).astype(int) + 1, dtype="Int64").where(

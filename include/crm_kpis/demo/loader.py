@@ -32,8 +32,9 @@ def _for_sqlite(frame: pd.DataFrame) -> pd.DataFrame:
         series = out[column]
         if pd.api.types.is_datetime64_any_dtype(series):
             out[column] = series.dt.strftime("%Y-%m-%d %H:%M:%S").astype(object).where(series.notna(), None)
-        elif series.dtype == object and len(series) and isinstance(series.dropna().iloc[0] if series.notna().any() else None, date):
-            out[column] = series.map(lambda d: d.isoformat() if isinstance(d, date) else None)
+        elif series.dtype == object and series.notna().any() and isinstance(series.dropna().iloc[0], date):
+            # pd.NaT passes isinstance(date): test for missing first, or it is stored as 'NaT'
+            out[column] = series.map(lambda d: None if pd.isna(d) else d.isoformat())
     return out
 
 

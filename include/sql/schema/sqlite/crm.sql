@@ -106,6 +106,8 @@ CREATE TABLE orders (
     sales_rep_id INTEGER
 );
 CREATE INDEX ix_orders_ordered_at ON orders (ordered_at);
+-- The repeat-purchase extract looks up each buyer's earlier orders.
+CREATE INDEX ix_orders_customer_id ON orders (customer_id, ordered_at);
 CREATE TABLE order_lines (
     order_id INTEGER NOT NULL,
     line_no INTEGER NOT NULL,

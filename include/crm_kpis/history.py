@@ -1,0 +1,222 @@
+"""The KPI history in the warehouse: staging, the one-transaction period swap, and reads.
+
+Why staging: the three area tasks run in parallel (possibly on different workers), and no
+DataFrame goes through XCom. Each area stages its values under the run id; the publish task then
+replaces the period's history rows with the staged ones in one transaction, so readers see the
+old period or the new one, never a mix, and a re-run writes no duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Column, Date, DateTime, Engine, Float, Index, Integer, MetaData, String, Table, Text, and_, delete,
+    insert, select,
+)
+
+from crm_kpis.compute import AreaResult
+from crm_kpis.periods import ReportPeriod
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+kpi_history = Table(
+    "kpi_history",
+    metadata,
+    Column("kpi_id", String(80), primary_key=True),
+    Column("grain", String(10), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("dimension", String(40), primary_key=True),  # "" for the company-wide row
+    Column("member", String(120), primary_key=True),
+    Column("period_end", Date, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("value", Float(precision=53)),
+    Column("numerator", Float(precision=53)),
+    Column("denominator", Float(precision=53)),
+    Column("run_id", String(250), nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+)
+Index("ix_kpi_history_period", kpi_history.c.grain, kpi_history.c.period_start)
+
+kpi_staging = Table(
+    "kpi_staging",
+    metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("area", String(20), primary_key=True),
+    Column("grain", String(10), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: values, rows read, rejections, freshness
+    Column("staged_at", DateTime, nullable=False),
+)
+
+kpi_runs = Table(
+    "kpi_runs",
+    metadata,
+    Column("grain", String(10), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("timezone", String(64), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    Column("kpis", Integer, nullable=False),
+    Column("values_written", Integer, nullable=False),
+    Column("rows_read", Text, nullable=False),  # JSON {area: {extract: rows}}
+    Column("rows_rejected", Text, nullable=False),  # JSON {area: {extract: {rule: rows}}}
+    Column("latest_source_ts", DateTime),
+)
+
+report_deliveries = Table(
+    "report_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(80), nullable=False),
+    Column("grain", String(10), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("transport", String(10), nullable=False),  # smtp or outbox
+    Column("recipients", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("message_id", String(250), nullable=False),
+    Column("attachment_bytes", Integer, nullable=False),
+    Column("sent_at", DateTime, nullable=False),
+)
+Index("ix_report_deliveries_period", report_deliveries.c.report_id, report_deliveries.c.period_start)
+
+
+class PublishError(RuntimeError):
+    """The staged results are incomplete; the period's history was left as it was."""
+
+
+def _utcnow() -> datetime:
+    """Wall-clock time for audit columns only (when something ran), never for KPI values."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def ensure_schema(engine: Engine) -> None:
+    metadata.create_all(engine, checkfirst=True)
+
+
+def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
+    """Stage one area's values under the run id (replacing an earlier try of the same task)."""
+    payload = {
+        "values": [v.as_dict() for v in result.values],
+        "rows_read": result.rows_read,
+        "rejected": result.rejected,
+        "latest_source_ts": result.latest_source_ts.isoformat() if result.latest_source_ts else None,
+    }
+    with engine.begin() as conn:
+        conn.execute(delete(kpi_staging).where(and_(kpi_staging.c.run_id == run_id,
+                                                    kpi_staging.c.area == result.area)))
+        conn.execute(insert(kpi_staging).values(
+            run_id=run_id, area=result.area, grain=result.period.grain,
+            period_start=result.period.start_date, payload=json.dumps(payload), staged_at=_utcnow(),
+        ))
+
+
+@dataclass(frozen=True)
+class PublishSummary:
+    period: str
+    kpis: int
+    rows_written: int
+    rows_replaced: int
+    rows_rejected: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def publish_period(engine: Engine, period: ReportPeriod, run_id: str, areas: tuple[str, ...]) -> PublishSummary:
+    """Replace the period's history with this run's staged values, in one transaction."""
+    with engine.begin() as conn:
+        staged = conn.execute(
+            select(kpi_staging.c.area, kpi_staging.c.payload, kpi_staging.c.period_start, kpi_staging.c.grain)
+            .where(kpi_staging.c.run_id == run_id)
+        ).all()
+        found = {row.area: row for row in staged}
+        missing = [a for a in areas if a not in found]
+        if missing:
+            raise PublishError(f"run {run_id}: no staged results for {missing}; history of {period} unchanged")
+        for row in staged:
+            if row.grain != period.grain or row.period_start != period.start_date:
+                raise PublishError(f"run {run_id}: staged {row.area} is for {row.grain} {row.period_start}, "
+                                   f"not {period}")
+        computed_at = _utcnow()
+        rows: list[dict[str, Any]] = []
+        rows_read: dict[str, Any] = {}
+        rejected: dict[str, Any] = {}
+        latest: list[str] = []
+        for area in areas:
+            payload = json.loads(found[area].payload)
+            rows_read[area] = payload["rows_read"]
+            rejected[area] = payload["rejected"]
+            if payload["latest_source_ts"]:
+                latest.append(payload["latest_source_ts"])
+            for value in payload["values"]:
+                rows.append({
+                    **value, "grain": period.grain, "period_start": period.start_date,
+                    "period_end": period.end_date, "timezone": period.tz, "run_id": run_id,
+                    "computed_at": computed_at,
+                })
+        period_filter = and_(kpi_history.c.grain == period.grain, kpi_history.c.period_start == period.start_date)
+        replaced = conn.execute(delete(kpi_history).where(period_filter)).rowcount
+        if rows:
+            conn.execute(insert(kpi_history), rows)
+        conn.execute(delete(kpi_runs).where(and_(kpi_runs.c.grain == period.grain,
+                                                 kpi_runs.c.period_start == period.start_date)))
+        kpis = len({r["kpi_id"] for r in rows})
+        conn.execute(insert(kpi_runs).values(
+            grain=period.grain, period_start=period.start_date, timezone=period.tz, run_id=run_id,
+            computed_at=computed_at, kpis=kpis, values_written=len(rows), rows_read=json.dumps(rows_read),
+            rows_rejected=json.dumps(rejected),
+            latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
+        ))
+        conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
+    n_rejected = sum(n for area in rejected.values() for rules in area.values() for n in rules.values())
+    summary = PublishSummary(period.key, kpis, len(rows), replaced or 0, n_rejected)
+    log.info("published %s: %d KPIs, %d rows written, %d rows replaced", period, kpis, len(rows), replaced or 0)
+    return summary
+
+
+def read_history(engine: Engine, grain: str, starts: list[date], company_only: bool = False) -> pd.DataFrame:
+    """History rows of the given periods (value, numerator, denominator, run)."""
+    query = select(
+        kpi_history.c.kpi_id, kpi_history.c.period_start, kpi_history.c.dimension, kpi_history.c.member,
+        kpi_history.c.value, kpi_history.c.numerator, kpi_history.c.denominator, kpi_history.c.run_id,
+        kpi_history.c.computed_at,
+    ).where(and_(kpi_history.c.grain == grain, kpi_history.c.period_start.in_(starts)))
+    if company_only:
+        query = query.where(kpi_history.c.dimension == "")
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).mappings().all())
+    if frame.empty:
+        frame = pd.DataFrame(columns=["kpi_id", "period_start", "dimension", "member", "value", "numerator",
+                                      "denominator", "run_id", "computed_at"])
+    return frame
+
+
+def read_run(engine: Engine, period: ReportPeriod) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(kpi_runs).where(and_(
+            kpi_runs.c.grain == period.grain, kpi_runs.c.period_start == period.start_date))).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    out["rows_read"] = json.loads(out["rows_read"])
+    out["rows_rejected"] = json.loads(out["rows_rejected"])
+    return out
+
+
+def rejected_by_extract(run: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Rejections per extract and rule; an extract read by two areas is counted once."""
+    merged: dict[str, dict[str, int]] = {}
+    for area_rejections in run["rows_rejected"].values():
+        for extract, rules in area_rejections.items():
+            for rule, n in rules.items():
+                merged.setdefault(extract, {})[rule] = max(merged.get(extract, {}).get(rule, 0), n)
+    return merged

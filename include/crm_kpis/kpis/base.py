@@ -1,0 +1,231 @@
+"""KPI declarations and the measures they are built from.
+
+Why declarations: each KPI is stated once (id, name, unit, direction, grain, formula text) next to
+the code that computes it. The report's appendix, the history and the tests all read that one
+declaration, so a definition cannot drift between what is printed and what is computed.
+
+Why measures with numerator and denominator: a ratio keeps both parts, so a value can be
+explained and re-aggregated; a zero denominator gives no value (None), never 0 or inf.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from crm_kpis.periods import ReportPeriod
+
+UNITS = ("money", "count", "rate", "ratio", "score", "days", "hours", "minutes", "seconds")
+AREAS = ("marketing", "sales", "operations")
+TOTAL = ""  # dimension and member of the company-wide row
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One computed value: company-wide (dimension "") or for one member of a breakdown."""
+
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    dimension: str = TOTAL
+    member: str = TOTAL
+
+
+@dataclass(frozen=True)
+class KpiValue:
+    kpi_id: str
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    dimension: str = TOTAL
+    member: str = TOTAL
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kpi_id": self.kpi_id,
+            "dimension": self.dimension,
+            "member": self.member,
+            "value": self.value,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+        }
+
+
+class Inputs:
+    """The cleaned extracts a KPI reads, by extract name, for one period."""
+
+    def __init__(self, period: ReportPeriod, frames: dict[str, pd.DataFrame]) -> None:
+        self.period = period
+        self._frames = frames
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        try:
+            return self._frames[name]
+        except KeyError:
+            raise KeyError(f"extract {name!r} was not loaded; declare it in the KPI's inputs") from None
+
+
+Compute = Callable[[Inputs], list[Measure]]
+
+
+@dataclass(frozen=True)
+class KpiDef:
+    id: str
+    name: str
+    unit: str
+    better: str | None  # "up", "down" or None (neither direction is good)
+    grain: str  # "D": daily and monthly; "M": monthly only
+    formula: str
+    description: str
+    inputs: tuple[str, ...]
+    compute: Compute = field(compare=False, repr=False)
+    breakdowns: tuple[str, ...] = ()
+
+    @property
+    def area(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    def applies_to(self, grain: str) -> bool:
+        return self.grain == "D" or grain == "monthly"
+
+    def evaluate(self, inputs: Inputs) -> list[KpiValue]:
+        return [
+            KpiValue(self.id, _clean(m.value), _clean(m.numerator), _clean(m.denominator), m.dimension, m.member)
+            for m in self.compute(inputs)
+        ]
+
+
+def _clean(x: float | None) -> float | None:
+    """Store plain floats; NaN and inf (which a correct KPI never produces) become no value."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+REGISTRY: dict[str, KpiDef] = {}
+
+
+def kpi(
+    id: str,
+    *,
+    name: str,
+    unit: str,
+    better: str | None,
+    grain: str,
+    formula: str,
+    inputs: Sequence[str],
+    description: str = "",
+    breakdowns: Sequence[str] = (),
+) -> Callable[[Compute], Compute]:
+    """Declare a KPI: the decorated function computes it from its inputs."""
+    if unit not in UNITS:
+        raise ValueError(f"{id}: unknown unit {unit!r}")
+    if better not in ("up", "down", None):
+        raise ValueError(f"{id}: better must be up, down or None")
+    if grain not in ("D", "M"):
+        raise ValueError(f"{id}: grain must be D or M")
+
+    def register(fn: Compute) -> Compute:
+        if id in REGISTRY:
+            raise ValueError(f"KPI {id} declared twice")
+        REGISTRY[id] = KpiDef(
+            id, name, unit, better, grain, formula, description or (fn.__doc__ or "").strip(),
+            tuple(inputs), fn, tuple(breakdowns),
+        )
+        return fn
+
+    return register
+
+
+# --- measures with breakdowns ------------------------------------------------------------------
+Reducer = Callable[[pd.DataFrame], tuple[float | None, float | None, float | None]]
+
+
+def _by(frame: pd.DataFrame, by: Iterable[str], reduce: Reducer) -> list[Measure]:
+    value, num, den = reduce(frame)
+    out = [Measure(value, num, den)]
+    for dimension in by:
+        if dimension not in frame.columns:
+            raise KeyError(f"breakdown column {dimension!r} missing from the extract")
+        for member, part in frame.groupby(dimension, sort=True, dropna=True, observed=True):
+            value, num, den = reduce(part)
+            out.append(Measure(value, num, den, dimension, str(member)))
+    return out
+
+
+def safe_div(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+def count(frame: pd.DataFrame, by: Iterable[str] = ()) -> list[Measure]:
+    """Number of rows."""
+    return _by(frame, by, lambda f: (float(len(f)), None, None))
+
+
+def total(frame: pd.DataFrame, column: str, by: Iterable[str] = ()) -> list[Measure]:
+    """Sum of a column (an empty period sums to 0: nothing was spent)."""
+    return _by(frame, by, lambda f: (float(f[column].sum()), None, None))
+
+
+def share(frame: pd.DataFrame, flag: str, by: Iterable[str] = ()) -> list[Measure]:
+    """Rows where boolean column `flag` holds / all rows."""
+
+    def reduce(f: pd.DataFrame) -> tuple[float | None, float, float]:
+        num, den = float(f[flag].sum()), float(len(f))
+        return safe_div(num, den), num, den
+
+    return _by(frame, by, reduce)
+
+
+def sum_ratio(frame: pd.DataFrame, num_col: str, den_col: str, by: Iterable[str] = ()) -> list[Measure]:
+    """Σ num_col / Σ den_col."""
+
+    def reduce(f: pd.DataFrame) -> tuple[float | None, float, float]:
+        num, den = float(f[num_col].sum()), float(f[den_col].sum())
+        return safe_div(num, den), num, den
+
+    return _by(frame, by, reduce)
+
+
+def mean(frame: pd.DataFrame, column: str, by: Iterable[str] = ()) -> list[Measure]:
+    """Mean of a column; numerator is the sum, denominator the count."""
+
+    def reduce(f: pd.DataFrame) -> tuple[float | None, float, float]:
+        values = f[column].dropna()
+        num, den = float(values.sum()), float(len(values))
+        return safe_div(num, den), num, den
+
+    return _by(frame, by, reduce)
+
+
+def median(frame: pd.DataFrame, column: str, by: Iterable[str] = ()) -> list[Measure]:
+    """Median of a column; the denominator is the count it was taken over."""
+
+    def reduce(f: pd.DataFrame) -> tuple[float | None, None, float]:
+        values = f[column].dropna()
+        return (float(values.median()) if len(values) else None), None, float(len(values))
+
+    return _by(frame, by, reduce)
+
+
+def hours_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (later - earlier).dt.total_seconds() / 3600.0
+
+
+def scalar(value: float | None, numerator: float | None = None, denominator: float | None = None) -> list[Measure]:
+    return [Measure(value, numerator, denominator)]
+
+
+def in_period(series: pd.Series, period: ReportPeriod) -> pd.Series:
+    """Half-open membership of naive-UTC timestamps: start is in, end is out; missing is out."""
+    return ((series >= period.utc_start) & (series < period.utc_end)).fillna(False).astype(bool)
+
+
+def active_at(customers: pd.DataFrame, t: object) -> pd.Series:
+    """`created_at < t` and (`churned_at` is NULL or `churned_at >= t`) (kpi-catalogue.md)."""
+    churned = customers["churned_at"]
+    return ((customers["created_at"] < t) & (churned.isna() | (churned >= t))).astype(bool)

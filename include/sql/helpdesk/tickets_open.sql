@@ -1,0 +1,5 @@
+-- Tickets open at the end of the period: created before it, not resolved before it.
+SELECT t.ticket_id, t.channel AS ticket_channel, a.team AS agent_team
+FROM tickets t
+LEFT JOIN agents a ON a.agent_id = t.assignee_agent_id
+WHERE t.created_at < :end AND (t.resolved_at IS NULL OR t.resolved_at >= :end)
