@@ -51,6 +51,7 @@ class ReportConfig:
     bcc: tuple[str, ...] = ()
     reply_to: str | None = None
     from_email: str | None = None
+    headline: tuple[str, ...] = ()  # KPI ids shown first, in the email body and on page one
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def _load(path: str, mtime: float) -> Settings:
             bcc=_as_tuple(spec.get("bcc")),
             reply_to=spec.get("reply_to"),
             from_email=spec.get("from_email"),
+            headline=_as_tuple(spec.get("headline")),
         )
     return Settings(
         timezone=raw.get("timezone", "UTC"),

@@ -48,7 +48,7 @@ def default_sqlite_url(conn_id: str) -> URL:
     return make_url(f"sqlite:///{path}")
 
 
-def _airflow_connection(conn_id: str) -> Any | None:
+def airflow_connection(conn_id: str) -> Any | None:
     """The Airflow connection, or None when it is not defined anywhere Airflow looks."""
     try:
         from airflow.sdk import BaseHook
@@ -64,7 +64,7 @@ def _airflow_connection(conn_id: str) -> Any | None:
 
 def connection_url(conn_id: str) -> URL:
     """SQLAlchemy URL for a connection id; the embedded SQLite file when it is not configured."""
-    conn = _airflow_connection(conn_id)
+    conn = airflow_connection(conn_id)
     if conn is None:
         if conn_id not in DEFAULT_SQLITE_FILES:
             raise SourceError(f"connection {conn_id!r} is not configured and has no default")

@@ -1,0 +1,5 @@
+"""Monthly CRM KPIs: one run per calendar month in the report timezone (wiring in crm_kpis.dag_factory)."""
+
+from crm_kpis.dag_factory import make_kpi_dag
+
+dag = make_kpi_dag("monthly")

@@ -1,0 +1,123 @@
+"""The wiring of the daily and monthly KPI DAGs (Airflow 3 Task SDK).
+
+Why one factory for both DAGs: they differ only in grain, schedule and recipients, and two copies
+would drift. Nothing heavy is imported here: pandas, SQLAlchemy and WeasyPrint are imported inside
+the task bodies, so parsing the DAG files stays cheap.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from crm_kpis.config import load_settings
+
+AREAS = ("marketing", "sales", "operations")
+OWNER = "data-team"
+#: Local midnight in the report timezone: each run's data interval is exactly one day or month.
+CRONS = {"daily": "0 0 * * *", "monthly": "0 0 1 * *"}
+START_DATE = (2024, 1, 1)
+
+DOC = """
+### CRM KPIs: {grain} report
+
+**What it computes**: the {grain} marketing, sales and operations KPIs of
+`shared/design/kpi-catalogue.md` ({n_hint}), company-wide and by breakdown (channel, customer
+segment, sales team, ticket channel, support team).
+
+**For which period**: exactly the run's data interval, one calendar {unit} in the report timezone
+**{tz}** (`include/config/reports.yaml`). The run for {example} starts after that {unit} has ended.
+Re-running a run recomputes the same period and gives the same numbers.
+
+**Reads**: connections `crm_db` and `helpdesk_db` (SQL in `include/sql/`; SQLite files under
+`var/data/` when the connections are not set).
+
+**Writes**: `kpi_history` in connection `kpi_warehouse`; the period's rows are replaced in one
+transaction by `publish_history`. Reports go to `var/reports/{report_id}/`.
+
+**Emails**: report `{report_id}` to {to}. Through connection `smtp_default` when it is set,
+otherwise written to `var/outbox/`. Sent once per period: a retry or re-run does not send again
+unless the run sets `resend`. Backfill runs do not email unless `deliver` is `yes`.
+
+**Params**: `deliver` (auto | yes | no), `resend` (send again although already sent),
+`page_size` (A4 | Letter).
+"""
+
+
+def make_kpi_dag(grain: str) -> DAG:
+    settings = load_settings()
+    tz = settings.timezone
+    report = settings.report_for_grain(grain)
+    unit = "day" if grain == "daily" else "month"
+
+    @dag(
+        dag_id=f"crm_kpis_{grain}",
+        description=f"{grain.title()} CRM KPIs: compute, store history, render PDF, email {report.report_id}",
+        schedule=CronDataIntervalTimetable(CRONS[grain], timezone=tz),
+        start_date=pendulum.datetime(*START_DATE, tz=tz),
+        catchup=False,
+        max_active_runs=1,
+        tags=["kpi", "crm", grain],
+        default_args={
+            "owner": OWNER,
+            "retries": 2,
+            "retry_delay": timedelta(minutes=2),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30),
+        },
+        params={
+            "deliver": Param("auto", enum=["auto", "yes", "no"],
+                             description="auto: email unless the run is a backfill; yes: always; no: never"),
+            "resend": Param(False, type="boolean",
+                            description="email again although this period's report was already sent"),
+            "page_size": Param("A4", enum=["A4", "Letter"], description="PDF page size"),
+        },
+        doc_md=DOC.format(
+            grain=grain, unit=unit, tz=tz, report_id=report.report_id, to=", ".join(report.to) or "nobody",
+            example="2026-10-05" if grain == "daily" else "October 2026",
+            n_hint="KPIs of grain D" if grain == "daily" else "KPIs of grains D and M",
+        ),
+    )
+    def kpi_dag() -> None:
+        @task(doc_md="Extract this area's inputs for the period, check rows, compute its KPIs, stage them.")
+        def compute(area: str, data_interval_start: Any = None, data_interval_end: Any = None,
+                    run_id: str | None = None) -> dict[str, Any]:
+            from crm_kpis.pipeline import compute_and_stage
+
+            return compute_and_stage(area, grain, data_interval_start, data_interval_end, run_id)
+
+        @task(doc_md="Replace the period's rows in kpi_history with this run's staged values, in one transaction.")
+        def publish_history(data_interval_start: Any = None, data_interval_end: Any = None,
+                            run_id: str | None = None) -> dict[str, Any]:
+            from crm_kpis.pipeline import publish
+
+            return publish(grain, data_interval_start, data_interval_end, run_id)
+
+        @task(doc_md="Render the period's PDF report and email bodies from the history.")
+        def render_report(data_interval_start: Any = None, data_interval_end: Any = None,
+                          params: dict[str, Any] | None = None) -> dict[str, Any]:
+            from crm_kpis.pipeline import render_report as render
+
+            return render(grain, data_interval_start, data_interval_end, (params or {}).get("page_size", "A4"))
+
+        @task(retries=3, doc_md="Email the report once per period (SMTP or the outbox) and log the delivery.")
+        def send_report(data_interval_start: Any = None, data_interval_end: Any = None,
+                        run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+            from crm_kpis.pipeline import send_report as send
+
+            params = params or {}
+            dag_run = get_current_context()["dag_run"]
+            run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+            return send(grain, data_interval_start, data_interval_end, run_id,
+                        deliver_param=params.get("deliver", "auto"), resend=bool(params.get("resend", False)),
+                        run_type=str(run_type))
+
+        computed = [compute.override(task_id=f"compute_{area}")(area) for area in AREAS]
+        published = publish_history()
+        rendered = render_report()
+        computed >> published >> rendered >> send_report()
+
+    return kpi_dag()

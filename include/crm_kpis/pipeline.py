@@ -1,0 +1,122 @@
+"""What each DAG task does, as plain functions of the run's data interval.
+
+Why here: the DAG files stay wiring, and everything below can be called from a test, a shell or
+another orchestrator with the same result. Every function takes the data interval, never `now()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from crm_kpis.compute import compute_area
+from crm_kpis.config import ReportConfig, load_settings, reports_dir
+from crm_kpis.history import ensure_schema, publish_period, stage_area
+from crm_kpis.kpis.base import AREAS
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.report.context import KpiLine, build_context
+from crm_kpis.report.email import deliver
+from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+
+log = logging.getLogger(__name__)
+
+DELIVER_CHOICES = ("auto", "yes", "no")
+
+
+def period_for(grain: str, interval_start: datetime, interval_end: datetime) -> ReportPeriod:
+    return ReportPeriod.from_data_interval(grain, interval_start, interval_end, load_settings().timezone)
+
+
+def report_for(grain: str) -> ReportConfig:
+    return load_settings().report_for_grain(grain)
+
+
+def compute_and_stage(area: str, grain: str, interval_start: datetime, interval_end: datetime,
+                      run_id: str) -> dict[str, Any]:
+    """Extract and compute one area's KPIs, and stage them in the warehouse under the run id."""
+    period = period_for(grain, interval_start, interval_end)
+    result = compute_area(area, period)
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    stage_area(warehouse, run_id, result)
+    summary = result.summary()
+    log.info("staged %s for %s: %s", area, period, summary)
+    return summary
+
+
+def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict[str, Any]:
+    """Swap the period's staged values into kpi_history in one transaction."""
+    period = period_for(grain, interval_start, interval_end)
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    return publish_period(warehouse, period, run_id, AREAS).as_dict()
+
+
+def _movers(headline: list[KpiLine], n: int = 2) -> str:
+    """The headline KPIs that moved most against the previous period, for the subject line."""
+    moved = [k for k in headline if k.value is not None and k.previous not in (None, 0)]
+    moved.sort(key=lambda k: abs((k.value - k.previous) / abs(k.previous)), reverse=True)  # type: ignore[operator]
+    return ", ".join(f"{k.name} {k.headline_change}" for k in moved[:n])
+
+
+def render_report(grain: str, interval_start: datetime, interval_end: datetime,
+                  page_size: str = "A4") -> dict[str, Any]:
+    """Render the period's report (HTML and PDF) and its email bodies from the history."""
+    started = time.perf_counter()
+    settings = load_settings()
+    period = period_for(grain, interval_start, interval_end)
+    report = settings.report_for_grain(grain)
+    context = build_context(engine_for(WAREHOUSE_CONN_ID), period, settings, report,
+                            rendered_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    movers = _movers(context["headline"])
+    subject = f"{report.title} · {period.label}" + (f": {movers}" if movers else "")
+    context["subject"] = subject
+    folder = reports_dir() / report.report_id
+    folder.mkdir(parents=True, exist_ok=True)
+    html = render_template("report.html.j2", context)
+    (folder / f"{period.key}.html").write_text(html, encoding="utf-8")
+    pdf_path = folder / f"{period.key}.pdf"
+    pdf_bytes = write_pdf(html, pdf_path, page_size)
+    (folder / f"{period.key}.email.html").write_text(render_template("email.html.j2", context), encoding="utf-8")
+    (folder / f"{period.key}.email.txt").write_text(render_template("email.txt.j2", context), encoding="utf-8")
+    (folder / f"{period.key}.subject").write_text(subject, encoding="utf-8")
+    out = {"pdf": str(pdf_path), "pdf_bytes": pdf_bytes, "subject": subject,
+           "seconds": round(time.perf_counter() - started, 2)}
+    log.info("rendered %s for %s: %s", report.report_id, period, out)
+    return out
+
+
+def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
+    """`auto` sends for scheduled and manual runs but not for backfills; `yes`/`no` decide."""
+    if deliver_param not in DELIVER_CHOICES:
+        raise ValueError(f"deliver must be one of {DELIVER_CHOICES}, not {deliver_param!r}")
+    if deliver_param == "auto":
+        return (run_type or "").lower() != "backfill"
+    return deliver_param == "yes"
+
+
+def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
+                deliver_param: str = "auto", resend: bool = False, run_type: str | None = None) -> dict[str, Any]:
+    """Email the rendered report once per period (SMTP when configured, else the outbox)."""
+    period = period_for(grain, interval_start, interval_end)
+    report = report_for(grain)
+    if not wants_delivery(deliver_param, run_type):
+        log.info("not emailing %s for %s: deliver=%s, run type %s", report.report_id, period, deliver_param, run_type)
+        return {"status": "not requested", "deliver": deliver_param, "run_type": run_type}
+    folder = reports_dir() / report.report_id
+    pdf = folder / f"{period.key}.pdf"
+    if not pdf.exists():
+        raise FileNotFoundError(f"{pdf} is missing: the render task must run before the send task")
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    subject = (folder / f"{period.key}.subject").read_text(encoding="utf-8")
+    result = deliver(
+        warehouse, report, period, run_id, subject,
+        (folder / f"{period.key}.email.txt").read_text(encoding="utf-8"),
+        (folder / f"{period.key}.email.html").read_text(encoding="utf-8"),
+        pdf, resend=resend,
+    )
+    return result.as_dict()

@@ -1,0 +1,1 @@
+"""The report: context from the history, HTML from Jinja templates, PDF, email."""

@@ -1,0 +1,67 @@
+"""Numbers as executives read them: per unit, with n/a for undefined values.
+
+Why in one place: the PDF, the HTML email and the plain-text email must show the same figure the
+same way, and values are stored unrounded, so rounding happens only here, for display.
+"""
+
+from __future__ import annotations
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+NA = "n/a"
+
+
+def _money(value: float, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    digits = 0 if abs(value) >= 1000 else 2
+    text = f"{abs(value):,.{digits}f}"
+    sign = "−" if value < 0 else ""
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+
+
+def format_value(value: float | None, unit: str, currency: str = "USD") -> str:
+    if value is None:
+        return NA
+    if unit == "money":
+        return _money(value, currency)
+    if unit == "rate":
+        return f"{value * 100:.1f} %"
+    if unit == "count":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    if unit == "ratio":
+        return f"{value:,.2f}"
+    if unit == "score":
+        return f"{value:,.1f}"
+    if unit == "hours":
+        return f"{value * 60:.0f} min" if abs(value) < 1 else f"{value:,.1f} h"
+    if unit == "days":
+        return f"{value:,.1f} days"
+    if unit == "minutes":
+        return f"{value:,.1f} min"
+    if unit == "seconds":
+        return f"{value:,.0f} s"
+    return f"{value:,.2f}"
+
+
+def format_change(current: float | None, previous: float | None, unit: str, currency: str = "USD") -> tuple[str, str]:
+    """(absolute change, relative change) as text; rates change in percentage points."""
+    if current is None or previous is None:
+        return NA, NA
+    delta = current - previous
+    if unit == "rate":
+        absolute = f"{delta * 100:+.1f} pp"
+    elif unit == "score":
+        absolute = f"{delta:+.1f} pts"
+    else:
+        absolute = format_value(delta, unit, currency)
+        if delta >= 0:
+            absolute = "+" + absolute
+    relative = NA if previous == 0 else f"{delta / abs(previous) * 100:+.1f} %"
+    return absolute.replace("-", "−"), relative.replace("-", "−")
+
+
+def change_tone(current: float | None, previous: float | None, better: str | None) -> str:
+    """good, bad or neutral: decided by the KPI's direction, not by the sign of the change."""
+    if current is None or previous is None or better is None or current == previous:
+        return "neutral"
+    up = current > previous
+    return "good" if up == (better == "up") else "bad"

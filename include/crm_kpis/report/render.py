@@ -1,0 +1,51 @@
+"""Jinja templates to HTML, and HTML to PDF with WeasyPrint.
+
+Why StrictUndefined: a misspelt variable must fail the render loudly, not print an empty cell
+in an executive's report. Autoescaping is on for HTML so data cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from crm_kpis.config import TEMPLATES_DIR
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZES = {"A4": "A4", "Letter": "Letter", "letter": "Letter"}
+TONE_COLOURS = {"good": "#1b7a3a", "bad": "#b3261e", "neutral": "#444444"}
+
+
+def jinja_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.globals["tone_colours"] = TONE_COLOURS
+    return env
+
+
+def render_template(name: str, context: dict[str, Any]) -> str:
+    return jinja_env().get_template(name).render(**context)
+
+
+def write_pdf(html: str, target: Path, page_size: str = "A4") -> int:
+    """Write the PDF and return its size in bytes."""
+    from weasyprint import CSS, HTML  # heavy import: only when a PDF is made
+
+    if page_size not in PAGE_SIZES:
+        raise ValueError(f"page size must be A4 or Letter, not {page_size!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
+        target, stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]}; }}")]
+    )
+    size = target.stat().st_size
+    log.info("wrote %s (%d bytes)", target, size)
+    return size
