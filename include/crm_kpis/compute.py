@@ -57,9 +57,27 @@ def _latest_timestamp(frames: dict[str, pd.DataFrame], end: datetime) -> datetim
     return None if latest is None else latest.to_pydatetime()
 
 
+#: Breakdown columns; a row without a value falls under member "unknown", so that the members of
+#: an additive KPI always add up to the company-wide value.
+DIMENSIONS = ("channel", "segment", "rep_team", "ticket_channel", "agent_team")
+UNKNOWN_MEMBER = "unknown"
+
+
+def prepare_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, frame in frames.items():
+        missing = [c for c in DIMENSIONS if c in frame.columns and frame[c].isna().any()]
+        if missing:
+            frame = frame.copy()
+            for column in missing:
+                frame[column] = frame[column].astype(object).where(frame[column].notna(), UNKNOWN_MEMBER)
+        out[name] = frame
+    return out
+
+
 def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFrame]) -> list[KpiValue]:
     """Compute the area's KPIs from already-loaded frames (used by the tests with fixtures)."""
-    inputs = Inputs(period, frames)
+    inputs = Inputs(period, prepare_frames(frames))
     values: list[KpiValue] = []
     for definition in kpis_for(area, period.grain):
         try:

@@ -1,0 +1,40 @@
+# The README's two set-up commands are `make demo` and `make test`; both create the virtual
+# environment on first use. Nothing here needs a server, Docker or internet beyond the package index.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# pip on some machines warns about missing local mirrors on every package; keep the output readable
+QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: install demo data pipeline test lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (first time: about a minute)"
+	@$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	@$(BIN)/python -m pip install -q -r requirements-dev.txt -e . 2>&1 | $(QUIET_PIP)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: generate the demo CRM and helpdesk data, run both DAGs, print where the outputs are
+demo: install data pipeline
+
+data: install
+	$(BIN)/python -m crm_kpis.demo
+
+pipeline: install
+	$(BIN)/python -m crm_kpis.demo.run
+
+## make test: the whole test suite (unit, SQL on SQLite, DAG integrity, end-to-end with SMTP)
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check dags plugins include tests
+
+clean:
+	rm -rf var .pytest_cache
