@@ -33,3 +33,15 @@ def test_home() -> Path:
 def airflow_db() -> None:
     """A migrated Airflow metadata database (SQLite) for DagBag and dag.test()."""
     local_airflow.migrate()
+
+
+DEMO_END_MONTH = "2026-10"
+
+
+@pytest.fixture(scope="session")
+def demo_sources(test_home: Path) -> Path:
+    """Demo CRM and helpdesk data (14 months to October 2026, half scale) in the default SQLite files."""
+    from crm_kpis.demo.__main__ import main as generate
+
+    assert generate(["--end-month", DEMO_END_MONTH, "--months", "14", "--scale", "0.5", "--seed", "7"]) == 0
+    return test_home / "data"

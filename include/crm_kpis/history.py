@@ -11,13 +11,26 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
-    Column, Date, DateTime, Engine, Float, Index, Integer, MetaData, String, Table, Text, and_, delete,
-    insert, select,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    select,
 )
 
 from crm_kpis.compute import AreaResult
@@ -95,7 +108,7 @@ class PublishError(RuntimeError):
 
 def _utcnow() -> datetime:
     """Wall-clock time for audit columns only (when something ran), never for KPI values."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 GRAINS = ("daily", "monthly")
@@ -62,7 +62,7 @@ class ReportPeriod:
                 "the DAG's timetable must be CronDataIntervalTimetable at 00:00 in the report timezone"
             )
         period = cls(grain, local_start.date(), tz)
-        if period.utc_end != interval_end.astimezone(timezone.utc).replace(tzinfo=None):
+        if period.utc_end != interval_end.astimezone(UTC).replace(tzinfo=None):
             raise PeriodError(
                 f"data interval {local_start.isoformat()} .. {local_end.isoformat()} is not one "
                 f"{grain} period in {tz} (expected it to end at {period.end_date} 00:00)"
@@ -90,7 +90,7 @@ class ReportPeriod:
 
     def _utc(self, day: date) -> datetime:
         local = datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(self.tz))
-        return local.astimezone(timezone.utc).replace(tzinfo=None)
+        return local.astimezone(UTC).replace(tzinfo=None)
 
     @property
     def utc_start(self) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_kpis.compute import compute_area
@@ -70,7 +70,7 @@ def render_report(grain: str, interval_start: datetime, interval_end: datetime,
     period = period_for(grain, interval_start, interval_end)
     report = settings.report_for_grain(grain)
     context = build_context(engine_for(WAREHOUSE_CONN_ID), period, settings, report,
-                            rendered_at=datetime.now(timezone.utc).replace(tzinfo=None))
+                            rendered_at=datetime.now(UTC).replace(tzinfo=None))
     movers = _movers(context["headline"])
     subject = f"{report.title} · {period.label}" + (f": {movers}" if movers else "")
     context["subject"] = subject

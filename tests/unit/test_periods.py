@@ -1,10 +1,10 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from crm_kpis.periods import PeriodError, ReportPeriod
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_monthly_bounds_in_utc():

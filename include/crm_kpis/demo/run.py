@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from crm_kpis import local_airflow
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  email   {eml}")
     print(f"  history {var_dir() / 'data' / 'warehouse.db'} (table kpi_history)")
     print(f"  logs    {var_dir() / 'airflow' / 'logs'}")
-    print(f"finished {datetime.now(timezone.utc):%H:%M:%S} UTC")
+    print(f"finished {datetime.now(UTC):%H:%M:%S} UTC")
     return 0
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 from crm_kpis.kpis.base import (
-    Inputs, Measure, count, in_period, kpi, safe_div, share, sum_ratio, total, active_at,
+    Inputs,
+    Measure,
+    active_at,
+    count,
+    in_period,
+    kpi,
+    safe_div,
+    share,
+    sum_ratio,
+    total,
 )
 
 BY = ("channel",)

@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from crm_kpis.kpis.base import (
-    Inputs, Measure, count, hours_between, kpi, mean, median, safe_div, share, total,
+    Inputs,
+    Measure,
+    count,
+    hours_between,
+    kpi,
+    mean,
+    median,
+    safe_div,
+    share,
+    total,
 )
 
 BY = ("ticket_channel", "agent_team")

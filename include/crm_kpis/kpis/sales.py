@@ -5,7 +5,18 @@ from __future__ import annotations
 import pandas as pd
 
 from crm_kpis.kpis.base import (
-    Inputs, Measure, active_at, count, hours_between, in_period, kpi, mean, median, safe_div, share, total,
+    Inputs,
+    Measure,
+    active_at,
+    count,
+    hours_between,
+    in_period,
+    kpi,
+    mean,
+    median,
+    safe_div,
+    share,
+    total,
 )
 
 SEGMENT = ("segment",)

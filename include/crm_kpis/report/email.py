@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -66,7 +66,7 @@ def build_message(
         msg["Cc"] = ", ".join(report.cc)
     if report.reply_to:
         msg["Reply-To"] = report.reply_to
-    msg["Date"] = format_datetime(sent_at.replace(tzinfo=timezone.utc))
+    msg["Date"] = format_datetime(sent_at.replace(tzinfo=UTC))
     idstring = f"{report.report_id}.{period.key}" + (f".resend{resend_count}" if resend_count else "")
     msg["Message-ID"] = make_msgid(idstring=idstring, domain="crm-kpis.local")
     msg["X-CRM-KPIs-Report"] = f"{report.report_id} {period.key}"
@@ -118,7 +118,7 @@ def deliver(
     html: str, pdf: Path, resend: bool = False, sent_at: datetime | None = None,
 ) -> Delivery:
     """Send the report once per period (or again when `resend`), and record that it went out."""
-    sent_at = sent_at or datetime.now(timezone.utc).replace(tzinfo=None)
+    sent_at = sent_at or datetime.now(UTC).replace(tzinfo=None)
     earlier = previous_deliveries(engine, report, period)
     recipients = [*report.to, *report.cc, *report.bcc]
     if earlier and not resend:

@@ -1,0 +1,151 @@
+"""Both DAGs end to end with `dag.test()`: generated data, real SMTP server, PDF read back.
+
+What a user relies on, checked here as they would see it: the email arrives with a plain-text
+part, an HTML part and the PDF; the PDF's text shows the three areas and the numbers stored in
+the history; a re-run gives the same history and sends nothing; `resend` sends exactly once more.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pendulum
+import pytest
+from aiosmtpd.controller import Controller
+
+from crm_kpis.config import PROJECT_DIR, load_settings
+from crm_kpis.history import read_history
+from crm_kpis.kpis import REGISTRY
+from crm_kpis.report.formatting import format_value
+from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+
+
+@pytest.fixture(scope="module", autouse=True)
+def poppler():
+    assert shutil.which("pdftotext") and shutil.which("pdftoppm"), \
+        "pdftotext/pdftoppm not found: install Debian's poppler-utils (.ci/run does)"
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append({"rcpt": list(envelope.rcpt_tos), "mail_from": envelope.mail_from,
+                              "message": BytesParser(policy=policy.default).parsebytes(envelope.content)})
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def smtp_inbox():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "kpi-reports@example.com",
+                      "timeout": 10, "retry_limit": 1}}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
+    yield inbox
+    mp.undo()
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db, demo_sources):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+    assert bag.import_errors == {}
+    return {"monthly": bag.get_dag("crm_kpis_monthly"), "daily": bag.get_dag("crm_kpis_daily")}
+
+
+def run(dag, logical: tuple[int, int, int], conf: dict | None = None):
+    dag_run = dag.test(logical_date=pendulum.datetime(*logical, tz="UTC"), run_conf=conf)
+    assert str(dag_run.state).endswith("success"), f"{dag.dag_id} {logical}: {dag_run.state}"
+    return dag_run
+
+
+def company_values(grain: str, start) -> dict[str, float | None]:
+    h = read_history(engine_for(WAREHOUSE_CONN_ID), grain, [start], company_only=True)
+    return {r.kpi_id: (None if r.value != r.value else r.value) for r in h.itertuples()}
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
+    # September, then October: the October report compares with September from the history
+    run(dags["monthly"], (2026, 10, 1))
+    october_run = run(dags["monthly"], (2026, 11, 1))
+    assert (october_run.data_interval_start.date().isoformat(), october_run.data_interval_end.date().isoformat()) == (
+        "2026-10-01", "2026-11-01")
+    run(dags["daily"], (2026, 11, 1))  # 31 October
+
+    assert len(smtp_inbox.messages) == 3
+    october = next(m for m in smtp_inbox.messages if "October 2026" in m["message"]["Subject"])
+    msg = october["message"]
+    report = load_settings().report_for_grain("monthly")
+    assert sorted(october["rcpt"]) == sorted([*report.to, *report.cc])
+    assert msg["From"] == "kpi-reports@example.com"
+    assert msg["Subject"].startswith("Monthly KPI report · October 2026")
+    text_body = msg.get_body(("plain",)).get_content()
+    html_body = msg.get_body(("html",)).get_content()
+    (pdf_part,) = list(msg.iter_attachments())
+    assert pdf_part.get_content_type() == "application/pdf"
+    assert pdf_part.get_filename() == "monthly-kpi-report-2026-10.pdf"
+    pdf = tmp_path / "october.pdf"
+    pdf.write_bytes(pdf_part.get_content())
+
+    # the numbers in the PDF and in both bodies are the ones in the history table
+    from datetime import date
+
+    values = company_values("monthly", date(2026, 10, 1))
+    assert len(values) == len([k for k in REGISTRY.values() if k.applies_to("monthly")])
+    text = pdf_text(pdf)
+    for area in ("Marketing", "Sales", "Operations", "Appendix: KPI definitions"):
+        assert area in text
+    for kpi_id in ("sales.revenue", "sales.orders", "sales.churn_rate", "marketing.nps", "operations.csat",
+                   "operations.first_response_hours", "operations.sla_compliance_rate", "sales.win_rate"):
+        shown = format_value(values[kpi_id], REGISTRY[kpi_id].unit)
+        assert shown in text, f"{kpi_id} {shown} not in the PDF"
+    for kpi_id in report.headline:
+        shown = format_value(values[kpi_id], REGISTRY[kpi_id].unit)
+        assert shown in text_body and shown in html_body, kpi_id
+
+    # a rendered page shows content (not a blank or cut-off page)
+    subprocess.run(["pdftoppm", "-r", "50", "-f", "1", "-l", "1", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    from PIL import Image
+
+    page = Image.open(next(tmp_path.glob("page*.png"))).convert("L")
+    dark = sum(1 for p in page.getdata() if p < 128) / (page.width * page.height)
+    assert 0.01 < dark < 0.5, f"page 1 looks blank or broken ({dark:.3%} dark pixels)"
+
+
+def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
+    from datetime import date
+
+    sent = len(smtp_inbox.messages)
+    before = company_values("monthly", date(2026, 10, 1))
+    run(dags["monthly"], (2026, 11, 1))
+    assert company_values("monthly", date(2026, 10, 1)) == before
+    assert len(smtp_inbox.messages) == sent, "a re-run must not email the same report again"
+
+    run(dags["monthly"], (2026, 11, 1), conf={"resend": True})
+    assert len(smtp_inbox.messages) == sent + 1
+
+    run(dags["monthly"], (2026, 11, 1), conf={"deliver": "no", "resend": True})
+    assert len(smtp_inbox.messages) == sent + 1

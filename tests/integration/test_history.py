@@ -1,0 +1,91 @@
+"""The history store: a period is replaced in one transaction, re-runs give identical rows."""
+
+import pytest
+from sqlalchemy import func, select
+
+from crm_kpis.compute import AreaResult
+from crm_kpis.history import (
+    PublishError,
+    ensure_schema,
+    kpi_history,
+    publish_period,
+    read_history,
+    read_run,
+    stage_area,
+)
+from crm_kpis.kpis.base import KpiValue
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.sources import engine_for
+
+AREAS = ("marketing", "sales", "operations")
+OCT = ReportPeriod.parse("monthly", "2026-10")
+SEP = ReportPeriod.parse("monthly", "2026-09")
+
+
+@pytest.fixture()
+def warehouse(tmp_path):
+    engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    ensure_schema(engine)
+    return engine
+
+
+def stage_all(engine, run_id, period, revenue=100.0):
+    for area in AREAS:
+        values = [KpiValue(f"{area}.x", revenue, None, None), KpiValue(f"{area}.x", revenue / 2, None, None, "segment", "smb"),
+                  KpiValue(f"{area}.r", None, 0.0, 0.0)]
+        stage_area(engine, run_id, AreaResult(area, period, values, {"orders": 5}, {"orders": {"duplicate": 1}}))
+
+
+def rows(engine, period):
+    h = read_history(engine, period.grain, [period.start_date])
+    cols = h[["kpi_id", "dimension", "member", "value", "numerator", "denominator"]]
+    # NULL is read back as NaN; compare it as None (NaN != NaN)
+    return sorted((tuple(None if v != v else v for v in r) for r in cols.itertuples(index=False, name=None)), key=str)
+
+
+def count(engine):
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(kpi_history)).scalar_one()
+
+
+def test_rerunning_a_period_replaces_its_rows(warehouse):
+    stage_all(warehouse, "run1", OCT)
+    first = publish_period(warehouse, OCT, "run1", AREAS)
+    assert (first.kpis, first.rows_written, first.rows_replaced, first.rows_rejected) == (6, 9, 0, 3)
+    before = rows(warehouse, OCT)
+    stage_all(warehouse, "run2", OCT)
+    second = publish_period(warehouse, OCT, "run2", AREAS)
+    assert second.rows_replaced == 9
+    assert rows(warehouse, OCT) == before
+    assert count(warehouse) == 9
+    assert read_run(warehouse, OCT)["run_id"] == "run2"
+    # a zero-denominator KPI is stored as no value with its parts
+    assert ("marketing.r", "", "", None, 0.0, 0.0) in before
+
+
+def test_other_periods_are_untouched(warehouse):
+    stage_all(warehouse, "sep", SEP, revenue=50.0)
+    publish_period(warehouse, SEP, "sep", AREAS)
+    sep_rows = rows(warehouse, SEP)
+    stage_all(warehouse, "oct", OCT)
+    publish_period(warehouse, OCT, "oct", AREAS)
+    stage_all(warehouse, "oct2", OCT, revenue=70.0)
+    publish_period(warehouse, OCT, "oct2", AREAS)
+    assert rows(warehouse, SEP) == sep_rows
+    assert count(warehouse) == 18
+
+
+def test_incomplete_staging_leaves_history_unchanged(warehouse):
+    stage_all(warehouse, "good", OCT)
+    publish_period(warehouse, OCT, "good", AREAS)
+    before = rows(warehouse, OCT)
+    stage_area(warehouse, "partial", AreaResult("sales", OCT, [KpiValue("sales.x", 1.0, None, None)]))
+    with pytest.raises(PublishError, match="no staged results"):
+        publish_period(warehouse, OCT, "partial", AREAS)
+    assert rows(warehouse, OCT) == before
+
+
+def test_staging_for_another_period_is_refused(warehouse):
+    stage_all(warehouse, "run", SEP)
+    with pytest.raises(PublishError, match="not monthly 2026-10"):
+        publish_period(warehouse, OCT, "run", AREAS)

@@ -1,0 +1,123 @@
+"""Report rendering and the email: strict templates, escaping, n/a for missing history, MIME, idempotent send."""
+
+from datetime import datetime
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+from jinja2 import UndefinedError
+
+from crm_kpis.compute import AreaResult
+from crm_kpis.config import ReportConfig, Settings
+from crm_kpis.history import ensure_schema, publish_period, stage_area
+from crm_kpis.kpis import REGISTRY
+from crm_kpis.kpis.base import AREAS, KpiValue
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.report.context import build_context
+from crm_kpis.report.email import attachment_name, build_message, deliver
+from crm_kpis.report.formatting import change_tone, format_change, format_value
+from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.sources import engine_for
+
+OCT = ReportPeriod.parse("monthly", "2026-10")
+REPORT = ReportConfig("monthly_executive", "Monthly KPI report", "monthly", ("ceo@example.com",),
+                      cc=("cfo@example.com",), reply_to="data@example.com",
+                      headline=("sales.revenue", "sales.churn_rate", "marketing.nps"))
+SETTINGS = Settings("UTC", "USD", "Acme <Rockets> & Co", {"monthly_executive": REPORT})
+NOW = datetime(2026, 11, 2, 6, 0)
+
+
+@pytest.mark.parametrize(("value", "unit", "text"), [
+    (1234567.891, "money", "$1,234,568"), (12.5, "money", "$12.50"), (-2500.0, "money", "−$2,500"),
+    (0.2345, "rate", "23.4 %"), (None, "rate", "n/a"), (1534.0, "count", "1,534"), (0.5, "hours", "30 min"),
+    (5.8, "hours", "5.8 h"), (19.2, "days", "19.2 days"), (39.4, "seconds", "39 s"), (58.2, "score", "58.2"),
+])
+def test_format_value(value, unit, text):
+    assert format_value(value, unit) == text
+
+
+def test_changes_are_coloured_by_direction_not_sign():
+    assert change_tone(0.04, 0.03, "down") == "bad"  # churn went up
+    assert change_tone(300.0, 400.0, "down") == "good"  # cost went down
+    assert change_tone(1.0, 2.0, None) == "neutral"
+    assert format_change(0.25, 0.20, "rate") == ("+5.0 pp", "+25.0 %")
+    assert format_change(5.0, 0.0, "count") == ("+5", "n/a")
+    assert format_change(None, 3.0, "count") == ("n/a", "n/a")
+
+
+@pytest.fixture()
+def warehouse(tmp_path):
+    engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    ensure_schema(engine)
+    return engine
+
+
+def publish_first_period(engine, period=OCT):
+    """One period of history with a value for every KPI (1.0), and one undefined rate."""
+    for area in AREAS:
+        values = [KpiValue(k, 1.0, None, None) for k, d in REGISTRY.items() if d.area == area]
+        if area == "sales":
+            values = [v if v.kpi_id != "sales.churn_rate" else KpiValue("sales.churn_rate", None, 0.0, 0.0) for v in values]
+        stage_area(engine, "run-1", AreaResult(area, period, values, {"orders": 10}, {"orders": {"duplicate": 2}}))
+    publish_period(engine, period, "run-1", AREAS)
+
+
+def test_first_period_without_previous_or_year_ago_renders_na(warehouse, tmp_path):
+    publish_first_period(warehouse)
+    context = build_context(warehouse, OCT, SETTINGS, REPORT, NOW)
+    revenue = context["headline"][0]
+    assert (revenue.value_text, revenue.previous_text, revenue.change_pct, revenue.year_ago_text) == ("$1.00", "n/a", "n/a", "n/a")
+    assert context["headline"][1].value_text == "n/a"  # churn with zero denominator
+    assert context["rejected_total"] == 2
+    html = render_template("report.html.j2", {**context, "subject": "s"})
+    assert "n/a" in html and "Appendix: KPI definitions" in html
+    size = write_pdf(html, tmp_path / "r.pdf")
+    assert size > 10_000
+
+
+def test_templates_escape_data_and_fail_on_undefined(warehouse):
+    publish_first_period(warehouse)
+    context = build_context(warehouse, OCT, SETTINGS, REPORT, NOW)
+    html = render_template("email.html.j2", {**context, "subject": "s"})
+    assert "Acme &lt;Rockets&gt; &amp; Co" in html and "<Rockets>" not in html
+    text = render_template("email.txt.j2", {**context, "subject": "s"})
+    assert "Acme <Rockets> & Co" in text  # plain text is not HTML-escaped
+    with pytest.raises(UndefinedError):
+        render_template("email.html.j2", {k: v for k, v in context.items() if k != "run"} | {"subject": "s"})
+
+
+def test_email_html_needs_no_style_block_or_external_resources(warehouse):
+    publish_first_period(warehouse)
+    html = render_template("email.html.j2", {**build_context(warehouse, OCT, SETTINGS, REPORT, NOW), "subject": "s"})
+    assert "<style" not in html and "<script" not in html and "http" not in html.replace('http-equiv', '')
+    assert 'role="presentation"' in html
+
+
+def test_mime_message_has_text_html_and_pdf(tmp_path):
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(b"%PDF-1.7 test")
+    msg = build_message(REPORT, OCT, "Monthly KPI report · October 2026", "plain", "<p>html</p>", pdf,
+                        "kpi@example.com", NOW)
+    parsed = BytesParser(policy=policy.default).parsebytes(msg.as_bytes())
+    assert parsed["To"] == "ceo@example.com" and parsed["Cc"] == "cfo@example.com"
+    assert parsed["Reply-To"] == "data@example.com"
+    assert parsed.get_body(("plain",)).get_content().strip() == "plain"
+    assert "<p>html</p>" in parsed.get_body(("html",)).get_content()
+    attachments = list(parsed.iter_attachments())
+    assert [(a.get_content_type(), a.get_filename()) for a in attachments] == [
+        ("application/pdf", "monthly-kpi-report-2026-10.pdf")]
+    assert attachments[0].get_content() == b"%PDF-1.7 test"
+    assert attachment_name(REPORT, OCT) == "monthly-kpi-report-2026-10.pdf"
+
+
+def test_outbox_delivery_is_sent_once_unless_resent(warehouse, tmp_path, test_home):
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(b"%PDF-1.7 test")
+    args = (warehouse, REPORT, OCT, "run-1", "subject", "text", "<p>h</p>", pdf)
+    first = deliver(*args)
+    assert (first.status, first.transport) == ("sent", "outbox")
+    assert first.recipients == ("ceo@example.com", "cfo@example.com")
+    assert deliver(*args).status == "skipped"  # a retry or re-run
+    again = deliver(*args, resend=True)
+    assert again.status == "sent" and again.location.endswith("-resend1.eml")
+    assert again.message_id != first.message_id
