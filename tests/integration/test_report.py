@@ -43,6 +43,9 @@ def test_changes_are_coloured_by_direction_not_sign():
     assert format_change(0.25, 0.20, "rate") == ("+5.0 pp", "+25.0 %")
     assert format_change(5.0, 0.0, "count") == ("+5", "n/a")
     assert format_change(None, 3.0, "count") == ("n/a", "n/a")
+    # a change too small to show is neither signed nor coloured
+    assert format_change(0.034900, 0.034901, "rate")[0] == "0.0 pp"
+    assert change_tone(0.034900, 0.034901, "up", "rate") == "neutral"
 
 
 @pytest.fixture()

@@ -78,8 +78,8 @@ def _line(kpi_id: str, values: dict, period: ReportPeriod, currency: str) -> Kpi
     return KpiLine(
         d.id, d.name, d.unit, d.better, now, prev, ago,
         format_value(now, d.unit, currency), format_value(prev, d.unit, currency),
-        format_value(ago, d.unit, currency), change_abs, change_pct, change_tone(now, prev, d.better),
-        yoy_pct, change_tone(now, ago, d.better), yoy_abs,
+        format_value(ago, d.unit, currency), change_abs, change_pct, change_tone(now, prev, d.better, d.unit),
+        yoy_pct, change_tone(now, ago, d.better, d.unit), yoy_abs,
     )
 
 

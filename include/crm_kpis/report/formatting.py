@@ -56,12 +56,26 @@ def format_change(current: float | None, previous: float | None, unit: str, curr
         if delta >= 0:
             absolute = "+" + absolute
     relative = NA if previous == 0 else f"{delta / abs(previous) * 100:+.1f} %"
-    return absolute.replace("-", "−"), relative.replace("-", "−")
+    return _unsigned_zero(absolute).replace("-", "−"), _unsigned_zero(relative).replace("-", "−")
 
 
-def change_tone(current: float | None, previous: float | None, better: str | None) -> str:
-    """good, bad or neutral: decided by the KPI's direction, not by the sign of the change."""
+def shows_zero(text: str) -> bool:
+    """True when a formatted change has no non-zero digit ("−0.0 pp"): it reads as no change."""
+    return not any(ch in "123456789" for ch in text)
+
+
+def _unsigned_zero(text: str) -> str:
+    return text.lstrip("+-−") if shows_zero(text) and text != NA else text
+
+
+def change_tone(current: float | None, previous: float | None, better: str | None, unit: str = "ratio") -> str:
+    """good, bad or neutral: decided by the KPI's direction, not by the sign of the change.
+
+    A change too small to show at the displayed precision is neutral, not a red "−0.0".
+    """
     if current is None or previous is None or better is None or current == previous:
+        return "neutral"
+    if shows_zero(format_change(current, previous, unit)[0]):
         return "neutral"
     up = current > previous
     return "good" if up == (better == "up") else "bad"
