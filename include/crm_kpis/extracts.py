@@ -25,6 +25,9 @@ def _score_out_of_scale(frame: pd.DataFrame) -> pd.Series:
     return (low.isna() | frame["score"].isna() | (frame["score"] < low) | (frame["score"] > high)).astype(bool)
 
 
+ORPHAN_CUSTOMER = Rule("orphan_customer", lambda f: f["known_customer_id"].isna())
+
+
 @dataclass(frozen=True)
 class Extract:
     name: str
@@ -51,9 +54,10 @@ EXTRACTS: dict[str, Extract] = {
                  before("converted_at", "created_at"))),
         Extract("customers", CRM_CONN_ID, "crm/customers.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
-        Extract("orders", CRM_CONN_ID, "crm/orders.sql", (duplicate("order_id"), negative("total_amount"))),
+        Extract("orders", CRM_CONN_ID, "crm/orders.sql",
+                (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER)),
         Extract("orders_previous", CRM_CONN_ID, "crm/orders.sql",
-                (duplicate("order_id"), negative("total_amount")), shift=-1),
+                (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER), shift=-1),
         Extract("order_customers", CRM_CONN_ID, "crm/order_customers.sql", (duplicate("customer_id"),)),
         Extract("opportunities_closed", CRM_CONN_ID, "crm/opportunities_closed.sql",
                 (duplicate("opportunity_id"), before("closed_at", "created_at"),
@@ -67,9 +71,19 @@ EXTRACTS: dict[str, Extract] = {
         Extract("email_subscribers", CRM_CONN_ID, "crm/email_subscribers.sql",
                 (duplicate("subscriber_id"), before("unsubscribed_at", "subscribed_at"))),
         Extract("survey_responses", CRM_CONN_ID, "crm/survey_responses.sql",
-                (duplicate("response_id"), Rule("score_out_of_scale", _score_out_of_scale))),
+                (duplicate("response_id"), Rule("score_out_of_scale", _score_out_of_scale), ORPHAN_CUSTOMER)),
         Extract("subscriptions_active", CRM_CONN_ID, "crm/subscriptions_active.sql",
                 (duplicate("subscription_id"), negative("mrr"))),
+        Extract("subscriptions_term_end", CRM_CONN_ID, "crm/subscriptions_term_end.sql",
+                (duplicate("subscription_id"),)),
+        Extract("stage_exits", CRM_CONN_ID, "crm/stage_exits.sql", (before("exited_at", "entered_at"),)),
+        Extract("customer_journeys", CRM_CONN_ID, "crm/customer_journeys.sql",
+                (duplicate("customer_id"), before("created_at", "lead_created_at"))),
+        Extract("purchase_history", CRM_CONN_ID, "crm/purchase_history.sql",
+                (Rule("missing_tier_or_category", lambda f: f["tier"].isna() | f["category"].isna()),)),
+        Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql"),
+        Extract("customers_trailing", CRM_CONN_ID, "crm/customers_trailing.sql",
+                (duplicate("customer_id"), before("churned_at", "created_at"))),
         Extract("tickets_created", HELPDESK_CONN_ID, "helpdesk/tickets_created.sql",
                 (duplicate("ticket_id"), before("resolved_at", "created_at"))),
         Extract("tickets_resolved", HELPDESK_CONN_ID, "helpdesk/tickets_resolved.sql",

@@ -113,7 +113,14 @@ class ReportPeriod:
             "end": self.utc_end,
             "start_date": self.start_date,
             "end_date": self.end_date,
+            # the twelve months that end with this period's month (trailing windows, e.g. CLV)
+            "trailing_start": self.trailing_months_start(12),
         }
+
+    def trailing_months_start(self, months: int) -> datetime:
+        """UTC start of the `months` calendar months that end with this period's month."""
+        first = self.start_date.replace(day=1)
+        return self._utc(_add_months(first, 1 - months))
 
     # --- neighbours ---------------------------------------------------------------------
     def shift(self, periods: int) -> ReportPeriod:

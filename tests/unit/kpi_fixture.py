@@ -70,10 +70,41 @@ def frames() -> dict[str, pd.DataFrame]:
         "order_customers": frame("customer_id segment had_prior_order", [
             (1, "smb", 1), (2, "mid_market", 0), (4, "enterprise", 1), (5, "smb", 0),
         ]),
-        "opportunities_closed": frame("opportunity_id created_at closed_at outcome amount segment rep_team", [
-            (1, "2026-09-01 00:00:00", "2026-10-11 00:00:00", "won", 1000.0, "smb", "A"),  # 40 days
-            (2, "2026-10-01 00:00:00", "2026-10-03 12:00:00", "won", 500.0, "mid_market", "B"),  # 2.5 days
-            (3, "2026-08-01 00:00:00", "2026-10-20 00:00:00", "lost", 700.0, "smb", "A"),
+        "opportunities_closed": frame(
+            "opportunity_id created_at closed_at outcome amount segment rep_team calls_before_close", [
+                (1, "2026-09-01 00:00:00", "2026-10-11 00:00:00", "won", 1000.0, "smb", "A", 3),  # 40 days
+                (2, "2026-10-01 00:00:00", "2026-10-03 12:00:00", "won", 500.0, "mid_market", "B", 0),  # 2.5 days
+                (3, "2026-08-01 00:00:00", "2026-10-20 00:00:00", "lost", 700.0, "smb", "A", 4),
+            ]),
+        "subscriptions_term_end": frame("subscription_id term_ends_at segment renewed", [
+            (1, "2026-10-05", "smb", 1), (2, "2026-10-10", "smb", 0), (3, "2026-10-20", "enterprise", 1),
+            (4, "2026-10-31", "mid_market", 0),
+        ]),
+        "stage_exits": frame("opportunity_id stage entered_at exited_at rep_team", [
+            (1, "qualification", "2026-09-01 00:00", "2026-10-03 00:00", "A"),  # 32 days
+            (1, "proposal", "2026-10-03 00:00", "2026-10-11 00:00", "A"),  # 8 days
+            (2, "qualification", "2026-10-01 00:00", "2026-10-02 12:00", "B"),  # 1.5 days
+        ]),
+        "customer_journeys": frame("customer_id created_at segment lead_created_at", [
+            (3, "2026-10-01 00:00", "smb", "2026-09-11 00:00"),  # 20 days
+            (5, "2026-10-20 00:00", "smb", "2026-10-15 12:00"),  # 4.5 days
+        ]),
+        "purchase_history": frame("customer_id order_id ordered_at category tier segment", [
+            (1, 100, "2026-05-01", "software", 1, "smb"),
+            (1, 1, "2026-10-01 00:00:00", "software", 1, "smb"),
+            (1, 1, "2026-10-01 00:00:00", "services", 2, "smb"),  # new category, higher tier
+            (2, 2, "2026-10-05", "hardware", 2, "mid_market"),  # first order ever: neither
+            (4, 200, "2026-03-01", "software", 3, "enterprise"),
+            (4, 200, "2026-03-01", "training", 1, "enterprise"),
+            (4, 4, "2026-10-31 23:59:59", "training", 2, "enterprise"),  # known category, lower tier
+            (5, 51, "2026-10-07", "software", 1, "smb"),  # first order
+            (5, 52, "2026-10-20", "hardware", 1, "smb"),  # second order in period: new category
+        ]),
+        "revenue_trailing": frame("orders revenue", [(120, 24000.0)]),
+        "customers_trailing": frame("customer_id created_at churned_at segment", [
+            (1, "2025-01-01", NaT, "smb"),  # active at all 12 month starts
+            (2, "2025-01-01", "2026-03-15", "smb"),  # active Nov 2025 .. Mar 2026, churned in March
+            (3, "2026-06-10", NaT, "smb"),  # active from 1 July
         ]),
         "opportunities_open": frame("opportunity_id created_at amount segment rep_team", [
             (4, "2026-09-01", 100.0, "smb", "A"), (5, "2026-10-02", 200.0, "smb", "A"),

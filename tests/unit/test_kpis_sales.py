@@ -74,3 +74,57 @@ def test_repeat_purchase_rate():
     # buyers 1, 2, 4, 5; with an earlier completed order: 1 and 4
     assert value("sales.repeat_purchase_rate") == approx(2 / 4)
     assert value("sales.repeat_purchase_rate", "segment", "smb") == approx(1 / 2)
+
+
+def test_renewal_rate():
+    # terms ending in October: 4; renewed: 1 and 3
+    assert value("sales.renewal_rate") == approx(2 / 4)
+    assert value("sales.renewal_rate", "segment", "smb") == approx(1 / 2)
+
+
+def test_calls_per_opportunity():
+    # 3 + 0 + 4 calls before closing, over 3 closed opportunities
+    assert value("sales.calls_per_opportunity") == approx(7 / 3)
+
+
+def test_stage_days():
+    v = evaluate("sales.stage_days")
+    assert v[("", "")].value == approx((32 + 8 + 1.5) / 3)
+    assert v[("stage", "qualification")].value == approx((32 + 1.5) / 2)
+    assert v[("stage", "proposal")].value == approx(8)
+
+
+def test_journey_days():
+    assert value("sales.journey_days") == approx((20 + 4.5) / 2)
+
+
+def test_cross_sell_and_upsell():
+    # buyers in October: 1, 2, 4, 5
+    # cross-sell: 1 (services is new, had an earlier order), 5 (hardware after its 10-07 order) → 2 / 4
+    assert value("sales.cross_sell_rate") == approx(2 / 4)
+    assert value("sales.cross_sell_rate", "segment", "smb") == approx(2 / 2)
+    # up-sell: only 1 (tier 2 > earlier max 1); 4 bought tier 2 after tier 3 → 1 / 4
+    assert value("sales.upsell_rate") == approx(1 / 4)
+
+
+def test_clv():
+    # active at the 12 month starts Nov 2025 .. Oct 2026: 2,2,2,2,2,1,1,1,2,2,2,2 → mean 21/12
+    # monthly churn: 1/2 in March, 0 in the other 11 months → mean 0.5/12
+    # (24000 / (21/12) / 12) / (0.5/12) = (24000/21) × 24
+    v = evaluate("sales.clv")[("", "")]
+    assert v.numerator == approx(24000 / 21)
+    assert v.denominator == approx(0.5 / 12)
+    assert v.value == approx(24000 / 21 * 24)
+
+
+def test_clv_without_churn_is_undefined():
+    from tests.unit.kpi_fixture import frames
+
+    data = frames()
+    data["customers_trailing"] = data["customers_trailing"].iloc[[0]]  # never churns
+    assert value("sales.clv", data=data) is None
+
+
+def test_loyalty_index():
+    # NPS 40 → (40 + 100) / 2 = 70; repeat purchase 0.5 → 50; retention 0.25 → 25
+    assert value("sales.loyalty_index") == approx((70 + 50 + 25) / 3)

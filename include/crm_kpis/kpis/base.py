@@ -60,6 +60,13 @@ class Inputs:
     def __init__(self, period: ReportPeriod, frames: dict[str, pd.DataFrame]) -> None:
         self.period = period
         self._frames = frames
+        self._derived: dict[str, pd.DataFrame] = {}
+
+    def derived(self, key: str, build: Callable[[Inputs], pd.DataFrame]) -> pd.DataFrame:
+        """A frame several KPIs derive the same way (e.g. buyer flags), built once per period."""
+        if key not in self._derived:
+            self._derived[key] = build(self)
+        return self._derived[key]
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         try:
@@ -161,6 +168,17 @@ def safe_div(num: float, den: float) -> float | None:
     return None if den == 0 else num / den
 
 
+def exact_sum(values: pd.Series) -> float:
+    """The correctly rounded sum (math.fsum): the same float whatever order the rows come in,
+    so a re-run that reads rows in another order stores exactly the same value."""
+    return math.fsum(values.dropna().astype(float).to_numpy())
+
+
+def sum_by(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """Exact per-member sums (see exact_sum), indexed by member."""
+    return frame.groupby(key, sort=True)[column].agg(exact_sum)
+
+
 def count(frame: pd.DataFrame, by: Iterable[str] = ()) -> list[Measure]:
     """Number of rows."""
     return _by(frame, by, lambda f: (float(len(f)), None, None))
@@ -168,7 +186,7 @@ def count(frame: pd.DataFrame, by: Iterable[str] = ()) -> list[Measure]:
 
 def total(frame: pd.DataFrame, column: str, by: Iterable[str] = ()) -> list[Measure]:
     """Sum of a column (an empty period sums to 0: nothing was spent)."""
-    return _by(frame, by, lambda f: (float(f[column].sum()), None, None))
+    return _by(frame, by, lambda f: (exact_sum(f[column]), None, None))
 
 
 def share(frame: pd.DataFrame, flag: str, by: Iterable[str] = ()) -> list[Measure]:
@@ -185,7 +203,7 @@ def sum_ratio(frame: pd.DataFrame, num_col: str, den_col: str, by: Iterable[str]
     """Σ num_col / Σ den_col."""
 
     def reduce(f: pd.DataFrame) -> tuple[float | None, float, float]:
-        num, den = float(f[num_col].sum()), float(f[den_col].sum())
+        num, den = exact_sum(f[num_col]), exact_sum(f[den_col])
         return safe_div(num, den), num, den
 
     return _by(frame, by, reduce)
@@ -196,7 +214,7 @@ def mean(frame: pd.DataFrame, column: str, by: Iterable[str] = ()) -> list[Measu
 
     def reduce(f: pd.DataFrame) -> tuple[float | None, float, float]:
         values = f[column].dropna()
-        num, den = float(values.sum()), float(len(values))
+        num, den = exact_sum(values), float(len(values))
         return safe_div(num, den), num, den
 
     return _by(frame, by, reduce)

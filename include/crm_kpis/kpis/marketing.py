@@ -9,10 +9,12 @@ from crm_kpis.kpis.base import (
     Measure,
     active_at,
     count,
+    exact_sum,
     in_period,
     kpi,
     safe_div,
     share,
+    sum_by,
     sum_ratio,
     total,
 )
@@ -39,7 +41,7 @@ def _per_channel_ratio(num: pd.Series, den: pd.Series, num_minus_den: bool = Fal
         top = n - d if num_minus_den else n
         return Measure(safe_div(top, d), top, d, dimension, member)
 
-    out = [one(float(num.sum()), float(den.sum()))]
+    out = [one(exact_sum(num), exact_sum(den))]
     out += [one(float(num[c]), float(den[c]), "channel", str(c)) for c in channels]
     return out
 
@@ -93,8 +95,8 @@ def campaign_new_customers(x: Inputs) -> list[Measure]:
      formula="(campaign revenue − spend) / spend", inputs=["orders", "marketing_spend"], breakdowns=BY,
      description="Return on marketing spend: 0.5 means every 1 spent brought 1.5 of campaign revenue.")
 def roi(x: Inputs) -> list[Measure]:
-    revenue = _campaign_orders(x).groupby("channel")["total_amount"].sum()
-    spent = x["marketing_spend"].groupby("channel")["amount"].sum()
+    revenue = sum_by(_campaign_orders(x), "channel", "total_amount")
+    spent = sum_by(x["marketing_spend"], "channel", "amount")
     return _per_channel_ratio(revenue, spent, num_minus_den=True)
 
 
@@ -102,7 +104,7 @@ def roi(x: Inputs) -> list[Measure]:
      formula="spend / customers created in period", inputs=["marketing_spend", "customers"], breakdowns=BY,
      description="Spend per new customer; per channel, that channel's spend per customer it acquired.")
 def cac(x: Inputs) -> list[Measure]:
-    spent = x["marketing_spend"].groupby("channel")["amount"].sum()
+    spent = sum_by(x["marketing_spend"], "channel", "amount")
     new = _new_customers(x).groupby("channel").size().astype(float)
     return _per_channel_ratio(spent, new)
 

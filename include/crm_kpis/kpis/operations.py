@@ -10,12 +10,14 @@ from crm_kpis.kpis.base import (
     Inputs,
     Measure,
     count,
+    exact_sum,
     hours_between,
     kpi,
     mean,
     median,
     safe_div,
     share,
+    sum_by,
     total,
 )
 
@@ -237,9 +239,9 @@ def service_cost(x: Inputs) -> list[Measure]:
      formula="service cost / tickets solved", inputs=["agent_time", "tickets_resolved"], breakdowns=TEAM,
      description="Service cost per resolved case; per team, its cost over the cases it resolved.")
 def cost_per_ticket(x: Inputs) -> list[Measure]:
-    cost = _cost(x).groupby("agent_team")["cost"].sum()
+    cost = sum_by(_cost(x), "agent_team", "cost")
     solved = x["tickets_resolved"].groupby("agent_team").size().astype(float)
-    c_all, s_all = float(_cost(x)["cost"].sum()), float(len(x["tickets_resolved"]))
+    c_all, s_all = exact_sum(_cost(x)["cost"]), float(len(x["tickets_resolved"]))
     out = [Measure(safe_div(c_all, s_all), c_all, s_all)]
     for team in sorted(set(cost.index) | set(solved.index)):
         c, s = float(cost.get(team, 0.0)), float(solved.get(team, 0.0))
@@ -252,6 +254,6 @@ def cost_per_ticket(x: Inputs) -> list[Measure]:
      inputs=["orders", "tickets_resolved", "calls"], description="Revenue per resolved case or answered call.")
 def revenue_per_interaction(x: Inputs) -> list[Measure]:
     o = x["orders"]
-    revenue = float(o.loc[o["status"] == "completed", "total_amount"].sum())
+    revenue = exact_sum(o.loc[o["status"] == "completed", "total_amount"])
     interactions = float(len(x["tickets_resolved"]) + len(_answered(x["calls"])))
     return [Measure(safe_div(revenue, interactions), revenue, interactions)]

@@ -9,6 +9,7 @@ from crm_kpis.kpis.base import (
     Measure,
     active_at,
     count,
+    exact_sum,
     hours_between,
     in_period,
     kpi,
@@ -16,6 +17,7 @@ from crm_kpis.kpis.base import (
     median,
     safe_div,
     share,
+    sum_by,
     total,
 )
 
@@ -54,12 +56,12 @@ def aov(x: Inputs) -> list[Measure]:
      description="Revenue change against the previous day or month; numerator is the change, "
                  "denominator the previous revenue.")
 def growth_rate(x: Inputs) -> list[Measure]:
-    now = _completed(x["orders"]).groupby("segment")["total_amount"].sum()
-    before = _completed(x["orders_previous"]).groupby("segment")["total_amount"].sum()
+    now = sum_by(_completed(x["orders"]), "segment", "total_amount")
+    before = sum_by(_completed(x["orders_previous"]), "segment", "total_amount")
     segments = sorted(set(now.index) | set(before.index))
     now, before = now.reindex(segments, fill_value=0.0), before.reindex(segments, fill_value=0.0)
-    n_all = float(_completed(x["orders"])["total_amount"].sum())
-    b_all = float(_completed(x["orders_previous"])["total_amount"].sum())
+    n_all = exact_sum(_completed(x["orders"])["total_amount"])
+    b_all = exact_sum(_completed(x["orders_previous"])["total_amount"])
     out = [Measure(safe_div(n_all - b_all, b_all), n_all - b_all, b_all)]
     for s in segments:
         change, base = float(now[s] - before[s]), float(before[s])
@@ -201,3 +203,132 @@ def lead_response_hours(x: Inputs) -> list[Measure]:
 def repeat_purchase_rate(x: Inputs) -> list[Measure]:
     c = x["order_customers"]
     return share(c.assign(repeat=c["had_prior_order"].astype(int) == 1), "repeat", SEGMENT)
+
+
+@kpi("sales.renewal_rate", name="Renewal rate", unit="rate", better="up", grain="M",
+     formula="subscriptions whose term_ends_at is in period and that some subscription renews / "
+             "subscriptions whose term ends in period",
+     inputs=["subscriptions_term_end"], breakdowns=SEGMENT,
+     description="Share of contracts reaching their term that were renewed (by a renewal started before "
+                 "the period's end, so a re-run gives the same value).")
+def renewal_rate(x: Inputs) -> list[Measure]:
+    s = x["subscriptions_term_end"]
+    return share(s.assign(was_renewed=s["renewed"].astype(int) == 1), "was_renewed", SEGMENT)
+
+
+@kpi("sales.calls_per_opportunity", name="Calls per opportunity", unit="ratio", better=None, grain="M",
+     formula="calls logged (ever, before closed_at) on opportunities closed in period / opportunities closed in period",
+     inputs=["opportunities_closed"], breakdowns=BY, description="Sales calls it took per decided opportunity.")
+def calls_per_opportunity(x: Inputs) -> list[Measure]:
+    return mean(x["opportunities_closed"], "calls_before_close", BY)
+
+
+@kpi("sales.stage_days", name="Sales stage duration", unit="days", better="down", grain="M",
+     formula="per stage: mean days between entering that stage and entering the next one, for exits in period",
+     inputs=["stage_exits"], breakdowns=("stage", "rep_team"),
+     description="Days an opportunity spends in each pipeline stage (dimension 'stage'); the company-wide "
+                 "value is the mean over all stage exits.")
+def stage_days(x: Inputs) -> list[Measure]:
+    s = x["stage_exits"]
+    return mean(s.assign(days=hours_between(s["exited_at"], s["entered_at"]) / 24.0), "days", ("stage", "rep_team"))
+
+
+@kpi("sales.journey_days", name="Customer journey length", unit="days", better="down", grain="M",
+     formula="mean days from the lead's created_at to the customer's created_at, customers created in period from a lead",
+     inputs=["customer_journeys"], breakdowns=SEGMENT,
+     description="Days from first lead to paying customer (the customer's earliest lead).")
+def journey_days(x: Inputs) -> list[Measure]:
+    j = x["customer_journeys"]
+    return mean(j.assign(days=hours_between(j["created_at"], j["lead_created_at"]) / 24.0), "days", SEGMENT)
+
+
+def _buyer_flags(x: Inputs) -> pd.DataFrame:
+    """Per customer with a completed order in the period: did one of those orders bring a new
+    category (cross-sell) or a higher tier (up-sell) than anything bought before that order?"""
+    lines = x["purchase_history"]
+    columns = ["customer_id", "segment", "cross_sell", "upsell"]
+    if lines.empty:
+        return pd.DataFrame(columns=columns).astype({"cross_sell": bool, "upsell": bool})
+    orders = (lines.groupby(["customer_id", "order_id", "ordered_at"], as_index=False)
+              .agg(max_tier=("tier", "max"), segment=("segment", "first"))
+              .sort_values(["customer_id", "ordered_at", "order_id"], kind="stable"))
+    # highest tier bought in the customer's earlier orders (NaN for the first order)
+    running_max = orders.groupby("customer_id")["max_tier"].cummax()
+    orders["earlier_max_tier"] = running_max.groupby(orders["customer_id"]).shift()
+    orders["first_order_at"] = orders.groupby("customer_id")["ordered_at"].transform("min")
+    first_cat = lines.groupby(["customer_id", "category"])["ordered_at"].min().rename("category_first_at")
+    new_cat = lines.join(first_cat, on=["customer_id", "category"])
+    new_cat = new_cat[new_cat["ordered_at"] == new_cat["category_first_at"]]
+    new_cat_orders = set(new_cat["order_id"])
+    current = orders[in_period(orders["ordered_at"], x.period)].copy()
+    has_earlier = current["ordered_at"] > current["first_order_at"]
+    current["cross_sell"] = has_earlier & current["order_id"].isin(new_cat_orders)
+    current["upsell"] = (current["max_tier"] > current["earlier_max_tier"]).fillna(False).astype(bool)
+    return (current.groupby("customer_id", as_index=False)
+            .agg(segment=("segment", "first"), cross_sell=("cross_sell", "any"), upsell=("upsell", "any")))[columns]
+
+
+@kpi("sales.cross_sell_rate", name="Cross-sell rate", unit="rate", better="up", grain="M",
+     formula="customers with a completed order in period containing a product category they had never bought "
+             "before (and at least one earlier order) / customers with a completed order in period",
+     inputs=["purchase_history"], breakdowns=SEGMENT,
+     description="'Before' means before that order: a second order in the same period can be a cross-sell.")
+def cross_sell_rate(x: Inputs) -> list[Measure]:
+    return share(x.derived("buyer_flags", _buyer_flags), "cross_sell", SEGMENT)
+
+
+@kpi("sales.upsell_rate", name="Up-sell rate", unit="rate", better="up", grain="M",
+     formula="customers with a completed order in period containing a product of a higher tier than any they "
+             "had bought before / customers with a completed order in period",
+     inputs=["purchase_history"], breakdowns=SEGMENT, description="Buyers who moved up a product tier.")
+def upsell_rate(x: Inputs) -> list[Measure]:
+    return share(x.derived("buyer_flags", _buyer_flags), "upsell", SEGMENT)
+
+
+def _month_starts(x: Inputs, months: int = 12) -> list[pd.Timestamp]:
+    first = x.period.start_date.replace(day=1)
+    out = []
+    for back in range(months - 1, -2, -1):  # 12 month starts and the end of the last month
+        index = first.year * 12 + first.month - 1 - back
+        local = pd.Timestamp(year=index // 12, month=index % 12 + 1, day=1, tz=x.period.tz)
+        out.append(local.tz_convert("UTC").tz_localize(None))
+    return out
+
+
+@kpi("sales.clv", name="Customer lifetime value", unit="money", better="up", grain="M",
+     formula="(revenue in the trailing 12 months / mean active customers over those months / 12) ÷ "
+             "mean monthly churn rate over those months",
+     inputs=["revenue_trailing", "customers_trailing"],
+     description="Monthly revenue per active customer divided by the monthly churn rate, over the twelve months "
+                 "ending with the period; 'active customers' of a month are those active at its start. "
+                 "Numerator: monthly revenue per customer; denominator: mean monthly churn rate.")
+def clv(x: Inputs) -> list[Measure]:
+    c = x["customers_trailing"]
+    bounds = _month_starts(x)
+    active, churn = [], []
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        base = float(active_at(c, start).sum())
+        lost = float(((c["churned_at"] >= start) & (c["churned_at"] < end)).sum())
+        active.append(base)
+        if base:
+            churn.append(lost / base)
+    revenue = exact_sum(x["revenue_trailing"]["revenue"])
+    mean_active = sum(active) / len(active)
+    monthly_value = safe_div(revenue, mean_active * 12)
+    mean_churn = sum(churn) / len(churn) if churn else 0.0
+    value = None if monthly_value is None else safe_div(monthly_value, mean_churn)
+    return [Measure(value, monthly_value, mean_churn)]
+
+
+@kpi("sales.loyalty_index", name="Customer loyalty index", unit="score", better="up", grain="M",
+     formula="mean of three 0–100 scores: (NPS + 100) / 2, repeat purchase rate × 100, retention rate × 100",
+     inputs=["survey_responses", "order_customers", "customers"],
+     description="n/a when any of the three parts is undefined for the period.")
+def loyalty_index(x: Inputs) -> list[Measure]:
+    from crm_kpis.kpis.marketing import nps
+
+    parts = [nps(x)[0].value, repeat_purchase_rate(x)[0].value, retention_rate(x)[0].value]
+    if any(p is None for p in parts):
+        return [Measure(None)]
+    scores = [(parts[0] + 100) / 2, parts[1] * 100, parts[2] * 100]
+    return [Measure(sum(scores) / 3, sum(scores), 3.0)]

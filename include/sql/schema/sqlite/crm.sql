@@ -66,6 +66,7 @@ CREATE TABLE leads (
 CREATE INDEX ix_leads_created_at ON leads (created_at);
 CREATE INDEX ix_leads_converted_at ON leads (converted_at);
 CREATE INDEX ix_leads_first_contacted_at ON leads (first_contacted_at);
+CREATE INDEX ix_leads_customer_id ON leads (customer_id);
 CREATE TABLE customers (
     customer_id INTEGER PRIMARY KEY,
     created_at TIMESTAMP NOT NULL,
@@ -96,6 +97,8 @@ CREATE TABLE subscriptions (
     mrr NUMERIC(12, 2) NOT NULL
 );
 CREATE INDEX ix_subscriptions_started_at ON subscriptions (started_at);
+CREATE INDEX ix_subscriptions_term_ends_at ON subscriptions (term_ends_at);
+CREATE INDEX ix_subscriptions_renewed_from ON subscriptions (renewed_from_subscription_id);
 CREATE TABLE orders (
     order_id INTEGER PRIMARY KEY,
     customer_id INTEGER NOT NULL,
@@ -137,6 +140,7 @@ CREATE TABLE opportunity_stage_history (
     entered_at TIMESTAMP NOT NULL
 );
 CREATE INDEX ix_opportunity_stage_history_entered_at ON opportunity_stage_history (entered_at);
+CREATE INDEX ix_opportunity_stage_history_opportunity ON opportunity_stage_history (opportunity_id, entered_at);
 CREATE TABLE sales_activities (
     activity_id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -146,6 +150,7 @@ CREATE TABLE sales_activities (
     occurred_at TIMESTAMP NOT NULL
 );
 CREATE INDEX ix_sales_activities_occurred_at ON sales_activities (occurred_at);
+CREATE INDEX ix_sales_activities_opportunity ON sales_activities (opportunity_id);
 CREATE TABLE survey_responses (
     response_id INTEGER PRIMARY KEY,
     customer_id INTEGER NOT NULL,
