@@ -7,6 +7,7 @@ extracts rely on) is part of the product's contract and is reviewed as SQL, per 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 
 import pandas as pd
@@ -41,15 +42,23 @@ def _for_sqlite(frame: pd.DataFrame) -> pd.DataFrame:
 def load_database(engine: Engine, database: str, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Replace the reference tables of `database` (crm or helpdesk) with `tables`."""
     dialect = engine.dialect.name
+    ddl = schema_file(database, dialect)
+    defined = re.findall(r"CREATE TABLE (\w+)", ddl.read_text(encoding="utf-8"))
+    unknown = set(tables) - set(defined)
+    if unknown:
+        raise ValueError(f"tables not in the {database} schema: {sorted(unknown)}")
     existing = set(inspect(engine).get_table_names())
     with engine.begin() as conn:
-        for table in tables:
+        for table in defined:
             if table in existing:
-                conn.execute(text(f"DROP TABLE {table}"))  # names come from our own schema
-    run_script(engine, schema_file(database, dialect))
+                conn.execute(text(f"DROP TABLE {table}"))  # names come from our own DDL file
+    run_script(engine, ddl)
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         for table, frame in tables.items():
+            if frame.empty:
+                counts[table] = 0
+                continue
             data = _for_sqlite(frame) if dialect == "sqlite" else frame
             data.to_sql(table, conn, if_exists="append", index=False, chunksize=50_000)
             counts[table] = len(frame)
