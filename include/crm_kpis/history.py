@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import (
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -31,7 +32,9 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
+from sqlalchemy.dialects import mysql
 
 from crm_kpis.compute import AreaResult
 from crm_kpis.periods import ReportPeriod
@@ -65,7 +68,7 @@ kpi_staging = Table(
     Column("area", String(20), primary_key=True),
     Column("grain", String(10), nullable=False),
     Column("period_start", Date, nullable=False),
-    Column("payload", Text, nullable=False),  # JSON: values, rows read, rejections, freshness
+    Column("payload", Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),  # JSON
     Column("staged_at", DateTime, nullable=False),
 )
 
@@ -144,52 +147,89 @@ class PublishSummary:
         return self.__dict__.copy()
 
 
+def _lock_period(conn: Connection, period: ReportPeriod) -> None:
+    """Serialise publishes of the same period (different periods never wait for each other).
+
+    Without it, two runs of one period at the same time could both delete, then both insert:
+    the second would fail on the primary key. With it, the second waits and then replaces the
+    first's rows, so the period ends with exactly one copy. SQLite serialises writers already.
+    """
+    key = f"kpi_history:{period.grain}:{period.start_date.isoformat()}"
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    elif dialect in ("mysql", "mariadb"):
+        got = conn.execute(text("SELECT GET_LOCK(:key, :timeout)"), {"key": key, "timeout": LOCK_TIMEOUT_S}).scalar()
+        if got != 1:
+            raise PublishError(f"could not lock {period} for publishing within {LOCK_TIMEOUT_S} s")
+
+
+def _unlock_period(conn: Connection, period: ReportPeriod) -> None:
+    if conn.dialect.name in ("mysql", "mariadb"):  # GET_LOCK outlives the transaction; advisory xact locks do not
+        conn.execute(text("SELECT RELEASE_LOCK(:key)"),
+                     {"key": f"kpi_history:{period.grain}:{period.start_date.isoformat()}"})
+
+
+LOCK_TIMEOUT_S = 300
+
+
 def publish_period(engine: Engine, period: ReportPeriod, run_id: str, areas: tuple[str, ...]) -> PublishSummary:
     """Replace the period's history with this run's staged values, in one transaction."""
-    with engine.begin() as conn:
-        staged = conn.execute(
-            select(kpi_staging.c.area, kpi_staging.c.payload, kpi_staging.c.period_start, kpi_staging.c.grain)
-            .where(kpi_staging.c.run_id == run_id)
-        ).all()
-        found = {row.area: row for row in staged}
-        missing = [a for a in areas if a not in found]
-        if missing:
-            raise PublishError(f"run {run_id}: no staged results for {missing}; history of {period} unchanged")
-        for row in staged:
-            if row.grain != period.grain or row.period_start != period.start_date:
-                raise PublishError(f"run {run_id}: staged {row.area} is for {row.grain} {row.period_start}, "
-                                   f"not {period}")
-        computed_at = _utcnow()
-        rows: list[dict[str, Any]] = []
-        rows_read: dict[str, Any] = {}
-        rejected: dict[str, Any] = {}
-        latest: list[str] = []
-        for area in areas:
-            payload = json.loads(found[area].payload)
-            rows_read[area] = payload["rows_read"]
-            rejected[area] = payload["rejected"]
-            if payload["latest_source_ts"]:
-                latest.append(payload["latest_source_ts"])
-            for value in payload["values"]:
-                rows.append({
-                    **value, "grain": period.grain, "period_start": period.start_date,
-                    "period_end": period.end_date, "timezone": period.tz, "run_id": run_id,
-                    "computed_at": computed_at,
-                })
-        period_filter = and_(kpi_history.c.grain == period.grain, kpi_history.c.period_start == period.start_date)
-        replaced = conn.execute(delete(kpi_history).where(period_filter)).rowcount
-        if rows:
-            conn.execute(insert(kpi_history), rows)
-        conn.execute(delete(kpi_runs).where(and_(kpi_runs.c.grain == period.grain,
-                                                 kpi_runs.c.period_start == period.start_date)))
-        kpis = len({r["kpi_id"] for r in rows})
-        conn.execute(insert(kpi_runs).values(
-            grain=period.grain, period_start=period.start_date, timezone=period.tz, run_id=run_id,
-            computed_at=computed_at, kpis=kpis, values_written=len(rows), rows_read=json.dumps(rows_read),
-            rows_rejected=json.dumps(rejected),
-            latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
-        ))
-        conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
+    with engine.connect() as conn:
+        try:
+            with conn.begin():
+                _lock_period(conn, period)
+                summary = _publish_locked(conn, period, run_id, areas)
+        finally:
+            _unlock_period(conn, period)
+            conn.commit()
+    return summary
+
+
+def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: tuple[str, ...]) -> PublishSummary:
+    staged = conn.execute(
+        select(kpi_staging.c.area, kpi_staging.c.payload, kpi_staging.c.period_start, kpi_staging.c.grain)
+        .where(kpi_staging.c.run_id == run_id)
+    ).all()
+    found = {row.area: row for row in staged}
+    missing = [a for a in areas if a not in found]
+    if missing:
+        raise PublishError(f"run {run_id}: no staged results for {missing}; history of {period} unchanged")
+    for row in staged:
+        if row.grain != period.grain or row.period_start != period.start_date:
+            raise PublishError(f"run {run_id}: staged {row.area} is for {row.grain} {row.period_start}, "
+                               f"not {period}")
+    computed_at = _utcnow()
+    rows: list[dict[str, Any]] = []
+    rows_read: dict[str, Any] = {}
+    rejected: dict[str, Any] = {}
+    latest: list[str] = []
+    for area in areas:
+        payload = json.loads(found[area].payload)
+        rows_read[area] = payload["rows_read"]
+        rejected[area] = payload["rejected"]
+        if payload["latest_source_ts"]:
+            latest.append(payload["latest_source_ts"])
+        for value in payload["values"]:
+            rows.append({
+                **value, "grain": period.grain, "period_start": period.start_date,
+                "period_end": period.end_date, "timezone": period.tz, "run_id": run_id,
+                "computed_at": computed_at,
+            })
+    period_filter = and_(kpi_history.c.grain == period.grain, kpi_history.c.period_start == period.start_date)
+    replaced = conn.execute(delete(kpi_history).where(period_filter)).rowcount
+    if rows:
+        conn.execute(insert(kpi_history), rows)
+    conn.execute(delete(kpi_runs).where(and_(kpi_runs.c.grain == period.grain,
+                                             kpi_runs.c.period_start == period.start_date)))
+    kpis = len({r["kpi_id"] for r in rows})
+    conn.execute(insert(kpi_runs).values(
+        grain=period.grain, period_start=period.start_date, timezone=period.tz, run_id=run_id,
+        computed_at=computed_at, kpis=kpis, values_written=len(rows), rows_read=json.dumps(rows_read),
+        rows_rejected=json.dumps(rejected),
+        latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
+    ))
+    conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
     n_rejected = sum(n for area in rejected.values() for rules in area.values() for n in rules.values())
     summary = PublishSummary(period.key, kpis, len(rows), replaced or 0, n_rejected)
     log.info("published %s: %d KPIs, %d rows written, %d rows replaced", period, kpis, len(rows), replaced or 0)

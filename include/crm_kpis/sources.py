@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ _DRIVERS = {
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
 }
+
+
+#: Rows fetched per round trip when reading an extract.
+CHUNK_ROWS = 100_000
 
 
 class SourceError(RuntimeError):
@@ -160,18 +165,31 @@ def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _decimals_to_float(frame: pd.DataFrame) -> pd.DataFrame:
+    """NUMERIC columns arrive as Decimal objects from PostgreSQL and MariaDB: compute in floats."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            sample = frame[column].dropna()
+            if len(sample) and isinstance(sample.iloc[0], Decimal):
+                frame[column] = frame[column].astype(float)
+    return frame
+
+
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run one SQL file with bound parameters and return its rows as a DataFrame."""
     dialect = engine.dialect.name
     sql = load_sql(name, dialect)
     bound = {key: _bind_value(value, dialect) for key, value in params.items()}
     try:
-        with engine.connect() as conn:
-            frame = pd.read_sql_query(text(sql), conn, params=bound)
+        # A server-side cursor read in chunks: the driver never holds every row as Python tuples
+        # beside the DataFrame, which is what makes large periods expensive in memory.
+        with engine.connect().execution_options(stream_results=True) as conn:
+            chunks = list(pd.read_sql_query(text(sql), conn, params=bound, chunksize=CHUNK_ROWS))
+        frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     except Exception as exc:
         raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
     log.info("read %d rows with %s from %s", len(frame), name, engine.url.database)
-    return _parse_timestamps(frame)
+    return _parse_timestamps(_decimals_to_float(frame))
 
 
 def run_script(engine: Engine, path: Path) -> None:

@@ -39,6 +39,15 @@ def _for_sqlite(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Columns that are BOOLEAN on the servers (0/1 integers in SQLite).
+BOOLEAN_COLUMNS = ("delivered", "public", "is_callback")
+
+
+def _for_server(frame: pd.DataFrame) -> pd.DataFrame:
+    booleans = [c for c in BOOLEAN_COLUMNS if c in frame.columns]
+    return frame.astype({c: bool for c in booleans}) if booleans else frame
+
+
 def load_database(engine: Engine, database: str, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Replace the reference tables of `database` (crm or helpdesk) with `tables`."""
     dialect = engine.dialect.name
@@ -59,7 +68,7 @@ def load_database(engine: Engine, database: str, tables: dict[str, pd.DataFrame]
             if frame.empty:
                 counts[table] = 0
                 continue
-            data = _for_sqlite(frame) if dialect == "sqlite" else frame
+            data = _for_sqlite(frame) if dialect == "sqlite" else _for_server(frame)
             data.to_sql(table, conn, if_exists="append", index=False, chunksize=50_000)
             counts[table] = len(frame)
             log.info("loaded %d rows into %s.%s", len(frame), database, table)

@@ -134,6 +134,7 @@ CREATE TABLE opportunities (
 );
 CREATE INDEX ix_opportunities_created_at ON opportunities (created_at);
 CREATE INDEX ix_opportunities_closed_at ON opportunities (closed_at);
+CREATE INDEX ix_opportunities_proposal_sent_at ON opportunities (proposal_sent_at);
 CREATE TABLE opportunity_stage_history (
     opportunity_id INTEGER NOT NULL,
     stage TEXT NOT NULL,
