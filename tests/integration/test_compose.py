@@ -14,11 +14,26 @@ AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-proce
 
 
 def test_services_of_the_official_shape_and_the_project():
-    assert set(AIRFLOW_SERVICES) | {"postgres", "redis", "kpi-warehouse", "crm-db", "helpdesk-db", "mailpit"} == set(
-        COMPOSE["services"])
+    assert set(AIRFLOW_SERVICES) | {"postgres", "redis", "kpi-warehouse", "crm-db", "helpdesk-db", "mailpit",
+                                    "demo-data"} == set(COMPOSE["services"])
+    one_shot = {"airflow-init", "demo-data", "mailpit"}
     for name, service in COMPOSE["services"].items():
-        if name not in ("airflow-init",):
-            assert "healthcheck" in service or name == "mailpit", f"{name} has no healthcheck"
+        assert name in one_shot or "healthcheck" in service, f"{name} has no healthcheck"
+
+
+def test_sources_are_read_through_read_only_accounts_and_seeded_by_their_owners():
+    env = COMPOSE["services"]["airflow-scheduler"]["environment"]
+    assert "crm_reader" in env["AIRFLOW_CONN_CRM_DB"] and "helpdesk_reader" in env["AIRFLOW_CONN_HELPDESK_DB"]
+    for service, script in (("crm-db", "deploy/crm-db-init.sh"), ("helpdesk-db", "deploy/helpdesk-db-init.sh")):
+        mounts = COMPOSE["services"][service]["volumes"]
+        assert any(m.startswith(f"./{script}:/docker-entrypoint-initdb.d/") for m in mounts)
+        assert "GRANT SELECT" in (PROJECT_DIR / script).read_text()
+    seeder = COMPOSE["services"]["demo-data"]
+    assert seeder["entrypoint"] == ["python", "-m", "crm_kpis.demo"]
+    assert {d: c["condition"] for d, c in seeder["depends_on"].items()} == {
+        "crm-db": "service_healthy", "helpdesk-db": "service_healthy"}
+    assert any("@crm-db:5432/crm" in a for a in seeder["command"])
+    assert any("@helpdesk-db:3306/helpdesk" in a for a in seeder["command"])
 
 
 def test_connections_match_the_dags_connection_ids():

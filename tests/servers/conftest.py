@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -41,6 +42,7 @@ class ThrowAway:
         self.admin_url = admin_url
         self.admin = _admin(admin_url)
         self.names: list[str] = []
+        self.accounts: list[str] = []  # roles or users to drop after the databases
 
     def create(self, label: str) -> str:
         name = f"kpitest_{label}_{SUFFIX}"
@@ -55,6 +57,8 @@ class ThrowAway:
         with self.admin.connect() as conn:
             for name in self.names:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+            for account in self.accounts:
+                conn.execute(text(f"DROP {'ROLE' if force else 'USER'} IF EXISTS {account}"))
         self.admin.dispose()
 
 
@@ -73,14 +77,19 @@ def mariadb() -> Iterator[ThrowAway]:
 
 
 @pytest.fixture(scope="session")
-def engines(postgres, mariadb, tmp_path_factory) -> dict[str, dict[str, str]]:
+def demo_frames():
+    return generate(spec_for(date(2026, 10, 1), months=14, seed=11, scale=0.3))
+
+
+@pytest.fixture(scope="session")
+def engines(postgres, mariadb, demo_frames, tmp_path_factory) -> dict[str, dict[str, str]]:
     """The same generated data (14 months to October 2026) on SQLite, PostgreSQL and MariaDB.
 
     Returns URLs per setup: {"sqlite": {"crm_db": url, "helpdesk_db": url}, "production": ..., "swapped": ...}
     where production is the usual layout (CRM on PostgreSQL, helpdesk on MariaDB) and swapped the
     other way round, so that every SQL file runs on every engine.
     """
-    data = generate(spec_for(__import__("datetime").date(2026, 10, 1), months=14, seed=11, scale=0.3))
+    data = demo_frames
     folder = tmp_path_factory.mktemp("sqlite-sources")
     urls = {
         "sqlite": {"crm_db": f"sqlite:///{folder / 'crm.db'}", "helpdesk_db": f"sqlite:///{folder / 'helpdesk.db'}"},
