@@ -55,11 +55,27 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A KPI's target for one grain; `at_risk` is the worst value still called "at risk"."""
+
+    target: float
+    at_risk: float | None = None
+    members: dict[tuple[str, str], Target] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     timezone: str
     currency: str
     company: str
     reports: dict[str, ReportConfig] = field(default_factory=dict)
+    targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # grain -> kpi id -> target
+
+    def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
+        target = self.targets.get(grain, {}).get(kpi_id)
+        if target is None or not dimension:
+            return target
+        return target.members.get((dimension, member))
 
     def report_for_grain(self, grain: str) -> ReportConfig:
         for report in self.reports.values():
@@ -103,7 +119,29 @@ def _load(path: str, mtime: float) -> Settings:
         currency=raw.get("currency", "USD"),
         company=raw.get("company", "Example Corp"),
         reports=reports,
+        targets=_targets(path, raw.get("targets") or {}),
     )
+
+
+def _target(where: str, spec: Any) -> Target:
+    if not isinstance(spec, dict) or not isinstance(spec.get("target"), int | float):
+        raise ValueError(f"{where}: a target needs a number under `target`, e.g. {{target: 0.9, at_risk: 0.8}}")
+    members = {
+        (dimension, str(member)): _target(f"{where}.{dimension}.{member}", member_spec)
+        for dimension, by_member in (spec.get("members") or {}).items()
+        for member, member_spec in by_member.items()
+    }
+    at_risk = spec.get("at_risk")
+    return Target(float(spec["target"]), None if at_risk is None else float(at_risk), members)
+
+
+def _targets(path: str, raw: dict[str, Any]) -> dict[str, dict[str, Target]]:
+    out: dict[str, dict[str, Target]] = {}
+    for grain, by_kpi in raw.items():
+        if grain not in ("daily", "monthly"):
+            raise ValueError(f"{path}: targets are grouped by grain (daily, monthly), not {grain!r}")
+        out[grain] = {kpi_id: _target(f"{path}: targets.{grain}.{kpi_id}", spec) for kpi_id, spec in (by_kpi or {}).items()}
+    return out
 
 
 def load_settings() -> Settings:
@@ -114,5 +152,5 @@ def load_settings() -> Settings:
     settings = _load(str(path), path.stat().st_mtime)
     tz = os.environ.get("CRM_KPIS_TIMEZONE")
     if tz:
-        settings = Settings(tz, settings.currency, settings.company, settings.reports)
+        settings = Settings(tz, settings.currency, settings.company, settings.reports, settings.targets)
     return settings

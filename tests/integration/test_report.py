@@ -124,3 +124,37 @@ def test_outbox_delivery_is_sent_once_unless_resent(warehouse, tmp_path, test_ho
     again = deliver(*args, resend=True)
     assert again.status == "sent" and again.location.endswith("-resend1.eml")
     assert again.message_id != first.message_id
+
+
+def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
+    import subprocess
+
+    from crm_kpis.config import Target
+
+    publish_first_period(warehouse)
+    # a breakdown where smb is best and enterprise worst for revenue (higher is better)
+    from crm_kpis.history import kpi_history
+    with warehouse.begin() as conn:
+        conn.execute(kpi_history.insert(), [
+            {"kpi_id": "sales.revenue", "grain": "monthly", "period_start": OCT.start_date, "period_end": OCT.end_date,
+             "timezone": "UTC", "dimension": "segment", "member": m, "value": v, "numerator": None,
+             "denominator": None, "run_id": "run-1", "computed_at": NOW}
+            for m, v in (("smb", 5.0), ("mid_market", 3.0), ("enterprise", 1.0))])
+    settings = Settings("UTC", "USD", "Acme", {"monthly_executive": REPORT},
+                        {"monthly": {"sales.revenue": Target(0.5), "marketing.nps": Target(2.0, 1.5)}})
+    context = build_context(warehouse, OCT, settings, REPORT, NOW)
+    revenue, _churn, nps = context["headline"]
+    assert (revenue.status, nps.status) == ("on_target", "off_target")  # 1.0 >= 0.5; 1.0 < 1.5
+    assert context["headline"][1].status is None  # churn has no target here
+    sales = next(a for a in context["areas"] if a["id"] == "sales")
+    segment = next(t for t in sales["breakdowns"] if t["dimension"] == "Customer segment")
+    marks = {row["member"]: row["cells"][0]["mark"] for row in segment["rows"]}
+    assert marks == {"smb": "best", "mid market": "", "enterprise": "worst"}
+    html = render_template("report.html.j2", {**context, "subject": "s"})
+    assert "On target" in html and "Off target" in html
+    pdf = tmp_path / "letter.pdf"
+    write_pdf(html, pdf, "Letter")
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "612 x 792 pts (letter)" in info
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:]), fonts  # every font embedded

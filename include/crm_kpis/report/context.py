@@ -1,4 +1,4 @@
-"""The report's content, read from the history: values, previous period, year ago, definitions.
+"""The report's content, read from the history: values, comparisons, trends, targets, definitions.
 
 Why from the history and not from the computation: a report can then be re-rendered without
 touching the sources, and a backfilled earlier period improves every later report.
@@ -6,11 +6,12 @@ touching the sources, and a backfilled earlier period improves every later repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup
 from sqlalchemy import Engine
 
 from crm_kpis.config import ReportConfig, Settings
@@ -18,13 +19,18 @@ from crm_kpis.history import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.report.charts import sparkline, trend_chart
 from crm_kpis.report.formatting import change_tone, format_change, format_value
+from crm_kpis.report.status import LABELS, status
 
 AREA_TITLES = {"marketing": "Marketing", "sales": "Sales", "operations": "Operations"}
 DIMENSION_TITLES = {
     "channel": "Channel", "segment": "Customer segment", "rep_team": "Sales team",
-    "ticket_channel": "Ticket channel", "agent_team": "Support team",
+    "ticket_channel": "Ticket channel", "agent_team": "Support team", "stage": "Pipeline stage",
 }
+#: Periods in a sparkline or trend chart, current one included.
+TREND_PERIODS = {"monthly": 12, "daily": 30}
+BREAKDOWN_COLUMNS = 6
 
 
 class ReportDataMissing(RuntimeError):
@@ -49,6 +55,14 @@ class KpiLine:
     yoy_pct: str
     yoy_tone: str
     yoy_abs: str
+    target_text: str = ""
+    status: str | None = None
+    series: tuple[float | None, ...] = field(default=(), repr=False)
+    spark: Markup = field(default=Markup(""), repr=False)
+
+    @property
+    def status_label(self) -> str:
+        return LABELS.get(self.status or "", "")
 
     @property
     def headline_change(self) -> str:
@@ -60,51 +74,83 @@ class KpiLine:
         return self.yoy_abs if self.unit in ("rate", "score") or self.yoy_pct == "n/a" else self.yoy_pct
 
 
-def _lookup(frame: pd.DataFrame) -> dict[tuple[Any, str], float | None]:
-    out: dict[tuple[Any, str], float | None] = {}
-    for row in frame.itertuples(index=False):
-        value = row.value
-        out[(row.period_start, row.kpi_id)] = None if value is None or pd.isna(value) else float(value)
-    return out
+def _value(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
 
 
-def _line(kpi_id: str, values: dict, period: ReportPeriod, currency: str) -> KpiLine:
-    d = REGISTRY[kpi_id]
-    now = values.get((period.start_date, kpi_id))
-    prev = values.get((period.previous().start_date, kpi_id))
-    ago = values.get((period.year_ago().start_date, kpi_id))
+class _History:
+    """Company-wide values by (period start, KPI) over the trend window and the year-ago period."""
+
+    def __init__(self, engine: Engine, period: ReportPeriod) -> None:
+        self.period = period
+        self.window = [period.shift(-n) for n in range(TREND_PERIODS[period.grain] - 1, -1, -1)]
+        starts = sorted({p.start_date for p in self.window} | {period.year_ago().start_date})
+        rows = read_history(engine, period.grain, starts, company_only=True)
+        self.values = {(r.period_start, r.kpi_id): _value(r.value) for r in rows.itertuples(index=False)}
+
+    def get(self, period: ReportPeriod, kpi_id: str) -> float | None:
+        return self.values.get((period.start_date, kpi_id))
+
+    def series(self, kpi_id: str) -> tuple[float | None, ...]:
+        return tuple(self.get(p, kpi_id) for p in self.window)
+
+
+def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
+    d, period, currency = REGISTRY[kpi_id], history.period, settings.currency
+    now, prev, ago = history.get(period, kpi_id), history.get(period.previous(), kpi_id), history.get(period.year_ago(), kpi_id)
     change_abs, change_pct = format_change(now, prev, d.unit, currency)
     yoy_abs, yoy_pct = format_change(now, ago, d.unit, currency)
+    target = settings.target_for(period.grain, kpi_id)
+    series = history.series(kpi_id)
     return KpiLine(
         d.id, d.name, d.unit, d.better, now, prev, ago,
         format_value(now, d.unit, currency), format_value(prev, d.unit, currency),
         format_value(ago, d.unit, currency), change_abs, change_pct, change_tone(now, prev, d.better, d.unit),
         yoy_pct, change_tone(now, ago, d.better, d.unit), yoy_abs,
+        target_text=format_value(target.target, d.unit, currency) if target else "",
+        status=status(now, target, d.better),
+        series=series,
+        spark=sparkline(series) if any(v is not None for v in series) else Markup(""),
     )
 
 
-def _breakdowns(rows: pd.DataFrame, area: str, grain: str, currency: str) -> list[dict[str, Any]]:
-    """Per dimension, a compact table: members as rows, the area's broken-down KPIs as columns."""
+def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -> list[dict[str, Any]]:
+    """Per dimension, a compact table: members as rows, the area's broken-down KPIs as columns,
+    with each column's best and worst member marked (by the KPI's direction)."""
     tables = []
     area_rows = rows[rows["kpi_id"].str.startswith(area + ".") & ~rows["dimension"].isin(["", "statistic"])]
     for dimension in sorted(area_rows["dimension"].unique()):
         part = area_rows[area_rows["dimension"] == dimension]
-        kpi_ids = [k.id for k in kpis_for(area, grain) if k.id in set(part["kpi_id"])][:6]
+        kpi_ids = [k.id for k in kpis_for(area, grain) if k.id in set(part["kpi_id"])][:BREAKDOWN_COLUMNS]
         members = sorted(part["member"].unique())
-        table_rows = []
-        for member in members:
-            cells = []
-            for kpi_id in kpi_ids:
-                hit = part[(part["kpi_id"] == kpi_id) & (part["member"] == member)]["value"]
-                value = None if hit.empty or pd.isna(hit.iloc[0]) else float(hit.iloc[0])
-                cells.append(format_value(value, REGISTRY[kpi_id].unit, currency))
-            table_rows.append({"member": member.replace("_", " "), "cells": cells})
-        tables.append({
-            "dimension": DIMENSION_TITLES.get(dimension, dimension),
-            "columns": [REGISTRY[k].name for k in kpi_ids],
-            "rows": table_rows,
-        })
+        lookup = {(r.kpi_id, r.member): _value(r.value) for r in part.itertuples(index=False)}
+        marks: dict[tuple[str, str], str] = {}
+        for kpi_id in kpi_ids:
+            better = REGISTRY[kpi_id].better
+            known = [(m, lookup.get((kpi_id, m))) for m in members if m != "unknown"]
+            known = [(m, v) for m, v in known if v is not None]
+            if better and len(known) >= 2 and len({v for _, v in known}) > 1:
+                best = (max if better == "up" else min)(known, key=lambda mv: mv[1])[0]
+                worst = (min if better == "up" else max)(known, key=lambda mv: mv[1])[0]
+                marks[(kpi_id, best)], marks[(kpi_id, worst)] = "best", "worst"
+        table_rows = [{
+            "member": member.replace("_", " "),
+            "cells": [{"text": format_value(lookup.get((k, member)), REGISTRY[k].unit, settings.currency),
+                       "mark": marks.get((k, member), "")} for k in kpi_ids],
+        } for member in members]
+        tables.append({"dimension": DIMENSION_TITLES.get(dimension, dimension),
+                       "columns": [REGISTRY[k].name for k in kpi_ids], "rows": table_rows})
     return tables
+
+
+def _trend_charts(lines: list[KpiLine], history: _History) -> list[Markup]:
+    labels = [p.key if p.grain == "monthly" else p.start_date.strftime("%d %b") for p in history.window]
+    charts = []
+    for line in lines:
+        if sum(v is not None for v in line.series) >= 2:
+            texts = [format_value(v, line.unit) for v in line.series]
+            charts.append(trend_chart(line.name, labels, line.series, texts))
+    return charts
 
 
 def build_context(engine: Engine, period: ReportPeriod, settings: Settings, report: ReportConfig,
@@ -112,20 +158,19 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     run = read_run(engine, period)
     if run is None:
         raise ReportDataMissing(f"no KPI history for {period}: run the computation for it first")
-    starts = [period.start_date, period.previous().start_date, period.year_ago().start_date]
-    history = read_history(engine, period.grain, starts)
-    company = history[history["dimension"] == ""]
-    values = _lookup(company)
-    current_rows = history[history["period_start"] == period.start_date]
+    history = _History(engine, period)
+    current_rows = read_history(engine, period.grain, [period.start_date])
+    headline_ids = [k for k in report.headline if k in REGISTRY and REGISTRY[k].applies_to(period.grain)]
     areas = []
     for area in AREAS:
-        lines = [_line(k.id, values, period, settings.currency) for k in kpis_for(area, period.grain)]
+        lines = [_line(k.id, history, settings) for k in kpis_for(area, period.grain)]
+        featured = [line for line in lines if line.id in headline_ids] or lines[:2]
         areas.append({
             "id": area, "title": AREA_TITLES[area], "kpis": lines,
-            "breakdowns": _breakdowns(current_rows, area, period.grain, settings.currency),
+            "charts": _trend_charts(featured[:3], history),
+            "breakdowns": _breakdowns(current_rows, area, period.grain, settings),
         })
-    headline = [_line(k, values, period, settings.currency) for k in report.headline
-                if k in REGISTRY and REGISTRY[k].applies_to(period.grain)]
+    headline = [_line(k, history, settings) for k in headline_ids]
     rejected = rejected_by_extract(run)
     return {
         "report": report,
@@ -134,6 +179,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "period": period,
         "previous_period": period.previous(),
         "year_ago_period": period.year_ago(),
+        "trend_periods": len(history.window),
         "headline": headline,
         "areas": areas,
         "run": run,

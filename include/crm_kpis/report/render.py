@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZES = {"A4": "A4", "Letter": "Letter", "letter": "Letter"}
 TONE_COLOURS = {"good": "#1b7a3a", "bad": "#b3261e", "neutral": "#444444"}
+STATUS_COLOURS = {"on_target": "#1b6b33", "at_risk": "#8a5d00", "off_target": "#9c221b"}
 
 
 def jinja_env() -> Environment:
@@ -29,6 +30,7 @@ def jinja_env() -> Environment:
         keep_trailing_newline=True,
     )
     env.globals["tone_colours"] = TONE_COLOURS
+    env.globals["status_colours"] = STATUS_COLOURS
     return env
 
 
@@ -44,7 +46,8 @@ def write_pdf(html: str, target: Path, page_size: str = "A4") -> int:
         raise ValueError(f"page size must be A4 or Letter, not {page_size!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
-        target, stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]}; }}")]
+        # !important: the report.css page size would otherwise win over this extra sheet
+        target, stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")]
     )
     size = target.stat().st_size
     log.info("wrote %s (%d bytes)", target, size)

@@ -1,0 +1,108 @@
+"""Small SVG charts for the PDF: sparklines on the headline tiles and trend charts per area.
+
+Why SVG written here rather than a plotting library: the charts are a few lines and dots, and as
+vectors they stay sharp at any zoom and in print; WeasyPrint renders inline SVG directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from markupsafe import Markup, escape
+
+LINE = "#1f4e79"
+GRID = "#d0d7e2"
+MUTED = "#666666"
+
+
+def _segments(points: list[tuple[float, float] | None]) -> list[list[tuple[float, float]]]:
+    """Runs of consecutive known points: a missing period is a gap, not a line through zero."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for p in points:
+        if p is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append(p)
+    return [r for r in runs if r]
+
+
+def _scale(values: Sequence[float | None], width: float, height: float, pad: float) -> list[tuple[float, float] | None]:
+    known = [v for v in values if v is not None]
+    if not known:
+        return [None] * len(values)
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    out: list[tuple[float, float] | None] = []
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(None)
+        else:
+            y = height - pad - (v - low) / span * (height - 2 * pad) if high != low else height / 2
+            out.append((round(pad + i * step, 2), round(y, 2)))
+    return out
+
+
+def _polylines(points: list[tuple[float, float] | None], width: float) -> str:
+    parts = []
+    for run in _segments(points):
+        coords = " ".join(f"{x},{y}" for x, y in run)
+        if len(run) == 1:
+            x, y = run[0]
+            parts.append(f'<circle cx="{x}" cy="{y}" r="1.2" fill="{LINE}"/>')
+        else:
+            parts.append(f'<polyline points="{coords}" fill="none" stroke="{LINE}" stroke-width="{width}" '
+                         f'stroke-linejoin="round" stroke-linecap="round"/>')
+    return "".join(parts)
+
+
+def sparkline(values: Sequence[float | None], width: int = 120, height: int = 24) -> Markup:
+    """A line over the last periods with the current (last) value marked; empty when no history."""
+    points = _scale(values, width, height, 2.5)
+    last = points[-1] if points else None
+    marker = f'<circle cx="{last[0]}" cy="{last[1]}" r="2" fill="{LINE}"/>' if last else ""
+    return Markup(
+        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="trend">{_polylines(points, 1.2)}{marker}</svg>'
+    )
+
+
+def _text_width(text: str, size: float) -> float:
+    """Rough width of DejaVu Sans text: enough to place labels without relying on text-anchor."""
+    return len(text) * size * 0.58
+
+
+def _label(x: float, y: float, text: str, size: float, width: float, fill: str = "#1a1a1a") -> str:
+    """Text centred on x but kept inside [0, width] (explicit start position, no text-anchor)."""
+    w = _text_width(text, size)
+    start = min(max(x - w / 2, 1.0), width - w - 1.0)
+    return f'<text x="{start:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}">{escape(text)}</text>'
+
+
+def trend_chart(title: str, labels: Sequence[str], values: Sequence[float | None], texts: Sequence[str],
+                width: int = 235, height: int = 118) -> Markup:
+    """A titled line chart with the last, lowest and highest values written on it."""
+    top, bottom, pad = 24, 24, 6
+    plot_h = height - top - bottom
+    points = [None if p is None else (p[0], p[1] + top) for p in _scale(values, width, plot_h, pad)]
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    notes = ""
+    if known:
+        hi = max(known, key=lambda kv: kv[1])[0]
+        lo = min(known, key=lambda kv: kv[1])[0]
+        for i in sorted({hi, lo, known[-1][0]}):
+            x, y = points[i]  # type: ignore[misc]
+            below = i == lo and i != hi
+            notes += f'<circle cx="{x}" cy="{y}" r="1.8" fill="{LINE}"/>'
+            notes += _label(x, y + 10 if below else y - 4, texts[i], 7, width)
+    base = height - bottom + 4
+    axis = (f'<line x1="0" y1="{base}" x2="{width}" y2="{base}" stroke="{GRID}"/>'
+            + _label(_text_width(labels[0], 7) / 2, height - 3, labels[0], 7, width, MUTED)
+            + _label(width, height - 3, labels[-1], 7, width, MUTED))
+    return Markup(
+        f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+        f'<text x="0" y="10" font-size="8.5" font-weight="bold" fill="#1a1a1a">{escape(title)}</text>'
+        f"{axis}{_polylines(points, 1.4)}{notes}</svg>"
+    )
