@@ -141,7 +141,8 @@ def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
              "denominator": None, "run_id": "run-1", "computed_at": NOW}
             for m, v in (("smb", 5.0), ("mid_market", 3.0), ("enterprise", 1.0))])
     settings = Settings("UTC", "USD", "Acme", {"monthly_executive": REPORT},
-                        {"monthly": {"sales.revenue": Target(0.5), "marketing.nps": Target(2.0, 1.5)}})
+                        {"monthly": {"sales.revenue": Target(0.5, members={("segment", "smb"): Target(6.0)}),
+                                     "marketing.nps": Target(2.0, 1.5)}})
     context = build_context(warehouse, OCT, settings, REPORT, NOW)
     revenue, _churn, nps = context["headline"]
     assert (revenue.status, nps.status) == ("on_target", "off_target")  # 1.0 >= 0.5; 1.0 < 1.5
@@ -150,6 +151,8 @@ def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
     segment = next(t for t in sales["breakdowns"] if t["dimension"] == "Customer segment")
     marks = {row["member"]: row["cells"][0]["mark"] for row in segment["rows"]}
     assert marks == {"smb": "best", "mid market": "", "enterprise": "worst"}
+    member_status = {row["member"]: row["cells"][0]["status"] for row in segment["rows"]}
+    assert member_status == {"smb": "off_target", "mid market": "", "enterprise": ""}  # 5.0 < 6.0 − 5 % = 5.7
     html = render_template("report.html.j2", {**context, "subject": "s"})
     assert "On target" in html and "Off target" in html
     pdf = tmp_path / "letter.pdf"
@@ -158,3 +161,21 @@ def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
     assert "612 x 792 pts (letter)" in info
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert all(line.split()[-5] == "yes" for line in fonts.splitlines()[2:]), fonts  # every font embedded
+
+
+def test_report_html_structure(warehouse):
+    """Structural check of the report: areas in order, a row per KPI, the definitions appendix."""
+    import re
+
+    from crm_kpis.kpis import kpis_for
+
+    publish_first_period(warehouse)
+    html = render_template("report.html.j2", {**build_context(warehouse, OCT, SETTINGS, REPORT, NOW), "subject": "s"})
+    sections = re.findall(r'<section class="area">\s*<h2>([^<]+)</h2>', html)
+    assert sections == ["Marketing", "Sales", "Operations"]
+    for area, body in zip(("marketing", "sales", "operations"), re.split(r'<section class="area">', html)[1:], strict=True):
+        table = body.split("</table>", 1)[0]
+        assert table.count('<td class="name">') == len(kpis_for(area, "monthly"))
+    appendix = html.split("Appendix: KPI definitions", 1)[1]
+    assert appendix.count("<code>") == len(REGISTRY)
+    assert html.count('class="tile"') == len(REPORT.headline)

@@ -114,6 +114,14 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
     )
 
 
+def _cell(kpi_id: str, dimension: str, member: str, value: float | None, marks: dict[tuple[str, str], str],
+          grain: str, settings: Settings) -> dict[str, Any]:
+    target = settings.target_for(grain, kpi_id, dimension, member)
+    return {"text": format_value(value, REGISTRY[kpi_id].unit, settings.currency),
+            "mark": marks.get((kpi_id, member), ""),
+            "status": status(value, target, REGISTRY[kpi_id].better) or ""}
+
+
 def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -> list[dict[str, Any]]:
     """Per dimension, a compact table: members as rows, the area's broken-down KPIs as columns,
     with each column's best and worst member marked (by the KPI's direction)."""
@@ -133,11 +141,10 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
                 best = (max if better == "up" else min)(known, key=lambda mv: mv[1])[0]
                 worst = (min if better == "up" else max)(known, key=lambda mv: mv[1])[0]
                 marks[(kpi_id, best)], marks[(kpi_id, worst)] = "best", "worst"
-        table_rows = [{
-            "member": member.replace("_", " "),
-            "cells": [{"text": format_value(lookup.get((k, member)), REGISTRY[k].unit, settings.currency),
-                       "mark": marks.get((k, member), "")} for k in kpi_ids],
-        } for member in members]
+        table_rows = [{"member": member.replace("_", " "),
+                       "cells": [_cell(k, dimension, member, lookup.get((k, member)), marks, grain, settings)
+                                 for k in kpi_ids]}
+                      for member in members]
         tables.append({"dimension": DIMENSION_TITLES.get(dimension, dimension),
                        "columns": [REGISTRY[k].name for k in kpi_ids], "rows": table_rows})
     return tables
