@@ -179,3 +179,12 @@ def test_report_html_structure(warehouse):
     appendix = html.split("Appendix: KPI definitions", 1)[1]
     assert appendix.count("<code>") == len(REGISTRY)
     assert html.count('class="tile"') == len(REPORT.headline)
+
+
+def test_mistyped_kpi_ids_in_the_configuration_fail_clearly(warehouse):
+    from crm_kpis.config import Target
+
+    publish_first_period(warehouse)
+    typo = Settings("UTC", "USD", "Acme", {"monthly_executive": REPORT}, {"monthly": {"sales.revenu": Target(1.0)}})
+    with pytest.raises(ValueError, match="targets.monthly.sales.revenu"):
+        build_context(warehouse, OCT, typo, REPORT, NOW)

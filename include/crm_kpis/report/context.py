@@ -160,8 +160,18 @@ def _trend_charts(lines: list[KpiLine], history: _History) -> list[Markup]:
     return charts
 
 
+def check_config(settings: Settings, report: ReportConfig) -> None:
+    """A mistyped KPI id in the targets or headline would silently drop a status or a tile: refuse it."""
+    unknown = [f"targets.{grain}.{k}" for grain, targets in settings.targets.items() for k in targets
+               if k not in REGISTRY]
+    unknown += [f"reports.{report.report_id}.headline: {k}" for k in report.headline if k not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown KPI ids in the reports configuration: {', '.join(unknown)}")
+
+
 def build_context(engine: Engine, period: ReportPeriod, settings: Settings, report: ReportConfig,
                   rendered_at: datetime) -> dict[str, Any]:
+    check_config(settings, report)
     run = read_run(engine, period)
     if run is None:
         raise ReportDataMissing(f"no KPI history for {period}: run the computation for it first")
