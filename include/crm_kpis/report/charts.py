@@ -73,10 +73,14 @@ def _text_width(text: str, size: float) -> float:
     return len(text) * size * 0.58
 
 
+def _label_start(x: float, text: str, size: float, width: float) -> float:
+    """Start of text centred on x but kept inside [0, width]."""
+    return min(max(x - _text_width(text, size) / 2, 1.0), width - _text_width(text, size) - 1.0)
+
+
 def _label(x: float, y: float, text: str, size: float, width: float, fill: str = "#1a1a1a") -> str:
     """Text centred on x but kept inside [0, width] (explicit start position, no text-anchor)."""
-    w = _text_width(text, size)
-    start = min(max(x - w / 2, 1.0), width - w - 1.0)
+    start = _label_start(x, text, size, width)
     return f'<text x="{start:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}">{escape(text)}</text>'
 
 
@@ -91,11 +95,17 @@ def trend_chart(title: str, labels: Sequence[str], values: Sequence[float | None
     if known:
         hi = max(known, key=lambda kv: kv[1])[0]
         lo = min(known, key=lambda kv: kv[1])[0]
-        for i in sorted({hi, lo, known[-1][0]}):
+        placed: list[tuple[float, float, float]] = []  # (start, end, baseline) of labels already drawn
+        for i in sorted({hi, lo, known[-1][0]}, key=lambda j: (j != hi, j)):  # the high point first
             x, y = points[i]  # type: ignore[misc]
-            below = i == lo and i != hi
+            start = _label_start(x, texts[i], 7, width)
+            end = start + _text_width(texts[i], 7)
+            baseline = y + 10 if (i == lo and i != hi) else y - 4
+            if any(abs(baseline - b) < 11 and start < e and end > s0 for s0, e, b in placed):
+                baseline = y + 10 if baseline < y else y - 4  # would overlap: write it on the other side
+            placed.append((start, end, baseline))
             notes += f'<circle cx="{x}" cy="{y}" r="1.8" fill="{LINE}"/>'
-            notes += _label(x, y + 10 if below else y - 4, texts[i], 7, width)
+            notes += _label(x, baseline, texts[i], 7, width)
     base = height - bottom + 4
     axis = (f'<line x1="0" y1="{base}" x2="{width}" y2="{base}" stroke="{GRID}"/>'
             + _label(_text_width(labels[0], 7) / 2, height - 3, labels[0], 7, width, MUTED)

@@ -144,7 +144,8 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
         table_rows = [{"member": member.replace("_", " "),
                        "cells": [_cell(k, dimension, member, lookup.get((k, member)), marks, grain, settings)
                                  for k in kpi_ids]}
-                      for member in members]
+                      for member in members
+                      if any(lookup.get((k, member)) is not None for k in kpi_ids)]  # no all-n/a rows
         tables.append({"dimension": DIMENSION_TITLES.get(dimension, dimension),
                        "columns": [REGISTRY[k].name for k in kpi_ids], "rows": table_rows})
     return tables
