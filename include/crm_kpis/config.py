@@ -70,6 +70,7 @@ class Settings:
     company: str
     reports: dict[str, ReportConfig] = field(default_factory=dict)
     targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # grain -> kpi id -> target
+    quality: dict[str, Any] = field(default_factory=dict)  # the quality gate's thresholds (crm_kpis.gate)
 
     def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
         target = self.targets.get(grain, {}).get(kpi_id)
@@ -120,6 +121,7 @@ def _load(path: str, mtime: float) -> Settings:
         company=raw.get("company", "Example Corp"),
         reports=reports,
         targets=_targets(path, raw.get("targets") or {}),
+        quality=raw.get("quality") or {},
     )
 
 
@@ -152,5 +154,6 @@ def load_settings() -> Settings:
     settings = _load(str(path), path.stat().st_mtime)
     tz = os.environ.get("CRM_KPIS_TIMEZONE")
     if tz:
-        settings = Settings(tz, settings.currency, settings.company, settings.reports, settings.targets)
+        settings = Settings(tz, settings.currency, settings.company, settings.reports, settings.targets,
+                            settings.quality)
     return settings

@@ -35,6 +35,10 @@ Re-running a run recomputes the same period and gives the same numbers.
 **Reads**: connections `crm_db` and `helpdesk_db` (SQL in `include/sql/`; SQLite files under
 `var/data/` when the connections are not set).
 
+**Checks**: `check_quality` stops the run before anything is written or sent when the newest source
+record is too old (the load has not finished; retried with back-off), a key extract read far fewer
+rows than usual, or a value is impossible (no retry). Softer findings become warnings in the report.
+
 **Writes**: `kpi_history` in connection `kpi_warehouse`; the period's rows are replaced in one
 transaction by `publish_history`. Reports go to `var/reports/{report_id}/`.
 
@@ -89,12 +93,20 @@ def make_kpi_dag(grain: str) -> DAG:
 
             return compute_and_stage(area, grain, data_interval_start, data_interval_end, run_id)
 
+        @task(doc_md="Quality gate: freshness, volume and value ranges of the staged period. A hard failure "
+                     "stops the run before the history changes or anyone is emailed.")
+        def check_quality(data_interval_start: Any = None, data_interval_end: Any = None,
+                          run_id: str | None = None) -> dict[str, Any]:
+            from crm_kpis.pipeline import check_quality as gate
+
+            return gate(grain, data_interval_start, data_interval_end, run_id)
+
         @task(doc_md="Replace the period's rows in kpi_history with this run's staged values, in one transaction.")
-        def publish_history(data_interval_start: Any = None, data_interval_end: Any = None,
-                            run_id: str | None = None) -> dict[str, Any]:
+        def publish_history(gate_result: dict[str, Any], data_interval_start: Any = None,
+                            data_interval_end: Any = None, run_id: str | None = None) -> dict[str, Any]:
             from crm_kpis.pipeline import publish
 
-            return publish(grain, data_interval_start, data_interval_end, run_id)
+            return publish(grain, data_interval_start, data_interval_end, run_id, gate_result.get("warnings"))
 
         @task(doc_md="Render the period's PDF report and email bodies from the history.")
         def render_report(data_interval_start: Any = None, data_interval_end: Any = None,
@@ -116,8 +128,10 @@ def make_kpi_dag(grain: str) -> DAG:
                         run_type=str(run_type))
 
         computed = [compute.override(task_id=f"compute_{area}")(area) for area in AREAS]
-        published = publish_history()
+        checked = check_quality()
+        computed >> checked
+        published = publish_history(checked)
         rendered = render_report()
-        computed >> published >> rendered >> send_report()
+        published >> rendered >> send_report()
 
     return kpi_dag()

@@ -85,6 +85,7 @@ kpi_runs = Table(
     Column("rows_read", Text, nullable=False),  # JSON {area: {extract: rows}}
     Column("rows_rejected", Text, nullable=False),  # JSON {area: {extract: {rule: rows}}}
     Column("latest_source_ts", DateTime),
+    Column("warnings", Text),  # JSON list of the quality gate's soft warnings
 )
 
 report_deliveries = Table(
@@ -173,20 +174,22 @@ def _unlock_period(conn: Connection, period: ReportPeriod) -> None:
 LOCK_TIMEOUT_S = 300
 
 
-def publish_period(engine: Engine, period: ReportPeriod, run_id: str, areas: tuple[str, ...]) -> PublishSummary:
+def publish_period(engine: Engine, period: ReportPeriod, run_id: str, areas: tuple[str, ...],
+                   warnings: list[str] | None = None) -> PublishSummary:
     """Replace the period's history with this run's staged values, in one transaction."""
     with engine.connect() as conn:
         try:
             with conn.begin():
                 _lock_period(conn, period)
-                summary = _publish_locked(conn, period, run_id, areas)
+                summary = _publish_locked(conn, period, run_id, areas, warnings or [])
         finally:
             _unlock_period(conn, period)
             conn.commit()
     return summary
 
 
-def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: tuple[str, ...]) -> PublishSummary:
+def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: tuple[str, ...],
+                    warnings: list[str]) -> PublishSummary:
     staged = conn.execute(
         select(kpi_staging.c.area, kpi_staging.c.payload, kpi_staging.c.period_start, kpi_staging.c.grain)
         .where(kpi_staging.c.run_id == run_id)
@@ -228,6 +231,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         computed_at=computed_at, kpis=kpis, values_written=len(rows), rows_read=json.dumps(rows_read),
         rows_rejected=json.dumps(rejected),
         latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
+        warnings=json.dumps(warnings),
     ))
     conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
     n_rejected = sum(n for area in rejected.values() for rules in area.values() for n in rules.values())
@@ -262,6 +266,30 @@ def read_run(engine: Engine, period: ReportPeriod) -> dict[str, Any] | None:
     out = dict(row)
     out["rows_read"] = json.loads(out["rows_read"])
     out["rows_rejected"] = json.loads(out["rows_rejected"])
+    out["warnings"] = json.loads(out["warnings"] or "[]")
+    return out
+
+
+def read_staged(engine: Engine, run_id: str) -> dict[str, dict[str, Any]]:
+    """The staged payloads of a run, by area."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(kpi_staging.c.area, kpi_staging.c.payload)
+                            .where(kpi_staging.c.run_id == run_id)).all()
+    return {row.area: json.loads(row.payload) for row in rows}
+
+
+def recent_rows_read(engine: Engine, period: ReportPeriod, periods: int) -> list[dict[str, int]]:
+    """Rows read per extract by the runs of the `periods` periods before this one (those that exist)."""
+    starts = [period.shift(-n).start_date for n in range(1, periods + 1)]
+    with engine.connect() as conn:
+        rows = conn.execute(select(kpi_runs.c.rows_read).where(and_(
+            kpi_runs.c.grain == period.grain, kpi_runs.c.period_start.in_(starts)))).all()
+    out = []
+    for row in rows:
+        merged: dict[str, int] = {}
+        for area_counts in json.loads(row.rows_read).values():
+            merged.update(area_counts)
+        out.append(merged)
     return out
 
 

@@ -11,9 +11,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from crm_kpis import gate
 from crm_kpis.compute import compute_area
 from crm_kpis.config import ReportConfig, load_settings, reports_dir
-from crm_kpis.history import ensure_schema, publish_period, stage_area
+from crm_kpis.gate import GateConfig
+from crm_kpis.history import ensure_schema, publish_period, read_staged, recent_rows_read, stage_area
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.context import KpiLine, build_context
@@ -47,12 +49,40 @@ def compute_and_stage(area: str, grain: str, interval_start: datetime, interval_
     return summary
 
 
-def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict[str, Any]:
+class QualityGateFailed(RuntimeError):
+    """The period failed a hard data-quality check; nothing was published or sent."""
+
+
+def check_quality(grain: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict[str, Any]:
+    """Run the quality gate on the staged period; raise on a hard failure, return the warnings."""
+    period = period_for(grain, interval_start, interval_end)
+    config = GateConfig.from_dict(load_settings().quality)
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    findings = gate.evaluate(period, read_staged(warehouse, run_id),
+                             recent_rows_read(warehouse, period, config.volume_periods), config)
+    for f in findings:
+        (log.error if f.level == "fail" else log.warning)("quality %s %s: %s", f.level, f.check, f.message)
+    failures = [f for f in findings if f.level == "fail"]
+    if failures:
+        message = f"{period}: {len(failures)} data-quality check(s) failed; history and report left unchanged: " + \
+            "; ".join(f.message for f in failures)
+        if all(f.retryable for f in failures):
+            raise QualityGateFailed(message)  # retried with back-off: the source load may still finish
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(message)  # a value out of range will not fix itself: no retries
+    warnings = [f"{f.check}: {f.message}" for f in findings]
+    log.info("quality gate passed for %s with %d warning(s)", period, len(warnings))
+    return {"period": period.key, "warnings": warnings}
+
+
+def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
+            warnings: list[str] | None = None) -> dict[str, Any]:
     """Swap the period's staged values into kpi_history in one transaction."""
     period = period_for(grain, interval_start, interval_end)
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
-    return publish_period(warehouse, period, run_id, AREAS).as_dict()
+    return publish_period(warehouse, period, run_id, AREAS, warnings).as_dict()
 
 
 def _movers(headline: list[KpiLine], n: int = 2) -> str:

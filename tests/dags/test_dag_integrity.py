@@ -41,13 +41,15 @@ def test_policy(bag, dag_id):
     assert dag.catchup is False and dag.max_active_runs == 1
     assert set(dag.params.keys()) == {"deliver", "resend", "page_size"}
     assert {t.task_id for t in dag.tasks} == {
-        "compute_marketing", "compute_sales", "compute_operations", "publish_history", "render_report", "send_report",
+        "compute_marketing", "compute_sales", "compute_operations", "check_quality", "publish_history",
+        "render_report", "send_report",
     }
     for t in dag.tasks:
         assert t.owner == "data-team"
         assert t.retries >= 2, t.task_id
         assert t.retry_exponential_backoff
-    assert dag.get_task("publish_history").upstream_task_ids == {"compute_marketing", "compute_sales", "compute_operations"}
+    assert dag.get_task("check_quality").upstream_task_ids == {"compute_marketing", "compute_sales", "compute_operations"}
+    assert dag.get_task("publish_history").upstream_task_ids == {"check_quality"}
     assert dag.get_task("send_report").upstream_task_ids == {"render_report"}
 
 
