@@ -71,6 +71,7 @@ class Settings:
     reports: dict[str, ReportConfig] = field(default_factory=dict)
     targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # grain -> kpi id -> target
     quality: dict[str, Any] = field(default_factory=dict)  # the quality gate's thresholds (crm_kpis.gate)
+    alerts_to: tuple[str, ...] = ()  # who is emailed when a task fails for good
 
     def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
         target = self.targets.get(grain, {}).get(kpi_id)
@@ -122,6 +123,7 @@ def _load(path: str, mtime: float) -> Settings:
         reports=reports,
         targets=_targets(path, raw.get("targets") or {}),
         quality=raw.get("quality") or {},
+        alerts_to=_as_tuple((raw.get("alerts") or {}).get("to")),
     )
 
 
@@ -155,5 +157,5 @@ def load_settings() -> Settings:
     tz = os.environ.get("CRM_KPIS_TIMEZONE")
     if tz:
         settings = Settings(tz, settings.currency, settings.company, settings.reports, settings.targets,
-                            settings.quality)
+                            settings.quality, settings.alerts_to)
     return settings

@@ -21,6 +21,24 @@ OWNER = "data-team"
 CRONS = {"daily": "0 0 * * *", "monthly": "0 0 1 * *"}
 START_DATE = (2024, 1, 1)
 
+ALERT_SUBJECT = "[CRM KPIs] {{ ti.dag_id }} failed at {{ ti.task_id }} for {{ data_interval_start | ds }}"
+ALERT_BODY = """
+<p><b>{{ ti.dag_id }}</b> failed at task <b>{{ ti.task_id }}</b> (try {{ ti.try_number }}).</p>
+<p>Period: {{ data_interval_start }} to {{ data_interval_end }} (end exclusive). Run: {{ run_id }}.</p>
+<p>Error: <code>{{ exception }}</code></p>
+<p>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p>
+<p>Nothing after the failed task ran: a failure before <i>publish_history</i> left the history unchanged,
+one before <i>send_report</i> emailed nobody.</p>
+"""
+
+
+def failure_alert(to: tuple[str, ...]) -> Any:
+    """Airflow's own SMTP notifier, called when a task fails for good (not on a retry)."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return SmtpNotifier(to=list(to), subject=ALERT_SUBJECT, html_content=ALERT_BODY)
+
+
 DOC = """
 ### CRM KPIs: {grain} report
 
@@ -45,6 +63,9 @@ transaction by `publish_history`. Reports go to `var/reports/{report_id}/`.
 **Emails**: report `{report_id}` to {to}. Through connection `smtp_default` when it is set,
 otherwise written to `var/outbox/`. Sent once per period: a retry or re-run does not send again
 unless the run sets `resend`. Backfill runs do not email unless `deliver` is `yes`.
+
+**Alerts**: a task that fails for good emails {alerts} (connection `smtp_default`) with the error
+and a link to its log.
 
 **Params**: `deliver` (auto | yes | no), `resend` (send again although already sent),
 `page_size` (A4 | Letter).
@@ -71,6 +92,7 @@ def make_kpi_dag(grain: str) -> DAG:
             "retry_delay": timedelta(minutes=2),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
+            **({"on_failure_callback": failure_alert(settings.alerts_to)} if settings.alerts_to else {}),
         },
         params={
             "deliver": Param("auto", enum=["auto", "yes", "no"],
@@ -83,6 +105,7 @@ def make_kpi_dag(grain: str) -> DAG:
             grain=grain, unit=unit, tz=tz, report_id=report.report_id, to=", ".join(report.to) or "nobody",
             example="2026-10-05" if grain == "daily" else "October 2026",
             n_hint="KPIs of grain D" if grain == "daily" else "KPIs of grains D and M",
+            alerts=", ".join(settings.alerts_to) or "nobody (set alerts.to in reports.yaml)",
         ),
     )
     def kpi_dag() -> None:

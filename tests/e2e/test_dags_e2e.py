@@ -149,3 +149,26 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
 
     run(dags["monthly"], (2026, 11, 1), conf={"deliver": "no", "resend": True})
     assert len(smtp_inbox.messages) == sent + 1
+
+
+def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypatch):
+    """An impossible value stops the run at the gate (no retries): ops get an alert, executives nothing."""
+    from datetime import date
+
+    from crm_kpis.kpis.base import Measure
+
+    broken = REGISTRY["operations.csat"]
+    monkeypatch.setitem(REGISTRY, "operations.csat",
+                        type(broken)(**{**broken.__dict__, "compute": lambda x: [Measure(1.5)]}))
+    sent = len(smtp_inbox.messages)
+    dag_run = dags["daily"].test(logical_date=pendulum.datetime(2026, 10, 29, tz="UTC"))
+    assert str(dag_run.state).endswith("failed")
+    new = smtp_inbox.messages[sent:]
+    assert len(new) == 1, [m["message"]["Subject"] for m in new]  # the alert, and no report
+    alert = new[0]
+    assert alert["rcpt"] == list(load_settings().alerts_to)
+    assert alert["message"]["Subject"] == "[CRM KPIs] crm_kpis_daily failed at check_quality for 2026-10-28"
+    body = alert["message"].get_body(("html",)).get_content()
+    assert "operations.csat = 1.5 is outside [0.0, 1.0]" in body
+    assert "/dags/crm_kpis_daily/runs/" in body and "/tasks/check_quality?try_number=1" in body  # the log link
+    assert read_history(engine_for(WAREHOUSE_CONN_ID), "daily", [date(2026, 10, 28)]).empty
