@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # pip on some machines warns about missing local mirrors on every package; keep the output readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo data pipeline test lint clean
+.PHONY: install demo data pipeline test lint clean airflow
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ pipeline: install
 ## make test: the whole test suite (unit, SQL on SQLite, DAG integrity, end-to-end with SMTP)
 test: install
 	$(BIN)/python -m pytest
+
+## make airflow: the Airflow UI on the embedded default (http://127.0.0.1:8080); Ctrl-C stops it
+airflow: install
+	$(BIN)/python -m crm_kpis.local_airflow $(if $(PORT),--port $(PORT),)
 
 lint: install
 	$(BIN)/ruff check dags plugins include tests
