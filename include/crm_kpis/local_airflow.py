@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(args.port + 1),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(args.port + 2),
     }
+    if args.check:  # a check looks, it does not run anything: no scheduled DAG runs
+        env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
     log_file = home / "standalone.log"
     base = f"http://127.0.0.1:{args.port}"
     with open(log_file, "ab") as out:
