@@ -179,6 +179,22 @@ def sum_by(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
     return frame.groupby(key, sort=True)[column].agg(exact_sum)
 
 
+def member_ratios(dimension: str, num: pd.Series, den: pd.Series, num_total: float, den_total: float) -> list[Measure]:
+    """num_total / den_total company-wide, then num / den per member (index of the two series).
+
+    For ratios whose parts come from different frames (spend and customers, cost and tickets):
+    a member missing from one side counts 0 there, so a member with a numerator but no
+    denominator gets no value instead of disappearing.
+    """
+    members = sorted(set(num.index) | set(den.index))
+    num, den = num.reindex(members, fill_value=0.0), den.reindex(members, fill_value=0.0)
+    out = [Measure(safe_div(num_total, den_total), num_total, den_total)]
+    for member in members:
+        n, d = float(num[member]), float(den[member])
+        out.append(Measure(safe_div(n, d), n, d, dimension, str(member)))
+    return out
+
+
 def count(frame: pd.DataFrame, by: Iterable[str] = ()) -> list[Measure]:
     """Number of rows."""
     return _by(frame, by, lambda f: (float(len(f)), None, None))

@@ -12,6 +12,7 @@ from crm_kpis.kpis.base import (
     exact_sum,
     in_period,
     kpi,
+    member_ratios,
     safe_div,
     share,
     sum_by,
@@ -30,20 +31,6 @@ def _campaign_orders(x: Inputs) -> pd.DataFrame:
 def _new_customers(x: Inputs) -> pd.DataFrame:
     c = x["customers"]
     return c[in_period(c["created_at"], x.period)]
-
-
-def _per_channel_ratio(num: pd.Series, den: pd.Series, num_minus_den: bool = False) -> list[Measure]:
-    """Company-wide and per-channel ratio of two per-channel sums (missing channel counts as 0)."""
-    channels = sorted(set(num.index) | set(den.index))
-    num, den = num.reindex(channels, fill_value=0.0), den.reindex(channels, fill_value=0.0)
-
-    def one(n: float, d: float, dimension: str = "", member: str = "") -> Measure:
-        top = n - d if num_minus_den else n
-        return Measure(safe_div(top, d), top, d, dimension, member)
-
-    out = [one(exact_sum(num), exact_sum(den))]
-    out += [one(float(num[c]), float(den[c]), "channel", str(c)) for c in channels]
-    return out
 
 
 @kpi("marketing.spend", name="Marketing spend", unit="money", better="down", grain="D",
@@ -97,7 +84,8 @@ def campaign_new_customers(x: Inputs) -> list[Measure]:
 def roi(x: Inputs) -> list[Measure]:
     revenue = sum_by(_campaign_orders(x), "channel", "total_amount")
     spent = sum_by(x["marketing_spend"], "channel", "amount")
-    return _per_channel_ratio(revenue, spent, num_minus_den=True)
+    return member_ratios("channel", revenue.sub(spent, fill_value=0.0), spent,
+                         exact_sum(revenue) - exact_sum(spent), exact_sum(spent))
 
 
 @kpi("marketing.cac", name="Customer acquisition cost", unit="money", better="down", grain="M",
@@ -106,7 +94,7 @@ def roi(x: Inputs) -> list[Measure]:
 def cac(x: Inputs) -> list[Measure]:
     spent = sum_by(x["marketing_spend"], "channel", "amount")
     new = _new_customers(x).groupby("channel").size().astype(float)
-    return _per_channel_ratio(spent, new)
+    return member_ratios("channel", spent, new, exact_sum(spent), exact_sum(new))
 
 
 @kpi("marketing.leads_created", name="New leads", unit="count", better="up", grain="D",

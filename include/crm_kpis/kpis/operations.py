@@ -15,6 +15,7 @@ from crm_kpis.kpis.base import (
     kpi,
     mean,
     median,
+    member_ratios,
     safe_div,
     share,
     sum_by,
@@ -241,12 +242,7 @@ def service_cost(x: Inputs) -> list[Measure]:
 def cost_per_ticket(x: Inputs) -> list[Measure]:
     cost = sum_by(_cost(x), "agent_team", "cost")
     solved = x["tickets_resolved"].groupby("agent_team").size().astype(float)
-    c_all, s_all = exact_sum(_cost(x)["cost"]), float(len(x["tickets_resolved"]))
-    out = [Measure(safe_div(c_all, s_all), c_all, s_all)]
-    for team in sorted(set(cost.index) | set(solved.index)):
-        c, s = float(cost.get(team, 0.0)), float(solved.get(team, 0.0))
-        out.append(Measure(safe_div(c, s), c, s, "agent_team", str(team)))
-    return out
+    return member_ratios("agent_team", cost, solved, exact_sum(_cost(x)["cost"]), float(len(x["tickets_resolved"])))
 
 
 @kpi("operations.revenue_per_interaction", name="Revenue per service interaction", unit="money", better="up",

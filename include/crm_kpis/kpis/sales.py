@@ -15,9 +15,11 @@ from crm_kpis.kpis.base import (
     kpi,
     mean,
     median,
+    member_ratios,
     safe_div,
     share,
     sum_by,
+    sum_ratio,
     total,
 )
 
@@ -58,25 +60,24 @@ def aov(x: Inputs) -> list[Measure]:
 def growth_rate(x: Inputs) -> list[Measure]:
     now = sum_by(_completed(x["orders"]), "segment", "total_amount")
     before = sum_by(_completed(x["orders_previous"]), "segment", "total_amount")
-    segments = sorted(set(now.index) | set(before.index))
-    now, before = now.reindex(segments, fill_value=0.0), before.reindex(segments, fill_value=0.0)
     n_all = exact_sum(_completed(x["orders"])["total_amount"])
     b_all = exact_sum(_completed(x["orders_previous"])["total_amount"])
-    out = [Measure(safe_div(n_all - b_all, b_all), n_all - b_all, b_all)]
-    for s in segments:
-        change, base = float(now[s] - before[s]), float(before[s])
-        out.append(Measure(safe_div(change, base), change, base, "segment", str(s)))
-    return out
+    return member_ratios("segment", now.sub(before, fill_value=0.0), before, n_all - b_all, b_all)
 
 
 def _customer_flags(x: Inputs) -> pd.DataFrame:
-    c, p = x["customers"], x.period
-    return c.assign(
-        at_start=active_at(c, p.utc_start),
-        at_end=active_at(c, p.utc_end),
-        new=in_period(c["created_at"], p),
-        churned=in_period(c["churned_at"], p),
-    )
+    """Per customer: active at start, active at end, new in period, churned in period (built once)."""
+
+    def build(x: Inputs) -> pd.DataFrame:
+        c, p = x["customers"], x.period
+        return c.assign(
+            at_start=active_at(c, p.utc_start),
+            at_end=active_at(c, p.utc_end),
+            new=in_period(c["created_at"], p),
+            churned=in_period(c["churned_at"], p),
+        )
+
+    return x.derived("customer_flags", build)
 
 
 @kpi("sales.new_customers", name="New customers", unit="count", better="up", grain="D",
@@ -103,35 +104,20 @@ def retained_customers(x: Inputs) -> list[Measure]:
     return count(c[c["at_start"] & c["at_end"]], SEGMENT)
 
 
-def _by_segment(c: pd.DataFrame, reduce) -> list[Measure]:  # noqa: ANN001 - small local helper
-    out = [reduce(c, "", "")]
-    for member, part in c.groupby("segment", sort=True):
-        out.append(reduce(part, "segment", str(member)))
-    return out
-
-
 @kpi("sales.retention_rate", name="Customer retention rate", unit="rate", better="up", grain="M",
      formula="(active at end − new in period) / active at start", inputs=["customers"], breakdowns=SEGMENT,
      description="The classic retention rate: customers kept from the start of the period, "
                  "not counting those won during it.")
 def retention_rate(x: Inputs) -> list[Measure]:
-    def reduce(c: pd.DataFrame, dim: str, member: str) -> Measure:
-        kept = float(c["at_end"].sum() - c["new"].sum())
-        base = float(c["at_start"].sum())
-        return Measure(safe_div(kept, base), kept, base, dim, member)
-
-    return _by_segment(_customer_flags(x), reduce)
+    c = _customer_flags(x)
+    return sum_ratio(c.assign(kept=c["at_end"].astype(int) - c["new"].astype(int)), "kept", "at_start", SEGMENT)
 
 
 @kpi("sales.churn_rate", name="Customer churn rate", unit="rate", better="down", grain="M",
      formula="customers with churned_at in period / active at start", inputs=["customers"], breakdowns=SEGMENT,
      description="Customers lost in the period over the customers at its start.")
 def churn_rate(x: Inputs) -> list[Measure]:
-    def reduce(c: pd.DataFrame, dim: str, member: str) -> Measure:
-        lost, base = float(c["churned"].sum()), float(c["at_start"].sum())
-        return Measure(safe_div(lost, base), lost, base, dim, member)
-
-    return _by_segment(_customer_flags(x), reduce)
+    return sum_ratio(_customer_flags(x), "churned", "at_start", SEGMENT)
 
 
 @kpi("sales.mrr", name="Monthly recurring revenue", unit="money", better="up", grain="D",
