@@ -94,7 +94,7 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     values = compute_frames(area, period, loaded.frames)
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end))
+    summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
-             result.summary()["kpis"], len(values), result.summary()["rows_read"],
-             result.summary()["rows_rejected"])
+             summary["kpis"], summary["values"], summary["rows_read"], summary["rows_rejected"])
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from crm_kpis import gate
@@ -85,6 +86,12 @@ def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id
     return publish_period(warehouse, period, run_id, AREAS, warnings).as_dict()
 
 
+def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, Path]:
+    """Where the render task writes a period's report and the send task reads it back."""
+    folder = reports_dir() / report.report_id
+    return {kind: folder / f"{period.key}.{kind}" for kind in ("html", "pdf", "email.html", "email.txt", "subject")}
+
+
 def _movers(headline: list[KpiLine], n: int = 2) -> str:
     """The headline KPIs that moved most against the previous period, for the subject line."""
     moved = [k for k in headline if k.value is not None and k.previous not in (None, 0)]
@@ -104,16 +111,15 @@ def render_report(grain: str, interval_start: datetime, interval_end: datetime,
     movers = _movers(context["headline"])
     subject = f"{report.title} · {period.label}" + (f": {movers}" if movers else "")
     context["subject"] = subject
-    folder = reports_dir() / report.report_id
-    folder.mkdir(parents=True, exist_ok=True)
+    files = report_files(report, period)
+    files["pdf"].parent.mkdir(parents=True, exist_ok=True)
     html = render_template("report.html.j2", context)
-    (folder / f"{period.key}.html").write_text(html, encoding="utf-8")
-    pdf_path = folder / f"{period.key}.pdf"
-    pdf_bytes = write_pdf(html, pdf_path, page_size)
-    (folder / f"{period.key}.email.html").write_text(render_template("email.html.j2", context), encoding="utf-8")
-    (folder / f"{period.key}.email.txt").write_text(render_template("email.txt.j2", context), encoding="utf-8")
-    (folder / f"{period.key}.subject").write_text(subject, encoding="utf-8")
-    out = {"pdf": str(pdf_path), "pdf_bytes": pdf_bytes, "subject": subject,
+    files["html"].write_text(html, encoding="utf-8")
+    pdf_bytes = write_pdf(html, files["pdf"], page_size)
+    files["email.html"].write_text(render_template("email.html.j2", context), encoding="utf-8")
+    files["email.txt"].write_text(render_template("email.txt.j2", context), encoding="utf-8")
+    files["subject"].write_text(subject, encoding="utf-8")
+    out = {"pdf": str(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject,
            "seconds": round(time.perf_counter() - started, 2)}
     log.info("rendered %s for %s: %s", report.report_id, period, out)
     return out
@@ -136,17 +142,14 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
     if not wants_delivery(deliver_param, run_type):
         log.info("not emailing %s for %s: deliver=%s, run type %s", report.report_id, period, deliver_param, run_type)
         return {"status": "not requested", "deliver": deliver_param, "run_type": run_type}
-    folder = reports_dir() / report.report_id
-    pdf = folder / f"{period.key}.pdf"
-    if not pdf.exists():
-        raise FileNotFoundError(f"{pdf} is missing: the render task must run before the send task")
+    files = report_files(report, period)
+    if not files["pdf"].exists():
+        raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
-    subject = (folder / f"{period.key}.subject").read_text(encoding="utf-8")
     result = deliver(
-        warehouse, report, period, run_id, subject,
-        (folder / f"{period.key}.email.txt").read_text(encoding="utf-8"),
-        (folder / f"{period.key}.email.html").read_text(encoding="utf-8"),
-        pdf, resend=resend,
+        warehouse, report, period, run_id, files["subject"].read_text(encoding="utf-8"),
+        files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
+        files["pdf"], resend=resend,
     )
     return result.as_dict()

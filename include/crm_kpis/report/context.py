@@ -180,15 +180,17 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     current_rows = read_history(engine, period.grain, [period.start_date])
     headline_ids = [k for k in report.headline if k in REGISTRY and REGISTRY[k].applies_to(period.grain)]
     areas = []
+    lines_by_id: dict[str, KpiLine] = {}
     for area in AREAS:
         lines = [_line(k.id, history, settings) for k in kpis_for(area, period.grain)]
+        lines_by_id.update((line.id, line) for line in lines)
         featured = [line for line in lines if line.id in headline_ids] or lines[:2]
         areas.append({
             "id": area, "title": AREA_TITLES[area], "kpis": lines,
             "charts": _trend_charts(featured[:3], history),
             "breakdowns": _breakdowns(current_rows, area, period.grain, settings),
         })
-    headline = [_line(k, history, settings) for k in headline_ids]
+    headline = [lines_by_id[k] for k in headline_ids]  # the same lines as in the area tables
     rejected = rejected_by_extract(run)
     return {
         "report": report,

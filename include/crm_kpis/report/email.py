@@ -101,15 +101,9 @@ def _send_smtp(msg: EmailMessage, recipients: list[str]) -> None:
         raise DeliveryError(f"SMTP server refused recipients: {refused}")
 
 
-def smtp_configured() -> bool:
-    return airflow_connection(SMTP_CONN_ID) is not None
-
-
-def smtp_from_email() -> str | None:
-    conn = airflow_connection(SMTP_CONN_ID)
-    if conn is None:
-        return None
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+def _from_email(smtp_conn: object | None) -> str | None:
+    """The sender named in the SMTP connection's extras, if any."""
+    extra = getattr(smtp_conn, "extra_dejson", None) or {}
     return extra.get("from_email")
 
 
@@ -130,9 +124,10 @@ def deliver(
     size = pdf.stat().st_size
     if size > ATTACHMENT_WARN_BYTES:
         log.warning("attachment is %.1f MB; some mail gateways refuse messages this large", size / 2**20)
-    from_email = report.from_email or smtp_from_email() or DEFAULT_FROM
+    smtp_conn = airflow_connection(SMTP_CONN_ID)  # looked up once: None means the outbox
+    from_email = report.from_email or _from_email(smtp_conn) or DEFAULT_FROM
     msg = build_message(report, period, subject, text, html, pdf, from_email, sent_at, earlier)
-    if smtp_configured():
+    if smtp_conn is not None:
         transport = "smtp"
         _send_smtp(msg, recipients)
         location = f"smtp via connection {SMTP_CONN_ID}"
