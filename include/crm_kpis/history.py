@@ -31,6 +31,7 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
+    inspect,
     select,
     text,
 )
@@ -115,8 +116,19 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+#: Columns added after a table's first release: (table, column, DDL type), added when missing.
+ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"),)
+
+
 def ensure_schema(engine: Engine) -> None:
+    """Create the warehouse tables, and add columns that older warehouses lack."""
     metadata.create_all(engine, checkfirst=True)
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table, column, ddl_type in ADDED_COLUMNS:
+            if column not in {c["name"] for c in inspector.get_columns(table)}:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl_type}"))  # our own names
+                log.info("added column %s.%s to the warehouse", table, column)
 
 
 def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:

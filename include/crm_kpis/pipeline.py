@@ -106,7 +106,9 @@ def render_report(grain: str, interval_start: datetime, interval_end: datetime,
     settings = load_settings()
     period = period_for(grain, interval_start, interval_end)
     report = settings.report_for_grain(grain)
-    context = build_context(engine_for(WAREHOUSE_CONN_ID), period, settings, report,
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    context = build_context(warehouse, period, settings, report,
                             rendered_at=datetime.now(UTC).replace(tzinfo=None))
     movers = _movers(context["headline"])
     subject = f"{report.title} · {period.label}" + (f": {movers}" if movers else "")

@@ -89,3 +89,20 @@ def test_staging_for_another_period_is_refused(warehouse):
     stage_all(warehouse, "run", SEP)
     with pytest.raises(PublishError, match="not monthly 2026-10"):
         publish_period(warehouse, OCT, "run", AREAS)
+
+
+def test_an_older_warehouse_gets_the_columns_added_since(tmp_path):
+    from sqlalchemy import inspect, text
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # kpi_runs as first released, without `warnings`
+        conn.execute(text("CREATE TABLE kpi_runs (grain VARCHAR(10), period_start DATE, timezone VARCHAR(64), "
+                          "run_id VARCHAR(250), computed_at DATETIME, kpis INTEGER, values_written INTEGER, "
+                          "rows_read TEXT, rows_rejected TEXT, latest_source_ts DATETIME, "
+                          "PRIMARY KEY (grain, period_start))"))
+    ensure_schema(engine)
+    ensure_schema(engine)  # idempotent
+    assert "warnings" in {c["name"] for c in inspect(engine).get_columns("kpi_runs")}
+    stage_all(engine, "run", OCT)
+    publish_period(engine, OCT, "run", AREAS, ["volume: low"])
+    assert read_run(engine, OCT)["warnings"] == ["volume: low"]
