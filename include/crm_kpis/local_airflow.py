@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from crm_kpis.config import PROJECT_DIR, var_dir
 
@@ -42,7 +48,6 @@ def migrate() -> None:
 
 # --- `make airflow`: Airflow's own standalone mode on the embedded default ---------------------
 def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float) -> bool:
-    import time
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -65,9 +70,18 @@ def _password(home: Path) -> str:
     return json.loads(generated.read_text())["admin"] if generated.exists() else "(see the log)"
 
 
+def _token(base: str, password: str) -> str:
+    """A JWT for the REST API, from Airflow's own login endpoint."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{base}/auth/token", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"username": "admin", "password": password}).encode())
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())["access_token"]
+
+
 def _check(base: str, password: str) -> list[str]:
     """Log in through the REST API and list the DAGs (what a person sees in the UI)."""
-    import time
     import urllib.error
     import urllib.request
 
@@ -77,10 +91,7 @@ def _check(base: str, password: str) -> list[str]:
     except urllib.error.HTTPError as exc:
         if exc.code != 401:
             raise
-    request = urllib.request.Request(f"{base}/auth/token", method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"username": "admin", "password": password}).encode())
-    with urllib.request.urlopen(request, timeout=10) as r:
-        token = json.loads(r.read())["access_token"]
+    token = _token(base, password)
     for _ in range(30):  # the dag-processor parses the files shortly after start
         request = urllib.request.Request(f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as r:
@@ -91,66 +102,179 @@ def _check(base: str, password: str) -> list[str]:
     return []
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start `airflow standalone` with the project's DAGs; stop it and all its children on Ctrl-C."""
-    import argparse
-    import os
-    import signal
+@dataclass
+class RunningAirflow:
+    """A started `airflow standalone`: where it answers and how to log in."""
 
-    parser = argparse.ArgumentParser(prog="python -m crm_kpis.local_airflow", description=main.__doc__)
-    parser.add_argument("--port", type=int, default=8080, help="UI and API port (default 8080)")
-    parser.add_argument("--check", action="store_true", help="start, log in through the API, list the DAGs, stop")
-    args = parser.parse_args(argv)
-    home = configure()
-    migrate()
+    base_url: str
+    password: str
+    env: dict[str, str]
+    log_file: Path
+    process: subprocess.Popen
+    _token: str | None = field(default=None, repr=False)
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the REST API (v2) as admin; returns the decoded JSON answer."""
+        import urllib.error
+        import urllib.request
+
+        if self._token is None:
+            self._token = _token(self.base_url, self.password)
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v2{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                # SQLite allows one writer: a busy scheduler makes a write answer 500/503; try again
+                if exc.code not in (500, 503) or attempt == 4:
+                    raise
+                time.sleep(2 * (attempt + 1))
+        return None
+
+    def wait_for_dags(self, dag_ids: set[str], timeout: float = 120) -> None:
+        """Wait until the dag-processor has parsed and stored the DAGs (backfills need them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if dag_ids <= {d["dag_id"] for d in self.api("GET", "/dags?limit=100")["dags"]}:
+                return
+            time.sleep(2)
+        raise RuntimeError(f"DAGs {sorted(dag_ids)} not parsed within {timeout:.0f} s; see {self.log_file}")
+
+    def backfill(self, dag_id: str, first: str, last: str, *options: str) -> subprocess.CompletedProcess:
+        """`airflow backfill create`, with the DAG paused meanwhile (as README advises on SQLite).
+
+        The embedded SQLite database has one writer at a time: while the scheduler starts the
+        first runs, creating the remaining ones can fail with "database is locked". Runs of a
+        paused DAG wait queued, so the DAG is paused while the runs are created, then unpaused.
+        """
+        self.api("PATCH", f"/dags/{dag_id}", {"is_paused": True})
+        try:
+            return self.cli("backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last,
+                            *options)
+        finally:
+            self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+    def wait_backfills_completed(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the scheduler has closed the DAG's backfills (one may run per DAG at a time;
+        it is closed a scheduler loop after its last run finished)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            backfills = self.api("GET", f"/backfills?dag_id={dag_id}&limit=100")["backfills"]
+            if all(b["completed_at"] for b in backfills):
+                return
+            time.sleep(2)
+        raise RuntimeError(f"a backfill of {dag_id} is still open after {timeout:.0f} s; see {self.log_file}")
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run an `airflow` CLI command against this instance's metadata database."""
+        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+
+def standalone_env(port: int, schedule: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
         **os.environ,
         # standalone starts its components as `airflow ...`: the project's environment comes first
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(args.port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.port}/execution/",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         # the log servers bind every interface by default (8793, 8794): keep them beside the UI port
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(args.port + 1),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(args.port + 2),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 1),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 2),
+        **(extra or {}),
     }
-    if args.check:  # a check looks, it does not run anything: no scheduled DAG runs
+    if not schedule:  # no scheduled DAG runs; backfills and manual runs still run
         env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
+    return env
+
+
+@contextmanager
+def standalone(port: int = 8080, schedule: bool = True, extra_env: dict[str, str] | None = None,
+               timeout: float = 240) -> Iterator[RunningAirflow]:
+    """Start `airflow standalone` in its own process group; stop the whole group on exit."""
+    home = configure()
+    migrate()
+    env = standalone_env(port, schedule, extra_env)
     log_file = home / "standalone.log"
-    base = f"http://127.0.0.1:{args.port}"
+    base = f"http://127.0.0.1:{port}"
     with open(log_file, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(*_: object) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the whole group: scheduler, api-server, workers, log servers
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        print("Airflow stopped.")
-
-    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
     try:
-        print(f"starting Airflow (log: {log_file}) ...", flush=True)
-        if not _wait_healthy(base, proc, timeout=240):
-            print(f"Airflow did not become healthy; see {log_file}", file=sys.stderr)
-            return 1
-        password = _password(home)
-        print(f"\nAirflow UI: {base}\nLogin: admin / {password}\nDAGs folder: {env['AIRFLOW__CORE__DAGS_FOLDER']}")
-        if args.check:
-            dag_ids = _check(base, password)
-            print(f"DAGs seen through the API: {', '.join(dag_ids) or 'none'}")
-            return 0 if {"crm_kpis_daily", "crm_kpis_monthly"} <= set(dag_ids) else 1
-        print("Press Ctrl-C to stop.", flush=True)
-        proc.wait()
-        return proc.returncode or 0
+        if not _wait_healthy(base, proc, timeout=timeout):
+            raise RuntimeError(f"Airflow did not become healthy within {timeout:.0f} s; see {log_file}")
+        yield RunningAirflow(base, _password(home), env, log_file, proc)
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen, grace: float = 30) -> None:
+    """Stop the whole process group: scheduler, api-server, workers, log servers.
+
+    The standalone parent can exit while its children are still shutting down (and still
+    listening), so this waits until no process of the group is left, killing stragglers after
+    the grace period.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the parent so that it does not linger as a zombie of the group
+        if not _group_alive(proc.pid):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait(timeout=10)
+    while _group_alive(proc.pid) and time.monotonic() < deadline + 10:
+        time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start `airflow standalone` with the project's DAGs and plugins; stop it and all its children on Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m crm_kpis.local_airflow", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8080, help="UI and API port (default 8080)")
+    parser.add_argument("--check", action="store_true", help="start, log in through the API, list the DAGs, stop")
+    args = parser.parse_args(argv)
+    # a check looks, it does not run anything: no scheduled DAG runs
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # unwinds the context manager: a clean stop
+    print(f"starting Airflow (log: {configure() / 'standalone.log'}) ...", flush=True)
+    try:
+        with standalone(args.port, schedule=not args.check) as airflow:
+            print(f"\nAirflow UI: {airflow.base_url}\nLogin: admin / {airflow.password}\n"
+                  f"DAGs folder: {airflow.env['AIRFLOW__CORE__DAGS_FOLDER']}\n"
+                  f"KPI history: {airflow.base_url}/plugin/kpi-history (Browse → KPI history)")
+            if args.check:
+                dag_ids = _check(airflow.base_url, airflow.password)
+                print(f"DAGs seen through the API: {', '.join(dag_ids) or 'none'}")
+                return 0 if {"crm_kpis_daily", "crm_kpis_monthly"} <= set(dag_ids) else 1
+            print("Press Ctrl-C to stop.", flush=True)
+            return airflow.process.wait() or 0
     except KeyboardInterrupt:
         return 0
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
-        stop()
+        print("Airflow stopped.")
 
 
 if __name__ == "__main__":

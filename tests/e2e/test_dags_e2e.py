@@ -7,23 +7,19 @@ the history; a re-run gives the same history and sends nothing; `resend` sends e
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
 import subprocess
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 import pendulum
 import pytest
-from aiosmtpd.controller import Controller
 
 from crm_kpis.config import PROJECT_DIR, load_settings
 from crm_kpis.history import read_history
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.report.formatting import format_value
 from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+from tests.e2e.helpers import smtp_server
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,35 +28,14 @@ def poppler():
         "pdftotext/pdftoppm not found: install Debian's poppler-utils (.ci/run does)"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append({"rcpt": list(envelope.rcpt_tos), "mail_from": envelope.mail_from,
-                              "message": BytesParser(policy=policy.default).parsebytes(envelope.content)})
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def smtp_inbox():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "kpi-reports@example.com",
-                      "timeout": 10, "retry_limit": 1}}
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
-    yield inbox
-    mp.undo()
-    controller.stop()
+    with smtp_server() as (inbox, conn):
+        mp = pytest.MonkeyPatch()
+        mp.setenv("AIRFLOW_CONN_SMTP_DEFAULT", conn)
+        yield inbox
+        mp.undo()
+
 
 
 @pytest.fixture(scope="module")
