@@ -21,6 +21,14 @@ PROJECT_DIR = INCLUDE_DIR.parent
 SQL_DIR = INCLUDE_DIR / "sql"
 TEMPLATES_DIR = INCLUDE_DIR / "templates"
 DEFAULT_CONFIG_FILE = INCLUDE_DIR / "config" / "reports.yaml"
+GRAINS = ("daily", "monthly")
+
+
+def dag_id_for(grain: str) -> str:
+    """The DAG that computes a grain (the history view links each period to its run there)."""
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {GRAINS}, not {grain!r}")
+    return f"crm_kpis_{grain}"
 
 
 def var_dir() -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from crm_kpis.config import load_settings
+from crm_kpis.config import dag_id_for, load_settings
 
 AREAS = ("marketing", "sales", "operations")
 OWNER = "data-team"
@@ -79,7 +79,7 @@ def make_kpi_dag(grain: str) -> DAG:
     unit = "day" if grain == "daily" else "month"
 
     @dag(
-        dag_id=f"crm_kpis_{grain}",
+        dag_id=dag_id_for(grain),
         description=f"{grain.title()} CRM KPIs: compute, store history, render PDF, email {report.report_id}",
         schedule=CronDataIntervalTimetable(CRONS[grain], timezone=tz),
         start_date=pendulum.datetime(*START_DATE, tz=tz),

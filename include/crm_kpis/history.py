@@ -313,3 +313,37 @@ def rejected_by_extract(run: dict[str, Any]) -> dict[str, dict[str, int]]:
             for rule, n in rules.items():
                 merged.setdefault(extract, {})[rule] = max(merged.get(extract, {}).get(rule, 0), n)
     return merged
+
+
+def read_series(engine: Engine, kpi_id: str, grain: str, dimension: str = "", member: str = "",
+                limit: int = 24) -> list[dict[str, Any]]:
+    """One KPI's stored history for a grain and breakdown member, newest period first.
+
+    Each row carries the run that last wrote the period (the swap replaces a period's rows as a
+    whole, so the row's run id is that run's). Every value is a bound parameter.
+    """
+    query = (
+        select(kpi_history.c.period_start, kpi_history.c.period_end, kpi_history.c.value,
+               kpi_history.c.numerator, kpi_history.c.denominator, kpi_history.c.run_id,
+               kpi_history.c.computed_at)
+        .where(and_(kpi_history.c.kpi_id == kpi_id, kpi_history.c.grain == grain,
+                    kpi_history.c.dimension == dimension, kpi_history.c.member == member))
+        .order_by(kpi_history.c.period_start.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def read_breakdowns(engine: Engine, kpi_id: str, grain: str) -> dict[str, list[str]]:
+    """The breakdown dimensions and members a KPI has had in the stored history, sorted."""
+    query = (
+        select(kpi_history.c.dimension, kpi_history.c.member).distinct()
+        .where(and_(kpi_history.c.kpi_id == kpi_id, kpi_history.c.grain == grain, kpi_history.c.dimension != ""))
+        .order_by(kpi_history.c.dimension, kpi_history.c.member)
+    )
+    out: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            out.setdefault(row.dimension, []).append(row.member)
+    return out
