@@ -1,0 +1,190 @@
+"""A real Airflow (standalone: scheduler, LocalExecutor, API server, dag-processor) on the embedded
+default, driven the way analysts and ops use it:
+
+- an analyst backfills a week of days with Airflow's own `airflow backfill create`; the scheduler
+  runs them; every period is stored once, nobody is emailed; re-running two of those periods gives
+  the same numbers and leaves the other periods alone;
+- ops log into the UI in headless Chromium, see the DAG list, and open the KPI history view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crm_kpis.history import kpi_history, kpi_runs, report_deliveries
+from crm_kpis.local_airflow import RunningAirflow, standalone
+from crm_kpis.sources import engine_for
+from tests.e2e.helpers import free_port_block, smtp_server
+
+DAG_ID = "crm_kpis_daily"
+FIRST, LAST = date(2026, 10, 1), date(2026, 10, 7)  # inside the demo data (to October 2026)
+DAYS = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
+RUN_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="module")
+def airflow(demo_sources, airflow_db, tmp_path_factory, test_home):
+    """Standalone Airflow with its own warehouse file and a real SMTP server that must stay empty."""
+    warehouse_file = tmp_path_factory.mktemp("backfill") / "warehouse.db"
+    with smtp_server() as (inbox, smtp_conn):
+        extra = {
+            "AIRFLOW_CONN_KPI_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse_file)}),
+            "AIRFLOW_CONN_SMTP_DEFAULT": smtp_conn,
+        }
+        with standalone(free_port_block(), schedule=False, extra_env=extra) as running:
+            running.wait_for_dags({DAG_ID, "crm_kpis_monthly"})
+            try:
+                yield running, engine_for(f"sqlite:///{warehouse_file}"), inbox
+            finally:
+                running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": True})
+
+
+def _backfill(airflow: RunningAirflow, first: date, last: date, *extra_args: str) -> dict[str, str]:
+    """`airflow backfill create` as the README documents it; waits for the scheduler to finish it."""
+    result = airflow.backfill(DAG_ID, first.isoformat(), last.isoformat(), "--max-active-runs", "2", *extra_args)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    wanted = {f"backfill__{(d + timedelta(days=1)).isoformat()}T00:00:00+00:00" for d in _days(first, last)}
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        runs = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=backfill&limit=100")["dag_runs"]
+        states = {r["dag_run_id"]: r["state"] for r in runs if r["dag_run_id"] in wanted}
+        if len(states) == len(wanted) and all(s in ("success", "failed") for s in states.values()):
+            airflow.wait_backfills_completed(DAG_ID)  # the next backfill of the DAG may start now
+            return states
+        time.sleep(3)
+    raise AssertionError(f"backfill not finished in {RUN_TIMEOUT_S} s: {states}; log {airflow.log_file}")
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _history(engine) -> dict[tuple, tuple]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(kpi_history).where(kpi_history.c.grain == "daily")).mappings().all()
+    return {(r["period_start"], r["kpi_id"], r["dimension"], r["member"]):
+            (r["value"], r["numerator"], r["denominator"], r["run_id"], r["computed_at"]) for r in rows}
+
+
+def test_a_backfill_through_the_scheduler_stores_every_period_once_and_emails_nobody(airflow, test_home):
+    running, warehouse, inbox = airflow
+    outbox = test_home / "outbox"
+    outbox_before = set(outbox.iterdir()) if outbox.exists() else set()
+    started = time.monotonic()
+    states = _backfill(running, FIRST, LAST)
+    took = time.monotonic() - started
+    assert set(states.values()) == {"success"}, states
+    print(f"\nbackfill of {len(DAYS)} daily periods through the scheduler: {took:.0f} s")
+
+    with warehouse.connect() as conn:
+        runs = conn.execute(select(kpi_runs.c.period_start, kpi_runs.c.run_id, kpi_runs.c.values_written)
+                            .where(kpi_runs.c.grain == "daily")).all()
+        per_period = dict(conn.execute(select(kpi_history.c.period_start, func.count())
+                                       .where(kpi_history.c.grain == "daily").group_by(kpi_history.c.period_start)).all())
+        deliveries = conn.execute(select(func.count()).select_from(report_deliveries)).scalar_one()
+    assert sorted(r.period_start for r in runs) == DAYS  # each period once, no other period
+    for r in runs:
+        assert r.run_id == f"backfill__{(r.period_start + timedelta(days=1)).isoformat()}T00:00:00+00:00"
+        assert per_period[r.period_start] == r.values_written > 200  # 52 KPIs and their breakdowns
+    assert deliveries == 0 and inbox.messages == []
+    assert (set(outbox.iterdir()) if outbox.exists() else set()) == outbox_before  # no email written instead
+
+
+def test_rerunning_existing_periods_gives_identical_numbers_and_leaves_the_others(airflow):
+    running, warehouse, inbox = airflow
+    before = _history(warehouse)
+    assert before, "the backfill test stores the week first"
+    again = (date(2026, 10, 3), date(2026, 10, 4))
+    states = _backfill(running, *again, "--reprocess-behavior", "completed")
+    assert set(states.values()) == {"success"}, states
+    after = _history(warehouse)
+    assert after.keys() == before.keys()  # no duplicates, nothing added or lost
+    for key, (value, num, den, run_id, computed_at) in after.items():
+        old = before[key]
+        assert (value, num, den, run_id) == old[:4], key  # bit-identical values; same run re-queued
+        assert (computed_at > old[4]) == (key[0] in again), key  # only the re-run periods were rewritten
+    assert inbox.messages == []
+
+
+# --- the UI in a real browser -------------------------------------------------------------------
+def _browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are needed: Debian's chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1000", "--force-device-scale-factor=1"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def screenshot_dir(test_home: Path) -> Path:
+    """Where screenshots go: `CRM_KPIS_SCREENSHOTS` (used to refresh docs/), else the test home."""
+    target = Path(os.environ.get("CRM_KPIS_SCREENSHOTS") or test_home / "screenshots")
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    running, _warehouse, _inbox = airflow
+    shots = screenshot_dir(test_home)
+    browser = _browser()
+    wait = WebDriverWait(browser, 60)
+    try:
+        browser.get(f"{running.base_url}/kpi-history/")  # the app itself refuses anonymous visitors
+        assert "Not authenticated" in browser.page_source
+
+        browser.get(f"{running.base_url}/dags")
+        wait.until(ec.url_contains("/auth/login"))
+        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys("admin")
+        browser.find_element(By.NAME, "password").send_keys(running.password)
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[type=submit]"))).click()
+        wait.until(lambda b: "/auth/login" not in b.current_url)
+
+        browser.get(f"{running.base_url}/dags")
+        wait.until(ec.presence_of_element_located((By.PARTIAL_LINK_TEXT, "crm_kpis_monthly")))
+        wait.until(ec.presence_of_element_located((By.PARTIAL_LINK_TEXT, DAG_ID)))
+        time.sleep(1)  # let the run bars finish drawing
+        browser.save_screenshot(str(shots / "airflow-dag-list.png"))
+
+        browser.get(f"{running.base_url}/plugin/kpi-history")
+        frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe")))
+        browser.switch_to.frame(frame)
+        wait.until(ec.presence_of_element_located((By.NAME, "grain")))
+        Select(browser.find_element(By.NAME, "grain")).select_by_value("daily")  # submits the form
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
+        Select(browser.find_element(By.NAME, "kpi")).select_by_value("sales.revenue")
+        wait.until(lambda b: "Revenue" in b.find_element(By.TAG_NAME, "p").text or "Revenue" in b.page_source)
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
+        rows = browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        periods = [r.find_element(By.TAG_NAME, "td").text for r in rows]
+        assert periods == [d.isoformat() for d in reversed(DAYS)]  # newest first, one row each
+        assert all("backfill__" in r.text for r in rows)
+        assert browser.find_elements(By.CSS_SELECTOR, "svg.trend")
+        browser.switch_to.default_content()
+        time.sleep(1)
+        browser.save_screenshot(str(shots / "airflow-kpi-history.png"))
+    finally:
+        browser.quit()
+    for name in ("airflow-dag-list.png", "airflow-kpi-history.png"):
+        assert (shots / name).stat().st_size > 20_000, f"{name} looks empty"
+    print(f"\nscreenshots: {shots}")
