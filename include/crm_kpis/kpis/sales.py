@@ -230,7 +230,12 @@ def journey_days(x: Inputs) -> list[Measure]:
 
 def _buyer_flags(x: Inputs) -> pd.DataFrame:
     """Per customer with a completed order in the period: did one of those orders bring a new
-    category (cross-sell) or a higher tier (up-sell) than anything bought before that order?"""
+    category (cross-sell) or a higher tier (up-sell) than anything bought before that order?
+
+    The extract holds the period's lines and, as order -1, one row per category bought before the
+    period (its first purchase time, its highest tier): enough history, aggregated in the database.
+    Those rows sort before the period's orders, so they act as the customer's earlier orders.
+    """
     lines = x["purchase_history"]
     columns = ["customer_id", "segment", "cross_sell", "upsell"]
     if lines.empty:
