@@ -1,7 +1,7 @@
 """Generate the demo CRM and helpdesk databases.
 
     python -m crm_kpis.demo [--crm-url URL] [--helpdesk-url URL] [--seed N] [--scale X]
-                            [--end-month YYYY-MM] [--months N]
+                            [--end-month YYYY-MM] [--months N] [--shards N]
 
 Without URLs it writes the embedded default, SQLite files under var/data/. The data ends with
 `--end-month` (default: the last complete month) and covers `--months` months (default 24).
@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import date
 
+from crm_kpis.demo.bulk import generate_and_load, shards_for
 from crm_kpis.demo.generator import default_end_month, generate, spec_for
 from crm_kpis.demo.loader import load_database
 from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, default_sqlite_url, engine_for
@@ -28,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="volume multiplier (1 = ~200 new customers a month)")
     parser.add_argument("--end-month", help="last month of data, YYYY-MM (default: the last complete month)")
     parser.add_argument("--months", type=int, default=24, help="number of months (default 24)")
+    parser.add_argument("--shards", type=int, help="generate in this many shards (default: one per scale 10); "
+                        "servers are loaded with COPY / LOAD DATA")
     return parser.parse_args(argv)
 
 
@@ -44,11 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         end_month = default_end_month(date.today())
     spec = spec_for(end_month, months=args.months, seed=args.seed, scale=args.scale)
     started = time.perf_counter()
-    data = generate(spec)
     targets = {
         "crm": args.crm_url or default_sqlite_url(CRM_CONN_ID),
         "helpdesk": args.helpdesk_url or default_sqlite_url(HELPDESK_CONN_ID),
     }
+    shards = args.shards or shards_for(spec.scale)
+    on_servers = any(not str(url).startswith("sqlite") for url in targets.values())  # URL objects: str() is safe
+    if shards > 1 or on_servers:  # company scale: shards, bulk loads, indexes built afterwards
+        urls = [(d, u if isinstance(u, str) else u.render_as_string(hide_password=False)) for d, u in targets.items()]
+        for loader in generate_and_load(spec, urls, shards, progress=shards > 1):
+            print(f"{loader.database}: {sum(loader.counts.values()):,} rows in {len(loader.counts)} tables, "
+                  f"loaded in {loader.seconds:.1f} s -> {loader.engine.url.render_as_string(hide_password=True)}")
+        print(f"demo data {spec.start} .. {spec.end} (exclusive), seed {spec.seed}, scale {spec.scale:g}, "
+              f"{shards} shard(s), {time.perf_counter() - started:.1f} s")
+        return 0
+    data = generate(spec)
     for database, url in targets.items():
         engine = engine_for(url)
         counts = load_database(engine, database, data[database])
