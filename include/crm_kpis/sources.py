@@ -8,6 +8,7 @@ tests), where the embedded default applies: SQLite files under `var/data/`.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -175,10 +176,64 @@ def _decimals_to_float(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: PostgreSQL type OIDs that the CSV of COPY does not carry: booleans arrive as t/f.
+_PG_BOOL_OID = 16
+_PARAM = re.compile(r"(?<!:):(\w+)")
+
+
+def _read_postgres_copy(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Read a query's rows with `COPY (…) TO STDOUT` and pandas' C CSV parser.
+
+    Why: building a DataFrame from driver rows costs several times the read itself at company
+    scale (2-4x measured on the demo data); COPY hands over the rows as one stream. COPY takes no
+    server-side parameters, so psycopg binds them on the client (its own quoting of the period's
+    datetimes, which come from our code, never from request text). NULL is written as \\N so an
+    empty string stays an empty string; booleans are restored from the column types.
+    """
+    import io
+
+    import psycopg
+
+    used = {key: params[key] for key in _PARAM.findall(sql)}
+    query = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        literal = psycopg.ClientCursor(conn).mogrify(query, used)
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM ({literal}) AS q LIMIT 0")
+            columns = [(c.name, c.type_code) for c in cursor.description]
+            buffer = io.BytesIO()
+            with cursor.copy(f"COPY ({literal}) TO STDOUT WITH (FORMAT csv, NULL '\\N')") as copy:
+                for block in copy:
+                    buffer.write(block)
+        conn.rollback()
+    finally:
+        raw.close()
+    buffer.seek(0)
+    names = [name for name, _ in columns]
+    if not buffer.getbuffer().nbytes:
+        return pd.DataFrame(columns=names)
+    frame = pd.read_csv(buffer, header=None, names=names, na_values=["\\N"], keep_default_na=False,
+                        dtype={name: object for name, oid in columns if oid in (_PG_BOOL_OID, 25, 1043)},
+                        low_memory=False)
+    for name, oid in columns:
+        if oid == _PG_BOOL_OID:
+            frame[name] = frame[name].map({"t": True, "f": False})
+    return frame
+
+
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run one SQL file with bound parameters and return its rows as a DataFrame."""
     dialect = engine.dialect.name
     sql = load_sql(name, dialect)
+    if dialect == "postgresql":
+        try:
+            frame = _read_postgres_copy(engine, sql, params)
+        except Exception as exc:
+            raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
+        log.info("read %d rows with %s from %s (COPY)", len(frame), name, engine.url.database)
+        return _parse_timestamps(frame)
     bound = {key: _bind_value(value, dialect) for key, value in params.items()}
     try:
         # A server-side cursor read in chunks: the driver never holds every row as Python tuples
