@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # pip on some machines warns about missing local mirrors on every package; keep the output readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo data pipeline test lint clean airflow
+.PHONY: install demo data pipeline test lint clean airflow bench
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install
 ## make airflow: the Airflow UI on the embedded default (http://127.0.0.1:8080); Ctrl-C stops it
 airflow: install
 	$(BIN)/python -m crm_kpis.local_airflow $(if $(PORT),--port $(PORT),)
+
+## make bench: the benchmark on the local PostgreSQL and MariaDB (SCALE=300 is company scale; data is kept)
+SCALE ?= 300
+bench: install
+	$(BIN)/python -m crm_kpis.bench --scale $(SCALE) $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check dags plugins include tests

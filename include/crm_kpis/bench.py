@@ -1,0 +1,392 @@
+"""`make bench`: the pipeline at company scale, against the cost of just reading its data.
+
+    python -m crm_kpis.bench [--scale 300] [--month 2026-10] [--day 2026-10-15] [--regenerate]
+                             [--backfill-months 12] [--backfill-days 31] [--json PATH]
+
+Layout, as a mid-size company would have it: the CRM in PostgreSQL, the helpdesk in MariaDB, the
+KPI history in PostgreSQL (a copy of the helpdesk also goes to PostgreSQL, for the plain-SQL
+baseline). Databases are named after the scale (`crm_kpis_bench_s300_crm`, ...) and kept, so a
+second run reuses the data unless `--regenerate`. Servers: `CRM_KPIS_BENCH_PG_URL` and
+`CRM_KPIS_BENCH_MYSQL_URL` (default: the local servers, user postgres / root); database names start
+with `CRM_KPIS_BENCH_DB_PREFIX` (default `crm_kpis_bench`).
+
+Each step runs in its own process, so the peak memory it reports is that step's own:
+
+1. **floor**: read the rows and columns the monthly run needs and nothing else (each extract's
+   SQL once, `COPY (…) TO STDOUT` on PostgreSQL, a streamed SELECT on MariaDB, rows discarded);
+2. **monthly** and **daily**: the pipeline's computation (extract, checks, compute, quality gate,
+   history write) for one month and one day, without PDF or email, timed after the imports
+   (an Airflow worker has them loaded; the step's wall time, imports included, is in the JSON);
+3. **sql_baseline**: KPIs computed as plain SQL in PostgreSQL (`include/sql/bench/`);
+4. **backfill**: 12 monthly and 31 daily periods, one after the other (no email);
+5. **pdf**: rendering the monthly report (context, HTML, PDF) from the history.
+
+Timings are printed as a table and written as JSON; they are never test assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crm_kpis.config import SQL_DIR, var_dir
+
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432"
+MYSQL_DEFAULT = "mysql+pymysql://root@127.0.0.1:3306"
+AREAS = ("marketing", "sales", "operations")
+
+
+# --- where the data lives --------------------------------------------------------------------------
+def scale_tag(scale: float) -> str:
+    return f"s{scale:g}".replace(".", "_")
+
+
+def database_urls(scale: float) -> dict[str, str]:
+    pg = os.environ.get("CRM_KPIS_BENCH_PG_URL", PG_DEFAULT).rstrip("/")
+    my = os.environ.get("CRM_KPIS_BENCH_MYSQL_URL", MYSQL_DEFAULT).rstrip("/")
+    prefix = f"{os.environ.get('CRM_KPIS_BENCH_DB_PREFIX', 'crm_kpis_bench')}_{scale_tag(scale)}"
+    return {
+        "crm": f"{pg}/{prefix}_crm",
+        "helpdesk": f"{my}/{prefix}_helpdesk",
+        "helpdesk_pg": f"{pg}/{prefix}_helpdesk",
+        "warehouse": f"{pg}/{prefix}_warehouse",
+    }
+
+
+def _airflow_uri(sqlalchemy_url: str) -> str:
+    """The Airflow connection URI of a SQLAlchemy URL (the pipeline reads Airflow connections)."""
+    return re.sub(r"^postgresql\+psycopg://", "postgres://", re.sub(r"^mysql\+pymysql://", "mysql://", sqlalchemy_url))
+
+
+def pipeline_env(scale: float) -> dict[str, str]:
+    urls = database_urls(scale)
+    return {
+        "AIRFLOW_CONN_CRM_DB": _airflow_uri(urls["crm"]),
+        "AIRFLOW_CONN_HELPDESK_DB": _airflow_uri(urls["helpdesk"]),
+        "AIRFLOW_CONN_KPI_WAREHOUSE": _airflow_uri(urls["warehouse"]),
+    }
+
+
+def _create_databases(urls: dict[str, str], drop: bool) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    for url in urls.values():
+        parsed = make_url(url)
+        admin_db = "postgres" if parsed.get_backend_name() == "postgresql" else None
+        server = create_engine(parsed._replace(database=admin_db), isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            name = parsed.database  # built above from the scale, not from user text
+            if drop:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            if parsed.get_backend_name() == "postgresql":
+                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+                if not exists:
+                    conn.execute(text(f"CREATE DATABASE {name}"))
+            else:
+                conn.execute(text(f"CREATE DATABASE IF NOT EXISTS {name}"))
+        server.dispose()
+
+
+def _marker(scale: float) -> Path:
+    return var_dir() / "bench" / f"data-{scale_tag(scale)}.json"
+
+
+# --- the steps (each runs in a child process) ----------------------------------------------------------
+def step_generate(scale: float, end_month: str, months: int) -> dict[str, Any]:
+    from crm_kpis.demo.bulk import generate_and_load, shards_for
+    from crm_kpis.demo.generator import spec_for
+
+    urls = database_urls(scale)
+    _create_databases(urls, drop=True)
+    spec = spec_for(date.fromisoformat(end_month), months=months, scale=scale)
+    targets = [("crm", urls["crm"]), ("helpdesk", urls["helpdesk"]), ("helpdesk", urls["helpdesk_pg"])]
+    loaders = generate_and_load(spec, targets, progress=True)
+    rows = {f"{loader.database}@{loader.dialect}": loader.counts for loader in loaders}
+    return {"shards": shards_for(scale), "rows": rows, "load_seconds": {
+        f"{loader.database}@{loader.dialect}": round(loader.seconds, 1) for loader in loaders}}
+
+
+def _monthly_extracts(grain: str = "monthly") -> list[str]:
+    from crm_kpis.kpis import REGISTRY
+
+    return sorted({name for k in REGISTRY.values() if k.applies_to(grain) for name in k.inputs})
+
+
+def _pg_literal_query(sql: str, params: dict[str, Any], conn: Any) -> str:
+    """The query with its parameters inlined by psycopg's own quoting (COPY takes no parameters)."""
+    import psycopg
+
+    used = {name: params[name] for name in re.findall(r"(?<!:):(\w+)", sql)}
+    return psycopg.ClientCursor(conn).mogrify(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), used)
+
+
+def step_floor(scale: float, month: str) -> dict[str, Any]:
+    """Read what the monthly run reads, once per extract, and throw it away."""
+    import psycopg
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    from crm_kpis.extracts import EXTRACTS
+    from crm_kpis.periods import ReportPeriod
+    from crm_kpis.sources import CRM_CONN_ID, load_sql
+
+    urls = database_urls(scale)
+    period = ReportPeriod.parse("monthly", month)
+    pg = make_url(urls["crm"])
+    my = make_url(urls["helpdesk"])
+    per_extract: dict[str, dict[str, float]] = {}
+    with psycopg.connect(host=pg.host, port=pg.port, user=pg.username, password=pg.password, dbname=pg.database) as pconn, \
+            pymysql.connect(host=my.host, port=my.port or 3306, user=my.username, password=my.password or "",
+                            database=my.database, cursorclass=pymysql.cursors.SSCursor) as mconn:
+        for name in _monthly_extracts():
+            extract = EXTRACTS[name]
+            target = period.shift(extract.shift) if extract.shift else period
+            params = target.sql_params()
+            started = time.perf_counter()
+            rows = 0
+            if extract.conn_id == CRM_CONN_ID:
+                query = _pg_literal_query(load_sql(extract.sql, "postgresql"), params, pconn)
+                with pconn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT") as copy:
+                    for block in copy:
+                        rows += bytes(block).count(b"\n")
+            else:
+                sql = load_sql(extract.sql, "mysql")
+                used = {n: params[n] for n in re.findall(r"(?<!:):(\w+)", sql)}
+                with mconn.cursor() as cur:
+                    cur.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), used)
+                    while batch := cur.fetchmany(100_000):
+                        rows += len(batch)
+            per_extract[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
+    return {"seconds": sum(v["seconds"] for v in per_extract.values()),
+            "rows": sum(v["rows"] for v in per_extract.values()), "extracts": per_extract}
+
+
+def _interval(grain: str, key: str) -> tuple[datetime, datetime]:
+    from crm_kpis.periods import ReportPeriod
+
+    period = ReportPeriod.parse(grain, key)
+    return period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC)
+
+
+def _run_period(grain: str, key: str, run_id: str) -> dict[str, Any]:
+    from crm_kpis import pipeline
+
+    start, end = _interval(grain, key)
+    rows_read = 0
+    for area in AREAS:
+        rows_read += int(pipeline.compute_and_stage(area, grain, start, end, run_id)["rows_read"])
+    gate = pipeline.check_quality(grain, start, end, run_id)
+    published = pipeline.publish(grain, start, end, run_id, gate["warnings"])
+    return {"rows_read": rows_read, "values_written": published["rows_written"]}
+
+
+def step_pipeline(scale: float, grain: str, key: str) -> dict[str, Any]:
+    from crm_kpis.history import ensure_schema
+    from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+
+    ensure_schema(engine_for(WAREHOUSE_CONN_ID))  # also imports Airflow and pandas: not part of the time
+    started = time.perf_counter()
+    out = _run_period(grain, key, f"bench__{grain}__{key}")
+    out["seconds"] = round(time.perf_counter() - started, 3)
+    return out
+
+
+def step_backfill(scale: float, month: str, months: int, days: int) -> dict[str, Any]:
+    from crm_kpis.history import ensure_schema
+    from crm_kpis.periods import ReportPeriod
+    from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+
+    ensure_schema(engine_for(WAREHOUSE_CONN_ID))
+    last = ReportPeriod.parse("monthly", month)
+    out: dict[str, Any] = {}
+    started = time.perf_counter()
+    for n in range(months - 1, -1, -1):
+        key = last.shift(-n).key
+        _run_period("monthly", key, f"bench_backfill__monthly__{key}")
+    out["monthly_seconds"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    first_day = last.end_date - timedelta(days=days)
+    for n in range(days):
+        key = (first_day + timedelta(days=n)).isoformat()
+        _run_period("daily", key, f"bench_backfill__daily__{key}")
+    out["daily_seconds"] = round(time.perf_counter() - started, 2)
+    out.update(months=months, days=days)
+    return out
+
+
+def step_pdf(scale: float, month: str) -> dict[str, Any]:
+    from crm_kpis import pipeline
+
+    start, end = _interval("monthly", month)
+    out = pipeline.render_report("monthly", start, end)
+    return {"pdf_bytes": out["pdf_bytes"], "seconds": out["seconds"]}
+
+
+def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
+    """Every query of include/sql/bench/ (each computes several KPIs) against PostgreSQL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from crm_kpis.periods import ReportPeriod
+
+    urls = database_urls(scale)
+    params = ReportPeriod.parse("monthly", month).sql_params()
+    results: dict[str, Any] = {}
+    values: dict[str, float | None] = {}  # company-wide, by KPI column (to check against the pipeline)
+    for database in ("crm", "helpdesk_pg"):
+        url = make_url(urls[database])
+        folder = SQL_DIR / "bench" / ("crm" if database == "crm" else "helpdesk")
+        with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                             dbname=url.database) as conn:
+            for path in sorted(folder.glob("*.sql")):
+                sql = path.read_text(encoding="utf-8")
+                used = {n: params[n] for n in re.findall(r"(?<!:):(\w+)", sql)}
+                started = time.perf_counter()
+                with conn.cursor() as cur:
+                    cur.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), used)
+                    rows = cur.fetchall()
+                    kpis = [d.name for d in cur.description]
+                for row in rows:
+                    record = dict(zip(kpis, row, strict=True))
+                    if record.pop("segment", None) is None:
+                        values.update({k: None if v is None else float(v) for k, v in record.items()})
+                results[path.stem] = {"seconds": round(time.perf_counter() - started, 3), "kpis": kpis,
+                                      "rows": len(rows)}
+    n_kpis = len({k for r in results.values() for k in r["kpis"] if k not in ("segment", "channel", "team")})
+    return {"seconds": sum(r["seconds"] for r in results.values()), "kpis": n_kpis, "queries": results,
+            "values": values}
+
+
+STEPS = {
+    "generate": step_generate, "floor": step_floor, "monthly": step_pipeline, "daily": step_pipeline,
+    "sql_baseline": step_sql_baseline, "backfill": step_backfill, "pdf": step_pdf,
+}
+
+
+def _child(argv: list[str]) -> int:
+    """`python -m crm_kpis.bench --step NAME ...`: one step, its result as the last line of JSON."""
+    spec = json.loads(argv[0])
+    name = spec.pop("step")
+    started = time.perf_counter()
+    result = STEPS[name](**spec)
+    result.setdefault("seconds", round(time.perf_counter() - started, 2))
+    result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print("BENCH-RESULT " + json.dumps(result, default=str), flush=True)
+    return 0
+
+
+def run_step(name: str, scale: float, env: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+    payload = json.dumps({"step": name, "scale": scale, **kwargs}, default=str)
+    proc = subprocess.run([sys.executable, "-m", "crm_kpis.bench", "--step", payload], env={**os.environ, **env},
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if not line.startswith("BENCH-RESULT "):
+            print(f"    {line}", flush=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench step {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(next(line for line in reversed(proc.stdout.splitlines())
+                           if line.startswith("BENCH-RESULT "))[len("BENCH-RESULT "):])
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+def table(results: dict[str, Any]) -> str:
+    s = results["steps"]
+    floor = s["floor"]["seconds"]
+    lines = [f"CRM KPI benchmark, scale {results['scale']:g} ({results['rows_total']:,} source rows), "
+             f"month {results['month']}, day {results['day']}",
+             f"{'step':<34}{'seconds':>10}{'× floor':>9}{'peak MB':>9}  notes"]
+
+    def row(label: str, seconds: float, peak: float | None, note: str = "", ratio: bool = True) -> None:
+        r = f"{seconds / floor:>9.2f}" if ratio and floor else f"{'':>9}"
+        lines.append(f"{label:<34}{seconds:>10.2f}{r}{(f'{peak:,.0f}' if peak else ''):>9}  {note}")
+
+    if "generate" in s:
+        g = s["generate"]
+        row("generate + load (COPY / LOAD DATA)", g["wall_seconds"], g["peak_rss_mb"], f"{g['shards']} shards", False)
+    row("floor: read what the month needs", floor, s["floor"]["peak_rss_mb"], f"{s['floor']['rows']:,} rows")
+    row("pipeline, monthly", s["monthly"]["seconds"], s["monthly"]["peak_rss_mb"],
+        f"{s['monthly']['rows_read']:,} rows read, {s['monthly']['values_written']} values")
+    row("pipeline, daily", s["daily"]["seconds"], s["daily"]["peak_rss_mb"], f"{s['daily']['rows_read']:,} rows read")
+    b = s["sql_baseline"]
+    row("plain SQL in PostgreSQL", b["seconds"], b["peak_rss_mb"], f"{b['kpis']} KPIs")
+    bf = s["backfill"]
+    row(f"backfill {bf['months']} months", bf["monthly_seconds"], bf["peak_rss_mb"], "", False)
+    row(f"backfill {bf['days']} days", bf["daily_seconds"], None, "", False)
+    row("monthly PDF", s["pdf"]["seconds"], s["pdf"]["peak_rss_mb"], f"{s['pdf']['pdf_bytes'] / 1024:.0f} KB", False)
+    lines.append(f"monthly / floor = {s['monthly']['seconds'] / floor:.2f}; "
+                 f"monthly / plain SQL = {s['monthly']['seconds'] / b['seconds']:.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--step"]:
+        return _child(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m crm_kpis.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=300.0,
+                        help="demo scale (300: 1.4M customers, 14M orders, 4M tickets, 20M emails over 24 months)")
+    parser.add_argument("--month", default="2026-10", help="the month measured (YYYY-MM), the data's last")
+    parser.add_argument("--day", default="2026-10-15", help="the day measured")
+    parser.add_argument("--months-of-data", type=int, default=24)
+    parser.add_argument("--backfill-months", type=int, default=12)
+    parser.add_argument("--backfill-days", type=int, default=31)
+    parser.add_argument("--regenerate", action="store_true", help="generate the data again even if present")
+    parser.add_argument("--steps", default="floor,monthly,daily,sql_baseline,backfill,pdf",
+                        help="which measurements to run (comma-separated; data is generated when missing)")
+    parser.add_argument("--json", type=Path, help="where to write the results (default var/bench/bench-<scale>.json)")
+    args = parser.parse_args(argv)
+
+    from crm_kpis.local_airflow import configure
+
+    configure()  # an Airflow home for the connection lookups; no Airflow component is started
+    env = pipeline_env(args.scale)
+    results: dict[str, Any] = {"scale": args.scale, "month": args.month, "day": args.day,
+                               "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "steps": {}}
+    steps = results["steps"]
+    marker = _marker(args.scale)
+    if args.regenerate or not marker.exists():
+        print(f"generating scale {args.scale:g} into {', '.join(database_urls(args.scale).values())}", flush=True)
+        end_month = date.fromisoformat(f"{args.month}-01")
+        steps["generate"] = run_step("generate", args.scale, env, end_month=end_month, months=args.months_of_data)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(steps["generate"], indent=1))
+    data = json.loads(marker.read_text())
+    results["rows"] = data["rows"]
+    # the sources as the pipeline sees them: the CRM in PostgreSQL and the helpdesk in MariaDB
+    results["rows_total"] = sum(sum(v.values()) for k, v in data["rows"].items() if k != "helpdesk@postgresql")
+    _create_databases({"warehouse": database_urls(args.scale)["warehouse"]}, drop=True)
+    wanted = set(args.steps.split(","))
+    for name, kwargs in (
+        ("floor", {"month": args.month}),
+        ("monthly", {"grain": "monthly", "key": args.month}),
+        ("daily", {"grain": "daily", "key": args.day}),
+        ("sql_baseline", {"month": args.month}),
+        ("backfill", {"month": args.month, "months": args.backfill_months, "days": args.backfill_days}),
+        ("pdf", {"month": args.month}),
+    ):
+        if name not in wanted:
+            continue
+        print(f"{name} ...", flush=True)
+        steps[name] = run_step(name, args.scale, env, **kwargs)
+    if wanted >= set(STEPS) - {"generate"}:
+        print("\n" + table(results))
+    target = args.json or var_dir() / "bench" / f"bench-{scale_tag(args.scale)}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=1, default=str))
+    print(f"\nresults: {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""`make bench` at a tiny scale, to keep it working (timings are never asserted), and a check that
+its plain-SQL baseline computes the same KPI values as the pipeline, so that it is a fair yardstick."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from crm_kpis import bench
+from tests.servers.conftest import MYSQL_ADMIN, PG_ADMIN, SUFFIX
+
+SCALE = 0.3
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CRM_KPIS_BENCH_PG_URL", PG_ADMIN.rsplit("/", 1)[0])
+    mp.setenv("CRM_KPIS_BENCH_MYSQL_URL", MYSQL_ADMIN.rstrip("/"))
+    mp.setenv("CRM_KPIS_BENCH_DB_PREFIX", f"kpitest_bench_{SUFFIX}")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    try:
+        assert bench.main(["--scale", str(SCALE), "--regenerate", "--months-of-data", "13", "--backfill-months", "2",
+                           "--backfill-days", "2", "--json", str(out)]) == 0
+        yield json.loads(out.read_text()), bench.database_urls(SCALE)
+    finally:
+        urls = bench.database_urls(SCALE)
+        mp.undo()
+        for admin, keys in ((PG_ADMIN, ("crm", "helpdesk_pg", "warehouse")), (MYSQL_ADMIN, ("helpdesk",))):
+            engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+            force = " WITH (FORCE)" if engine.dialect.name == "postgresql" else ""
+            with engine.connect() as conn:
+                for key in keys:
+                    conn.execute(text(f"DROP DATABASE IF EXISTS {urls[key].rsplit('/', 1)[1]}{force}"))
+            engine.dispose()
+
+
+def test_every_step_reports_time_memory_and_volume(bench_run):
+    results, _urls = bench_run
+    steps = results["steps"]
+    assert set(steps) == {"generate", "floor", "monthly", "daily", "sql_baseline", "backfill", "pdf"}
+    assert all(step["peak_rss_mb"] > 50 and step["wall_seconds"] > 0 for step in steps.values())
+    assert steps["floor"]["rows"] > 1000 and steps["monthly"]["rows_read"] >= steps["floor"]["rows"]
+    assert steps["monthly"]["values_written"] > 300 and steps["pdf"]["pdf_bytes"] > 20_000
+    assert steps["backfill"]["months"] == 2 and steps["backfill"]["days"] == 2
+    assert results["rows_total"] == sum(sum(v.values()) for k, v in results["rows"].items() if k != "helpdesk@postgresql")
+
+
+def test_the_plain_sql_baseline_agrees_with_the_pipeline(bench_run):
+    results, urls = bench_run
+    baseline = results["steps"]["sql_baseline"]["values"]
+    engine = create_engine(urls["warehouse"])
+    with engine.connect() as conn:
+        stored = {kpi.split(".", 1)[1]: value for kpi, value in conn.execute(text(
+            "SELECT kpi_id, value FROM kpi_history WHERE grain = 'monthly' AND period_start = :p AND dimension = ''"),
+            {"p": f"{results['month']}-01"})}
+    engine.dispose()
+    compared = {k: v for k, v in baseline.items() if k in stored}
+    assert len(compared) >= 55, sorted(set(baseline) - set(stored))
+    assert set(baseline) - set(stored) == {"resolution_hours_median"}  # stored beside the mean, as a breakdown
+    differ = {k: (v, stored[k]) for k, v in compared.items()
+              if (v is None) != (stored[k] is None) or (v is not None and abs(v - stored[k]) > 1e-9 * max(1, abs(v)))}
+    assert differ == {}
