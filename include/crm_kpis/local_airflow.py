@@ -21,6 +21,14 @@ from typing import Any
 
 from crm_kpis.config import PROJECT_DIR, var_dir
 
+# SQLite has one writer at a time and Python's driver gives up after 5 s of waiting for the lock.
+# With a scheduler, a dag-processor, an API server and a CLI command (a backfill being created)
+# sharing the embedded metadata database on a busy 2-core machine, writes wait longer than that
+# and fail with "database is locked" (seen in CI). Airflow imports these connect arguments by
+# path (`[database] sql_alchemy_connect_args`); each of its processes gets its own copy.
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
+SQLITE_CONNECT_ARGS_ASYNC: dict[str, Any] = {"timeout": 60}
+
 
 def configure(home: Path | None = None) -> Path:
     airflow_home = Path(os.environ.get("AIRFLOW_HOME", home or var_dir() / "airflow")).resolve()
@@ -36,6 +44,11 @@ def configure(home: Path | None = None) -> Path:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    if os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+        os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+                              "crm_kpis.local_airflow.SQLITE_CONNECT_ARGS")
+        os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC",
+                              "crm_kpis.local_airflow.SQLITE_CONNECT_ARGS_ASYNC")
     return airflow_home
 
 
