@@ -16,7 +16,10 @@ Each step runs in its own process, so the peak memory it reports is that step's 
    SQL once, `COPY (…) TO STDOUT` on PostgreSQL, a streamed SELECT on MariaDB, rows discarded);
 2. **monthly** and **daily**: the pipeline's computation (extract, checks, compute, quality gate,
    history write) for one month and one day, without PDF or email, timed after the imports
-   (an Airflow worker has them loaded; the step's wall time, imports included, is in the JSON);
+   (an Airflow worker has them loaded; the step's wall time, imports included, is in the JSON),
+   all areas one after the other in one process;
+   **monthly_dag**: the month as the DAG runs it, the three area tasks in parallel processes, then
+   the gate and the history write;
 3. **sql_baseline**: KPIs computed as plain SQL in PostgreSQL (`include/sql/bench/`);
 4. **backfill**: 12 monthly and 31 daily periods, one after the other (no email);
 5. **pdf**: rendering the monthly report (context, HTML, PDF) from the history.
@@ -201,6 +204,39 @@ def step_pipeline(scale: float, grain: str, key: str) -> dict[str, Any]:
     return out
 
 
+def step_area(scale: float, grain: str, key: str, area: str, run_id: str) -> dict[str, Any]:
+    """One `compute_<area>` task of the DAG: extract, check, compute and stage one area."""
+    from crm_kpis import pipeline
+    from crm_kpis.history import ensure_schema
+    from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+
+    ensure_schema(engine_for(WAREHOUSE_CONN_ID))
+    start, end = _interval(grain, key)
+    started = time.perf_counter()
+    out = pipeline.compute_and_stage(area, grain, start, end, run_id)
+    return {"rows_read": int(out["rows_read"]), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def step_pipeline_dag(scale: float, grain: str, key: str) -> dict[str, Any]:
+    """The period as the DAG runs it: the three area tasks in parallel processes (as Airflow's
+    LocalExecutor starts them), then the quality gate and the history write. Peak memory is the sum
+    of the area processes' peaks, an upper bound of what they held at once."""
+    from crm_kpis import pipeline
+
+    run_id = f"bench_dag__{grain}__{key}"
+    started = time.perf_counter()
+    children = {area: _start_step("area", scale, dict(os.environ), grain=grain, key=key, area=area, run_id=run_id)
+                for area in AREAS}
+    areas = {area: _finish_step("area", proc) for area, proc in children.items()}
+    start, end = _interval(grain, key)
+    gate = pipeline.check_quality(grain, start, end, run_id)
+    published = pipeline.publish(grain, start, end, run_id, gate["warnings"])
+    return {"seconds": round(time.perf_counter() - started, 3),
+            "rows_read": sum(a["rows_read"] for a in areas.values()), "values_written": published["rows_written"],
+            "areas": {a: {"seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"]} for a, r in areas.items()},
+            "areas_peak_sum_mb": round(sum(r["peak_rss_mb"] for r in areas.values()), 1)}
+
+
 def step_backfill(scale: float, month: str, months: int, days: int) -> dict[str, Any]:
     from crm_kpis.history import ensure_schema
     from crm_kpis.periods import ReportPeriod
@@ -275,6 +311,7 @@ def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
 
 STEPS = {
     "generate": step_generate, "floor": step_floor, "monthly": step_pipeline, "daily": step_pipeline,
+    "area": step_area, "monthly_dag": step_pipeline_dag,
     "sql_baseline": step_sql_baseline, "backfill": step_backfill, "pdf": step_pdf,
 }
 
@@ -292,17 +329,25 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
-def run_step(name: str, scale: float, env: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+def _start_step(name: str, scale: float, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     payload = json.dumps({"step": name, "scale": scale, **kwargs}, default=str)
-    proc = subprocess.run([sys.executable, "-m", "crm_kpis.bench", "--step", payload], env={**os.environ, **env},
-                          capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
+    return subprocess.Popen([sys.executable, "-m", "crm_kpis.bench", "--step", payload], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish_step(name: str, proc: subprocess.Popen[str]) -> dict[str, Any]:
+    stdout, stderr = proc.communicate()
+    for line in stdout.splitlines():
         if not line.startswith("BENCH-RESULT "):
             print(f"    {line}", flush=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"bench step {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(next(line for line in reversed(proc.stdout.splitlines())
+        raise RuntimeError(f"bench step {name} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    return json.loads(next(line for line in reversed(stdout.splitlines())
                            if line.startswith("BENCH-RESULT "))[len("BENCH-RESULT "):])
+
+
+def run_step(name: str, scale: float, env: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+    return _finish_step(name, _start_step(name, scale, env, **kwargs))
 
 
 # --- the table ---------------------------------------------------------------------------------------------
@@ -323,6 +368,9 @@ def table(results: dict[str, Any]) -> str:
     row("floor: read what the month needs", floor, s["floor"]["peak_rss_mb"], f"{s['floor']['rows']:,} rows")
     row("pipeline, monthly", s["monthly"]["seconds"], s["monthly"]["peak_rss_mb"],
         f"{s['monthly']['rows_read']:,} rows read, {s['monthly']['values_written']} values")
+    dag = s["monthly_dag"]
+    row("pipeline, monthly, as the DAG runs", dag["seconds"], dag["areas_peak_sum_mb"],
+        "3 area processes at once; peak = their sum", True)
     row("pipeline, daily", s["daily"]["seconds"], s["daily"]["peak_rss_mb"], f"{s['daily']['rows_read']:,} rows read")
     b = s["sql_baseline"]
     row("plain SQL in PostgreSQL", b["seconds"], b["peak_rss_mb"], f"{b['kpis']} KPIs")
@@ -330,8 +378,9 @@ def table(results: dict[str, Any]) -> str:
     row(f"backfill {bf['months']} months", bf["monthly_seconds"], bf["peak_rss_mb"], "", False)
     row(f"backfill {bf['days']} days", bf["daily_seconds"], None, "", False)
     row("monthly PDF", s["pdf"]["seconds"], s["pdf"]["peak_rss_mb"], f"{s['pdf']['pdf_bytes'] / 1024:.0f} KB", False)
-    lines.append(f"monthly / floor = {s['monthly']['seconds'] / floor:.2f}; "
-                 f"monthly / plain SQL = {s['monthly']['seconds'] / b['seconds']:.2f}")
+    lines.append(f"monthly / floor = {s['monthly']['seconds'] / floor:.2f} (as the DAG runs: "
+                 f"{dag['seconds'] / floor:.2f}); monthly / plain SQL = {s['monthly']['seconds'] / b['seconds']:.2f} "
+                 f"(as the DAG runs: {dag['seconds'] / b['seconds']:.2f})")
     return "\n".join(lines)
 
 
@@ -348,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill-months", type=int, default=12)
     parser.add_argument("--backfill-days", type=int, default=31)
     parser.add_argument("--regenerate", action="store_true", help="generate the data again even if present")
-    parser.add_argument("--steps", default="floor,monthly,daily,sql_baseline,backfill,pdf",
+    parser.add_argument("--steps", default="floor,monthly,monthly_dag,daily,sql_baseline,backfill,pdf",
                         help="which measurements to run (comma-separated; data is generated when missing)")
     parser.add_argument("--json", type=Path, help="where to write the results (default var/bench/bench-<scale>.json)")
     args = parser.parse_args(argv)
@@ -378,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, kwargs in (
         ("floor", {"month": args.month}),
         ("monthly", {"grain": "monthly", "key": args.month}),
+        ("monthly_dag", {"grain": "monthly", "key": args.month}),
         ("daily", {"grain": "daily", "key": args.day}),
         ("sql_baseline", {"month": args.month}),
         ("backfill", {"month": args.month, "months": args.backfill_months, "days": args.backfill_days}),
@@ -389,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         steps[name] = run_step(name, args.scale, env, **kwargs)
         print(f"  {name}: {steps[name]['seconds']} s, peak {steps[name]['peak_rss_mb']:,.0f} MB", flush=True)
         target.write_text(json.dumps(results, indent=1, default=str))  # a long run keeps what it measured
-    if wanted >= set(STEPS) - {"generate"}:
+    if wanted >= set(STEPS) - {"generate", "area"}:
         print("\n" + table(results))
     target.write_text(json.dumps(results, indent=1, default=str))
     print(f"\nresults: {target}")

@@ -40,10 +40,14 @@ def bench_run(tmp_path_factory):
 def test_every_step_reports_time_memory_and_volume(bench_run):
     results, _urls = bench_run
     steps = results["steps"]
-    assert set(steps) == {"generate", "floor", "monthly", "daily", "sql_baseline", "backfill", "pdf"}
+    assert set(steps) == {"generate", "floor", "monthly", "monthly_dag", "daily", "sql_baseline", "backfill", "pdf"}
     assert all(step["peak_rss_mb"] > 50 and step["wall_seconds"] > 0 for step in steps.values())
     assert steps["floor"]["rows"] > 1000 and steps["monthly"]["rows_read"] >= steps["floor"]["rows"]
     assert steps["monthly"]["values_written"] > 300 and steps["pdf"]["pdf_bytes"] > 20_000
+    dag = steps["monthly_dag"]  # the same month through three parallel area processes: the same volume
+    assert dag["rows_read"] == steps["monthly"]["rows_read"] and dag["values_written"] == steps["monthly"]["values_written"]
+    assert set(dag["areas"]) == {"marketing", "sales", "operations"}
+    assert dag["areas_peak_sum_mb"] == pytest.approx(sum(a["peak_rss_mb"] for a in dag["areas"].values()), abs=0.2)
     assert steps["backfill"]["months"] == 2 and steps["backfill"]["days"] == 2
     assert results["rows_total"] == sum(sum(v.values()) for k, v in results["rows"].items() if k != "helpdesk@postgresql")
 
