@@ -64,6 +64,7 @@ def test_the_plain_sql_baseline_agrees_with_the_pipeline(bench_run):
     compared = {k: v for k, v in baseline.items() if k in stored}
     assert len(compared) >= 55, sorted(set(baseline) - set(stored))
     assert set(baseline) - set(stored) == {"resolution_hours_median"}  # stored beside the mean, as a breakdown
+    assert results["steps"]["sql_baseline"]["kpis"] == len(compared)  # the count the table prints
     differ = {k: (v, stored[k]) for k, v in compared.items()
               if (v is None) != (stored[k] is None) or (v is not None and abs(v - stored[k]) > 1e-9 * max(1, abs(v)))}
     assert differ == {}
