@@ -49,6 +49,7 @@ def test_every_step_reports_time_memory_and_volume(bench_run):
     assert set(dag["areas"]) == {"marketing", "sales", "operations"}
     assert dag["areas_peak_sum_mb"] == pytest.approx(sum(a["peak_rss_mb"] for a in dag["areas"].values()), abs=0.2)
     assert steps["backfill"]["months"] == 2 and steps["backfill"]["days"] == 2
+    assert len(steps["backfill"]["periods"]) == 4  # each period's own time, to see whether history depth costs
     assert results["rows_total"] == sum(sum(v.values()) for k, v in results["rows"].items() if k != "helpdesk@postgresql")
 
 
