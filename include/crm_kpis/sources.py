@@ -183,6 +183,15 @@ _PG_BOOL_OID = 16
 _PARAM = re.compile(r"(?<!:):(\w+)")
 
 
+def pyformat(sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A SQL file's `:name` placeholders as the DB-API's `%(name)s`, and only the parameters it uses.
+
+    For the drivers used directly (psycopg for COPY, PyMySQL in the benchmark), where SQLAlchemy's
+    `text()` does not translate them. A literal `%` is doubled, as pyformat needs.
+    """
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%")), {key: params[key] for key in _PARAM.findall(sql)}
+
+
 class _CopyStream(io.RawIOBase):
     """COPY's blocks as a readable file, so that pandas parses while PostgreSQL is still sending."""
 
@@ -219,8 +228,7 @@ def _read_postgres_copy(engine: Engine, sql: str, params: dict[str, Any]) -> pd.
     """
     import psycopg
 
-    used = {key: params[key] for key in _PARAM.findall(sql)}
-    query = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    query, used = pyformat(sql, params)
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
@@ -248,7 +256,7 @@ def _read_postgres_copy(engine: Engine, sql: str, params: dict[str, Any]) -> pd.
     finally:
         raw.close()
     if not chunks:
-        return pd.DataFrame(columns=names)
+        return _parse_timestamps(pd.DataFrame(columns=names))  # typed like a result with rows
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
@@ -262,7 +270,7 @@ def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFram
         except Exception as exc:
             raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
         log.info("read %d rows with %s from %s (COPY)", len(frame), name, engine.url.database)
-        return _parse_timestamps(frame)  # chunks are parsed already; an empty result needs its columns typed
+        return frame
     bound = {key: _bind_value(value, dialect) for key, value in params.items()}
     try:
         # A server-side cursor read in chunks: the driver never holds every row as Python tuples
@@ -276,16 +284,15 @@ def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFram
     return _parse_timestamps(_decimals_to_float(frame))
 
 
+def script_statements(path: Path) -> list[str]:
+    """The `;`-separated statements of a DDL file, without its `--` comment lines."""
+    script = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
+                       if not line.strip().startswith("--"))
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
 def run_script(engine: Engine, path: Path) -> None:
     """Run a DDL file of `;`-separated statements in one transaction."""
-    statements = [
-        s.strip()
-        for s in "\n".join(
-            line for line in path.read_text(encoding="utf-8").splitlines()
-            if not line.strip().startswith("--")
-        ).split(";")
-    ]
     with engine.begin() as conn:
-        for statement in statements:
-            if statement:
-                conn.execute(text(statement))
+        for statement in script_statements(path):
+            conn.execute(text(statement))

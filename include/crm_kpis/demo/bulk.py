@@ -28,6 +28,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from crm_kpis.demo.generator import DemoSpec, generate
 from crm_kpis.demo.loader import BOOLEAN_COLUMNS, _for_sqlite, schema_file
+from crm_kpis.sources import script_statements
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,7 @@ def sharded(spec: DemoSpec, shards: int) -> Iterator[tuple[int, dict[str, dict[s
 # --- bulk loading -------------------------------------------------------------------------------
 def _statements(database: str, dialect: str) -> tuple[list[str], list[str]]:
     """The DDL file's statements, split into tables and the indexes to build after the load."""
-    script = "\n".join(line for line in schema_file(database, dialect).read_text(encoding="utf-8").splitlines()
-                       if not line.strip().startswith("--"))
-    statements = [s.strip() for s in script.split(";") if s.strip()]
+    statements = script_statements(schema_file(database, dialect))
     indexes = [s for s in statements if re.match(r"CREATE (UNIQUE )?INDEX", s, re.I)]
     return [s for s in statements if s not in indexes], indexes
 
