@@ -125,14 +125,6 @@ def _monthly_extracts(grain: str = "monthly") -> list[str]:
     return sorted({name for k in REGISTRY.values() if k.applies_to(grain) for name in k.inputs})
 
 
-def _pg_literal_query(sql: str, params: dict[str, Any], conn: Any) -> str:
-    """The query with its parameters inlined by psycopg's own quoting (COPY takes no parameters)."""
-    import psycopg
-
-    used = {name: params[name] for name in re.findall(r"(?<!:):(\w+)", sql)}
-    return psycopg.ClientCursor(conn).mogrify(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), used)
-
-
 def step_floor(scale: float, month: str) -> dict[str, Any]:
     """Read what the monthly run reads, once per extract, and throw it away."""
     import psycopg
@@ -141,7 +133,7 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
 
     from crm_kpis.extracts import EXTRACTS
     from crm_kpis.periods import ReportPeriod
-    from crm_kpis.sources import CRM_CONN_ID, load_sql
+    from crm_kpis.sources import CRM_CONN_ID, load_sql, pyformat
 
     urls = database_urls(scale)
     period = ReportPeriod.parse("monthly", month)
@@ -158,15 +150,14 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
             started = time.perf_counter()
             rows = 0
             if extract.conn_id == CRM_CONN_ID:
-                query = _pg_literal_query(load_sql(extract.sql, "postgresql"), params, pconn)
+                # COPY takes no parameters: psycopg's own quoting inlines them
+                query = psycopg.ClientCursor(pconn).mogrify(*pyformat(load_sql(extract.sql, "postgresql"), params))
                 with pconn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT") as copy:
                     for block in copy:
                         rows += bytes(block).count(b"\n")
             else:
-                sql = load_sql(extract.sql, "mysql")
-                used = {n: params[n] for n in re.findall(r"(?<!:):(\w+)", sql)}
                 with mconn.cursor() as cur:
-                    cur.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), used)
+                    cur.execute(*pyformat(load_sql(extract.sql, "mysql"), params))
                     while batch := cur.fetchmany(100_000):
                         rows += len(batch)
             per_extract[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
@@ -181,6 +172,15 @@ def _interval(grain: str, key: str) -> tuple[datetime, datetime]:
     return period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC)
 
 
+def _gate_and_publish(grain: str, key: str, run_id: str) -> int:
+    """The DAG's check_quality and publish_history tasks for a staged run; the values written."""
+    from crm_kpis import pipeline
+
+    start, end = _interval(grain, key)
+    gate = pipeline.check_quality(grain, start, end, run_id)
+    return int(pipeline.publish(grain, start, end, run_id, gate["warnings"])["rows_written"])
+
+
 def _run_period(grain: str, key: str, run_id: str) -> dict[str, Any]:
     from crm_kpis import pipeline
 
@@ -188,9 +188,7 @@ def _run_period(grain: str, key: str, run_id: str) -> dict[str, Any]:
     rows_read = 0
     for area in AREAS:
         rows_read += int(pipeline.compute_and_stage(area, grain, start, end, run_id)["rows_read"])
-    gate = pipeline.check_quality(grain, start, end, run_id)
-    published = pipeline.publish(grain, start, end, run_id, gate["warnings"])
-    return {"rows_read": rows_read, "values_written": published["rows_written"]}
+    return {"rows_read": rows_read, "values_written": _gate_and_publish(grain, key, run_id)}
 
 
 def step_pipeline(scale: float, grain: str, key: str) -> dict[str, Any]:
@@ -221,18 +219,14 @@ def step_pipeline_dag(scale: float, grain: str, key: str) -> dict[str, Any]:
     """The period as the DAG runs it: the three area tasks in parallel processes (as Airflow's
     LocalExecutor starts them), then the quality gate and the history write. Peak memory is the sum
     of the area processes' peaks, an upper bound of what they held at once."""
-    from crm_kpis import pipeline
-
     run_id = f"bench_dag__{grain}__{key}"
     started = time.perf_counter()
-    children = {area: _start_step("area", scale, dict(os.environ), grain=grain, key=key, area=area, run_id=run_id)
+    children = {area: _start_step("area", scale, {}, grain=grain, key=key, area=area, run_id=run_id)
                 for area in AREAS}
     areas = {area: _finish_step("area", proc) for area, proc in children.items()}
-    start, end = _interval(grain, key)
-    gate = pipeline.check_quality(grain, start, end, run_id)
-    published = pipeline.publish(grain, start, end, run_id, gate["warnings"])
+    values_written = _gate_and_publish(grain, key, run_id)
     return {"seconds": round(time.perf_counter() - started, 3),
-            "rows_read": sum(a["rows_read"] for a in areas.values()), "values_written": published["rows_written"],
+            "rows_read": sum(a["rows_read"] for a in areas.values()), "values_written": values_written,
             "areas": {a: {"seconds": r["wall_seconds"], "peak_rss_mb": r["peak_rss_mb"]} for a, r in areas.items()},
             "areas_peak_sum_mb": round(sum(r["peak_rss_mb"] for r in areas.values()), 1)}
 
@@ -283,7 +277,9 @@ def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
     import psycopg
     from sqlalchemy.engine import make_url
 
+    from crm_kpis.kpis import REGISTRY
     from crm_kpis.periods import ReportPeriod
+    from crm_kpis.sources import pyformat
 
     urls = database_urls(scale)
     params = ReportPeriod.parse("monthly", month).sql_params()
@@ -295,11 +291,10 @@ def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
         with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
                              dbname=url.database) as conn:
             for path in sorted(folder.glob("*.sql")):
-                sql = path.read_text(encoding="utf-8")
-                used = {n: params[n] for n in re.findall(r"(?<!:):(\w+)", sql)}
+                query, used = pyformat(path.read_text(encoding="utf-8"), params)
                 started = time.perf_counter()
                 with conn.cursor() as cur:
-                    cur.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), used)
+                    cur.execute(query, used)
                     rows = cur.fetchall()
                     kpis = [d.name for d in cur.description]
                 for row in rows:
@@ -308,8 +303,6 @@ def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
                         values.update({k: None if v is None else float(v) for k, v in record.items()})
                 results[path.stem] = {"seconds": round(time.perf_counter() - started, 3), "kpis": kpis,
                                       "rows": len(rows)}
-    from crm_kpis.kpis import REGISTRY
-
     # catalogue KPIs only: not the breakdown columns, nor the median stored beside resolution_hours
     catalogue = {kpi_id.split(".", 1)[1] for kpi_id in REGISTRY}
     n_kpis = len({k for r in results.values() for k in r["kpis"] if k in catalogue})
