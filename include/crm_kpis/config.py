@@ -15,13 +15,14 @@ from typing import Any
 
 import yaml
 
+from crm_kpis.periods import GRAINS
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 INCLUDE_DIR = PACKAGE_DIR.parent
 PROJECT_DIR = INCLUDE_DIR.parent
 SQL_DIR = INCLUDE_DIR / "sql"
 TEMPLATES_DIR = INCLUDE_DIR / "templates"
 DEFAULT_CONFIG_FILE = INCLUDE_DIR / "config" / "reports.yaml"
-GRAINS = ("daily", "monthly")
 
 
 def dag_id_for(grain: str) -> str:
@@ -111,7 +112,7 @@ def _load(path: str, mtime: float) -> Settings:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     reports: dict[str, ReportConfig] = {}
     for report_id, spec in (raw.get("reports") or {}).items():
-        if spec.get("grain") not in {"daily", "monthly"}:
+        if spec.get("grain") not in GRAINS:
             raise ValueError(f"{path}: report {report_id!r} needs grain daily or monthly")
         reports[report_id] = ReportConfig(
             report_id=report_id,
@@ -150,7 +151,7 @@ def _target(where: str, spec: Any) -> Target:
 def _targets(path: str, raw: dict[str, Any]) -> dict[str, dict[str, Target]]:
     out: dict[str, dict[str, Target]] = {}
     for grain, by_kpi in raw.items():
-        if grain not in ("daily", "monthly"):
+        if grain not in GRAINS:
             raise ValueError(f"{path}: targets are grouped by grain (daily, monthly), not {grain!r}")
         out[grain] = {kpi_id: _target(f"{path}: targets.{grain}.{kpi_id}", spec) for kpi_id, spec in (by_kpi or {}).items()}
     return out

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from crm_kpis.config import GRAINS, dag_id_for
+from crm_kpis.config import dag_id_for
+from crm_kpis.periods import GRAINS, ReportPeriod
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -84,12 +85,6 @@ class Series:
 
 
 # --- the series, without a web server -----------------------------------------------------------
-def _next_period(start: date, grain: str) -> date:
-    if grain == "daily":
-        return start + timedelta(days=1)
-    return date(start.year + (start.month == 12), start.month % 12 + 1, 1)
-
-
 def _with_gaps(stored: list[SeriesRow], grain: str) -> list[SeriesRow]:
     """Oldest first, with a row for every period between the first and last stored one."""
     by_start = {r.period_start: r for r in stored}
@@ -98,7 +93,7 @@ def _with_gaps(stored: list[SeriesRow], grain: str) -> list[SeriesRow]:
     rows, start, last = [], min(by_start), max(by_start)
     while start <= last:
         rows.append(by_start.get(start) or SeriesRow(start, None, None, None, None, None, None))
-        start = _next_period(start, grain)
+        start = ReportPeriod(grain, start).end_date
     return rows
 
 
@@ -175,7 +170,7 @@ def _number(value: float | None) -> str:
 
 
 def _label(start: date, grain: str) -> str:
-    return start.isoformat() if grain == "daily" else start.strftime("%Y-%m")
+    return ReportPeriod(grain, start).key
 
 
 def render_page(series: Series | None, grain: str, periods: int | None = None, error: str | None = None) -> str:
