@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,28 +93,6 @@ def _token(base: str, password: str) -> str:
         return json.loads(r.read())["access_token"]
 
 
-def _check(base: str, password: str) -> list[str]:
-    """Log in through the REST API and list the DAGs (what a person sees in the UI)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(f"{base}/api/v2/dags", timeout=5)
-        raise RuntimeError("the API answered without authentication")
-    except urllib.error.HTTPError as exc:
-        if exc.code != 401:
-            raise
-    token = _token(base, password)
-    for _ in range(30):  # the dag-processor parses the files shortly after start
-        request = urllib.request.Request(f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=10) as r:
-            dag_ids = sorted(d["dag_id"] for d in json.loads(r.read())["dags"])
-        if dag_ids:
-            return dag_ids
-        time.sleep(2)
-    return []
-
-
 @dataclass
 class RunningAirflow:
     """A started `airflow standalone`: where it answers and how to log in."""
@@ -185,6 +163,26 @@ class RunningAirflow:
         """Run an `airflow` CLI command against this instance's metadata database."""
         return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
                               text=True, timeout=timeout)
+
+
+DAG_IDS = {"crm_kpis_daily", "crm_kpis_monthly"}
+
+
+def _check(airflow: RunningAirflow) -> list[str]:
+    """Log in through the REST API and list the DAGs (what a person sees in the UI)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{airflow.base_url}/api/v2/dags", timeout=5)
+        raise RuntimeError("the API answered without authentication")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 401:
+            raise
+    # the dag-processor parses the files shortly after start; if they do not come, list what there is
+    with suppress(RuntimeError):
+        airflow.wait_for_dags(DAG_IDS, timeout=60)
+    return sorted(d["dag_id"] for d in airflow.api("GET", "/dags?limit=100")["dags"])
 
 
 def standalone_env(port: int, schedule: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -267,18 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="UI and API port (default 8080)")
     parser.add_argument("--check", action="store_true", help="start, log in through the API, list the DAGs, stop")
     args = parser.parse_args(argv)
-    # a check looks, it does not run anything: no scheduled DAG runs
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # unwinds the context manager: a clean stop
     print(f"starting Airflow (log: {configure() / 'standalone.log'}) ...", flush=True)
     try:
+        # a check looks, it does not run anything: no scheduled DAG runs
         with standalone(args.port, schedule=not args.check) as airflow:
             print(f"\nAirflow UI: {airflow.base_url}\nLogin: admin / {airflow.password}\n"
                   f"DAGs folder: {airflow.env['AIRFLOW__CORE__DAGS_FOLDER']}\n"
                   f"KPI history: {airflow.base_url}/plugin/kpi-history (Browse → KPI history)")
             if args.check:
-                dag_ids = _check(airflow.base_url, airflow.password)
+                dag_ids = _check(airflow)
                 print(f"DAGs seen through the API: {', '.join(dag_ids) or 'none'}")
-                return 0 if {"crm_kpis_daily", "crm_kpis_monthly"} <= set(dag_ids) else 1
+                return 0 if set(dag_ids) >= DAG_IDS else 1
             print("Press Ctrl-C to stop.", flush=True)
             return airflow.process.wait() or 0
     except KeyboardInterrupt:

@@ -26,7 +26,13 @@ from tests.e2e.helpers import free_port_block, smtp_server
 
 DAG_ID = "crm_kpis_daily"
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 7)  # inside the demo data (to October 2026)
-DAYS = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+DAYS = _days(FIRST, LAST)
 RUN_TIMEOUT_S = 900
 
 
@@ -61,10 +67,6 @@ def _backfill(airflow: RunningAirflow, first: date, last: date, *extra_args: str
             return states
         time.sleep(3)
     raise AssertionError(f"backfill not finished in {RUN_TIMEOUT_S} s: {states}; log {airflow.log_file}")
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def _history(engine) -> dict[tuple, tuple]:
