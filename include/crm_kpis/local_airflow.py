@@ -93,6 +93,9 @@ def _token(base: str, password: str) -> str:
         return json.loads(r.read())["access_token"]
 
 
+BACKFILL_ATTEMPTS = 3
+
+
 @dataclass
 class RunningAirflow:
     """A started `airflow standalone`: where it answers and how to log in."""
@@ -143,8 +146,16 @@ class RunningAirflow:
         """
         self.api("PATCH", f"/dags/{dag_id}", {"is_paused": True})
         try:
-            return self.cli("backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last,
-                            *options)
+            args = ("backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last, *options)
+            for attempt in range(1, BACKFILL_ATTEMPTS):
+                result = self.cli(*args)
+                # Even paused, the other components write: SQLite can refuse a write at once (a
+                # reader turning writer does not wait). Airflow then removes the partial backfill
+                # "so the user can retry" (models/backfill.py), which is what happens here.
+                if result.returncode == 0 or "database is locked" not in result.stderr:
+                    return result
+                time.sleep(3 * attempt)
+            return self.cli(*args)
         finally:
             self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
 
