@@ -68,8 +68,8 @@ def prepare_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     for name, frame in frames.items():
         missing = [c for c in DIMENSIONS if c in frame.columns and frame[c].isna().any()]
         if missing:
-            # a shallow copy: only the replaced columns are new; a deep copy of the 4.9 million-row
-            # purchase_history cost 650 MB at company scale, for one column
+            # a shallow copy: only the replaced columns are new; a deep copy of a 4.9 million-row
+            # extract cost 650 MB at company scale, for one column
             frame = frame.copy(deep=False)
             for column in missing:
                 frame[column] = frame[column].astype(object).where(frame[column].notna(), UNKNOWN_MEMBER)

@@ -35,6 +35,10 @@ class Extract:
     sql: str
     rules: tuple[Rule, ...] = ()
     shift: int = 0  # read the period this many periods earlier (e.g. -1 for growth rates)
+    #: (rule, column) pairs for an extract that aggregates in SQL: the source rows the query itself
+    #: left out under that rule, counted per output row in that column (e.g. order lines of an
+    #: unknown product behind a per-buyer row). They are added to the rule's excluded count.
+    counted_in_sql: tuple[tuple[str, str], ...] = ()
 
 
 EXTRACTS: dict[str, Extract] = {
@@ -79,8 +83,9 @@ EXTRACTS: dict[str, Extract] = {
         Extract("stage_exits", CRM_CONN_ID, "crm/stage_exits.sql", (before("exited_at", "entered_at"),)),
         Extract("customer_journeys", CRM_CONN_ID, "crm/customer_journeys.sql",
                 (duplicate("customer_id"), before("created_at", "lead_created_at"))),
-        Extract("purchase_history", CRM_CONN_ID, "crm/purchase_history.sql",
-                (Rule("missing_tier_or_category", lambda f: f["tier"].isna() | f["category"].isna()),)),
+        Extract("buyer_flags", CRM_CONN_ID, "crm/buyer_flags.sql",
+                (Rule("buyer_without_line_with_tier_and_category", lambda f: f["lines_judged"] < 1),),
+                counted_in_sql=(("order_line_missing_tier_or_category", "lines_excluded"),)),
         Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql"),
         Extract("customers_trailing", CRM_CONN_ID, "crm/customers_trailing.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
@@ -117,9 +122,15 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
         target = period.shift(extract.shift) if extract.shift else period
         raw = read_query(engine_for(extract.conn_id), extract.sql, target.sql_params())
         checked = apply_rules(name, raw, extract.rules)
+        excluded = dict(checked.rejected)
+        for rule, column in extract.counted_in_sql:
+            n = int(pd.to_numeric(raw[column]).fillna(0).sum()) if len(raw) else 0
+            if n:
+                excluded[rule] = excluded.get(rule, 0) + n
+                log.warning("%s: the query left out %d source rows (%s)", name, n, rule)
         frames[name] = checked.frame
         rows_read[name] = len(raw)
-        if checked.rejected:
-            rejected[name] = checked.rejected
-        log.info("extract %s: %d rows read, %d excluded", name, len(raw), sum(checked.rejected.values()))
+        if excluded:
+            rejected[name] = excluded
+        log.info("extract %s: %d rows read, %d excluded", name, len(raw), sum(excluded.values()))
     return Loaded(frames, rows_read, rejected)

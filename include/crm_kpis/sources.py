@@ -221,7 +221,7 @@ def _read_postgres_copy(engine: Engine, sql: str, params: dict[str, Any]) -> pd.
     scale (2-4x measured on the demo data); COPY hands over the rows as one stream. The stream is
     parsed as it arrives, CHUNK_ROWS rows at a time with each chunk's timestamps converted at once,
     so that neither the whole CSV text nor a column of timestamp strings is ever held (this halved
-    the peak memory of the 4.9 million-row purchase_history extract at company scale). COPY takes no
+    the peak memory of a 4.9 million-row extract at company scale). COPY takes no
     server-side parameters, so psycopg binds them on the client (its own quoting of the period's
     datetimes, which come from our code, never from request text). NULL is written as \\N so an
     empty string stays an empty string; booleans are restored from the column types.

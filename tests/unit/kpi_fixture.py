@@ -89,16 +89,11 @@ def frames() -> dict[str, pd.DataFrame]:
             (3, "2026-10-01 00:00", "smb", "2026-09-11 00:00"),  # 20 days
             (5, "2026-10-20 00:00", "smb", "2026-10-15 12:00"),  # 4.5 days
         ]),
-        "purchase_history": frame("customer_id order_id ordered_at category tier segment", [
-            (1, 100, "2026-05-01", "software", 1, "smb"),
-            (1, 1, "2026-10-01 00:00:00", "software", 1, "smb"),
-            (1, 1, "2026-10-01 00:00:00", "services", 2, "smb"),  # new category, higher tier
-            (2, 2, "2026-10-05", "hardware", 2, "mid_market"),  # first order ever: neither
-            (4, 200, "2026-03-01", "software", 3, "enterprise"),
-            (4, 200, "2026-03-01", "training", 1, "enterprise"),
-            (4, 4, "2026-10-31 23:59:59", "training", 2, "enterprise"),  # known category, lower tier
-            (5, 51, "2026-10-07", "software", 1, "smb"),  # first order
-            (5, 52, "2026-10-20", "hardware", 1, "smb"),  # second order in period: new category
+        # per buyer, as crm/buyer_flags.sql returns it (its flags are worked out by hand in
+        # tests/integration/test_buyer_flags.py); customer 3's only line was of an unknown product
+        "buyer_flags": frame("customer_id segment lines_judged lines_excluded cross_sell upsell", [
+            (1, "smb", 2, 0, 1, 1), (2, "mid_market", 1, 0, 0, 0), (3, "smb", 0, 1, 0, 0),
+            (4, "enterprise", 1, 0, 0, 0), (5, "smb", 2, 0, 1, 0), (6, None, 1, 0, 1, 0),
         ]),
         "revenue_trailing": frame("orders revenue", [(120, 24000.0)]),
         "customers_trailing": frame("customer_id created_at churned_at segment", [

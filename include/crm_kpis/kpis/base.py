@@ -63,7 +63,7 @@ class Inputs:
         self._derived: dict[str, pd.DataFrame] = {}
 
     def derived(self, key: str, build: Callable[[Inputs], pd.DataFrame]) -> pd.DataFrame:
-        """A frame several KPIs derive the same way (e.g. buyer flags), built once per period."""
+        """A frame several KPIs derive the same way (e.g. customer flags), built once per period."""
         if key not in self._derived:
             self._derived[key] = build(self)
         return self._derived[key]

@@ -12,29 +12,30 @@ WITH buyer_lines AS (
           SELECT customer_id FROM orders WHERE status = 'completed' AND ordered_at >= :start AND ordered_at < :end
       )
 ),
-per_order AS (
-    SELECT customer_id, order_id, ordered_at, MAX(tier) AS max_tier
-    FROM buyer_lines GROUP BY customer_id, order_id, ordered_at
+per_instant AS (
+    -- orders placed at the same instant are one purchase: neither is before the other
+    SELECT customer_id, ordered_at, MAX(tier) AS max_tier
+    FROM buyer_lines GROUP BY customer_id, ordered_at
 ),
 ranked AS (
-    SELECT customer_id, order_id, ordered_at, max_tier,
-           MAX(max_tier) OVER (PARTITION BY customer_id ORDER BY ordered_at, order_id
+    SELECT customer_id, ordered_at, max_tier,
+           MAX(max_tier) OVER (PARTITION BY customer_id ORDER BY ordered_at
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_max_tier,
            MIN(ordered_at) OVER (PARTITION BY customer_id) AS first_order_at
-    FROM per_order
+    FROM per_instant
 ),
 category_first AS (
     SELECT customer_id, category, MIN(ordered_at) AS first_at FROM buyer_lines GROUP BY customer_id, category
 ),
-new_category_orders AS (
-    SELECT DISTINCT b.order_id
+new_category_instants AS (
+    SELECT DISTINCT b.customer_id, b.ordered_at
     FROM buyer_lines b
     JOIN category_first f ON f.customer_id = b.customer_id AND f.category = b.category AND f.first_at = b.ordered_at
 )
-SELECT CAST(COUNT(DISTINCT r.customer_id) FILTER (WHERE r.ordered_at > r.first_order_at AND n.order_id IS NOT NULL)
+SELECT CAST(COUNT(DISTINCT r.customer_id) FILTER (WHERE r.ordered_at > r.first_order_at AND n.customer_id IS NOT NULL)
             AS double precision) / NULLIF(COUNT(DISTINCT r.customer_id), 0) AS cross_sell_rate,
        CAST(COUNT(DISTINCT r.customer_id) FILTER (WHERE r.max_tier > r.earlier_max_tier)
             AS double precision) / NULLIF(COUNT(DISTINCT r.customer_id), 0) AS upsell_rate
 FROM ranked r
-LEFT JOIN new_category_orders n ON n.order_id = r.order_id
+LEFT JOIN new_category_instants n ON n.customer_id = r.customer_id AND n.ordered_at = r.ordered_at
 WHERE r.ordered_at >= :start AND r.ordered_at < :end
