@@ -60,6 +60,8 @@ EXTRACTS: dict[str, Extract] = {
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
         Extract("orders", CRM_CONN_ID, "crm/orders.sql",
                 (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER)),
+        Extract("campaign_orders", CRM_CONN_ID, "crm/campaign_orders.sql",
+                (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER)),
         Extract("orders_previous", CRM_CONN_ID, "crm/orders.sql",
                 (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER), shift=-1),
         Extract("order_customers", CRM_CONN_ID, "crm/order_customers.sql", (duplicate("customer_id"),)),

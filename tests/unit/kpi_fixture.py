@@ -30,6 +30,14 @@ def frame(columns: str, rows: list[tuple]) -> pd.DataFrame:
 
 
 def frames() -> dict[str, pd.DataFrame]:
+    data = _frames()
+    # crm/campaign_orders.sql reads only completed campaign orders; the KPIs apply that definition
+    # themselves, so they get every order here and must drop the others
+    data["campaign_orders"] = data["orders"]
+    return data
+
+
+def _frames() -> dict[str, pd.DataFrame]:
     return {
         "marketing_spend": frame("spend_date channel amount", [
             ("2026-10-01", "email", 100.00), ("2026-10-15", "paid_search", 250.50), ("2026-10-31", "email", 49.50),

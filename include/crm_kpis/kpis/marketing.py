@@ -24,7 +24,8 @@ BY = ("channel",)
 
 
 def _campaign_orders(x: Inputs) -> pd.DataFrame:
-    o = x["orders"]
+    """The definition; the extract (crm/campaign_orders.sql) already reads only these rows."""
+    o = x["campaign_orders"]
     return o[(o["status"] == "completed") & o["campaign_id"].notna()]
 
 
@@ -57,14 +58,14 @@ def campaign_responses(x: Inputs) -> list[Measure]:
 
 
 @kpi("marketing.campaign_purchases", name="Campaign purchases", unit="count", better="up", grain="D",
-     formula="completed orders in period with a campaign_id", inputs=["orders"], breakdowns=BY,
+     formula="completed orders in period with a campaign_id", inputs=["campaign_orders"], breakdowns=BY,
      description="Orders attributed to a campaign; the breakdown is the campaign's channel.")
 def campaign_purchases(x: Inputs) -> list[Measure]:
     return count(_campaign_orders(x), BY)
 
 
 @kpi("marketing.campaign_revenue", name="Campaign revenue", unit="money", better="up", grain="D",
-     formula="Σ total_amount of completed orders in period with a campaign_id", inputs=["orders"],
+     formula="Σ total_amount of completed orders in period with a campaign_id", inputs=["campaign_orders"],
      breakdowns=BY, description="Revenue of the orders attributed to a campaign.")
 def campaign_revenue(x: Inputs) -> list[Measure]:
     return total(_campaign_orders(x), "total_amount", BY)
@@ -79,7 +80,7 @@ def campaign_new_customers(x: Inputs) -> list[Measure]:
 
 
 @kpi("marketing.roi", name="Marketing ROI", unit="ratio", better="up", grain="M",
-     formula="(campaign revenue − spend) / spend", inputs=["orders", "marketing_spend"], breakdowns=BY,
+     formula="(campaign revenue − spend) / spend", inputs=["campaign_orders", "marketing_spend"], breakdowns=BY,
      description="Return on marketing spend: 0.5 means every 1 spent brought 1.5 of campaign revenue.")
 def roi(x: Inputs) -> list[Measure]:
     revenue = sum_by(_campaign_orders(x), "channel", "total_amount")
