@@ -9,76 +9,62 @@
 -- one row per buyer (about 630k at company scale) instead of 4.9 million lines and history rows,
 -- and the work is done where the rows are. The definition in pandas over the full, unaggregated
 -- line history is the test oracle (tests/integration/test_buyer_flags.py).
--- Orders without a customer are left out here; the orders extract counts them (orphan_customer).
-WITH period_lines AS (
-    SELECT o.customer_id, o.order_id, o.ordered_at, p.category, p.tier
+--
+-- How: one pass over the buyers' completed lines up to the period's end, grouped per customer and
+-- category, each line of the period in its own group per instant and all earlier lines in one
+-- group (period_at NULL, `at` its first purchase). Then, as in the definition: the first instant
+-- of each category, per instant the highest tier and whether a category is new, and per buyer the
+-- running maximum of the earlier instants. Scanning order_lines once instead of twice (period and
+-- history apart) took the query from 39 s to 33 s at company scale.
+WITH purchases AS (
+    SELECT o.customer_id, p.category,
+           CASE WHEN o.ordered_at >= :start THEN o.ordered_at END AS period_at,
+           MIN(o.ordered_at) AS at, MAX(p.tier) AS tier,
+           SUM(CASE WHEN o.ordered_at >= :start AND p.category IS NOT NULL AND p.tier IS NOT NULL
+                    THEN 1 ELSE 0 END) AS lines_judged,
+           SUM(CASE WHEN o.ordered_at >= :start AND (p.category IS NULL OR p.tier IS NULL)
+                    THEN 1 ELSE 0 END) AS lines_excluded
     FROM orders o
     JOIN order_lines l ON l.order_id = o.order_id
     LEFT JOIN products p ON p.product_id = l.product_id
-    WHERE o.status = 'completed' AND o.ordered_at >= :start AND o.ordered_at < :end
-      AND o.customer_id IS NOT NULL
-),
-valid_lines AS (
-    SELECT customer_id, order_id, ordered_at, category, tier,
-           MIN(ordered_at) OVER (PARTITION BY customer_id, category) AS category_first_at
-    FROM period_lines
-    WHERE category IS NOT NULL AND tier IS NOT NULL
-),
-history AS (
-    -- each category the period's buyers bought before the period, with its highest tier; no
-    -- customers join here, so that the aggregation can run in parallel
-    SELECT o.customer_id, p.category, MAX(p.tier) AS tier
-    FROM orders o
-    JOIN order_lines l ON l.order_id = o.order_id
-    JOIN products p ON p.product_id = l.product_id
-    WHERE o.status = 'completed' AND o.ordered_at < :start
-      AND p.category IS NOT NULL AND p.tier IS NOT NULL
+    WHERE o.status = 'completed' AND o.ordered_at < :end
       AND o.customer_id IN (
           SELECT customer_id FROM orders
           WHERE status = 'completed' AND ordered_at >= :start AND ordered_at < :end
       )
-    GROUP BY o.customer_id, p.category
+    GROUP BY o.customer_id, p.category, CASE WHEN o.ordered_at >= :start THEN o.ordered_at END
 ),
-history_buyers AS (
-    SELECT customer_id, MAX(tier) AS max_tier FROM history GROUP BY customer_id
+judged AS (
+    -- the groups that can be judged: a known product with a category and a tier
+    SELECT customer_id, at, tier, MIN(at) OVER (PARTITION BY customer_id, category) AS category_first_at
+    FROM purchases
+    WHERE category IS NOT NULL AND tier IS NOT NULL
 ),
-period_instants AS (
-    -- the buyer's period purchases per instant: orders placed at the same instant are bought
-    -- together, neither before the other. new_category: a category the buyer had not bought
-    -- before the period and buys here for the first time in it.
-    SELECT v.customer_id, v.ordered_at, MAX(v.tier) AS max_tier,
-           MAX(CASE WHEN h.customer_id IS NULL AND v.ordered_at = v.category_first_at THEN 1 ELSE 0 END)
-               AS new_category
-    FROM valid_lines v
-    LEFT JOIN history h ON h.customer_id = v.customer_id AND h.category = v.category
-    GROUP BY v.customer_id, v.ordered_at
+instants AS (
+    SELECT customer_id, at, MAX(tier) AS max_tier,
+           MAX(CASE WHEN at = category_first_at THEN 1 ELSE 0 END) AS new_category
+    FROM judged
+    GROUP BY customer_id, at
 ),
 ranked AS (
-    SELECT customer_id, ordered_at, max_tier, new_category,
-           MIN(ordered_at) OVER (PARTITION BY customer_id) AS first_at,
-           MAX(max_tier) OVER (PARTITION BY customer_id ORDER BY ordered_at
+    SELECT customer_id, at, max_tier, new_category,
+           MIN(at) OVER (PARTITION BY customer_id) AS first_at,
+           MAX(max_tier) OVER (PARTITION BY customer_id ORDER BY at
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_max_tier
-    FROM period_instants
+    FROM instants
 ),
 flags AS (
-    -- an earlier purchase exists when the buyer has history, or the instant is not the period's
-    -- first; the earlier tier is the higher of the history's and the earlier instants'
-    SELECT r.customer_id,
-           MAX(CASE WHEN r.new_category = 1 AND (hb.customer_id IS NOT NULL OR r.ordered_at > r.first_at)
-                    THEN 1 ELSE 0 END) AS cross_sell,
-           MAX(CASE WHEN hb.max_tier IS NULL AND r.earlier_max_tier IS NULL THEN 0
-                    WHEN r.max_tier > COALESCE(hb.max_tier, r.earlier_max_tier)
-                     AND r.max_tier > COALESCE(r.earlier_max_tier, hb.max_tier) THEN 1
-                    ELSE 0 END) AS upsell
-    FROM ranked r
-    LEFT JOIN history_buyers hb ON hb.customer_id = r.customer_id
-    GROUP BY r.customer_id
+    SELECT customer_id,
+           MAX(CASE WHEN new_category = 1 AND at > first_at THEN 1 ELSE 0 END) AS cross_sell,
+           MAX(CASE WHEN max_tier > earlier_max_tier THEN 1 ELSE 0 END) AS upsell
+    FROM ranked
+    WHERE at >= :start
+    GROUP BY customer_id
 ),
 buyers AS (
-    SELECT customer_id,
-           SUM(CASE WHEN category IS NOT NULL AND tier IS NOT NULL THEN 1 ELSE 0 END) AS lines_judged,
-           SUM(CASE WHEN category IS NULL OR tier IS NULL THEN 1 ELSE 0 END) AS lines_excluded
-    FROM period_lines
+    SELECT customer_id, SUM(lines_judged) AS lines_judged, SUM(lines_excluded) AS lines_excluded
+    FROM purchases
+    WHERE period_at IS NOT NULL
     GROUP BY customer_id
 )
 SELECT b.customer_id, c.segment, b.lines_judged, b.lines_excluded,
