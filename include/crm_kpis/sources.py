@@ -268,6 +268,31 @@ def _read_postgres_arrow(engine: Engine, sql: str, params: dict[str, Any]) -> pd
     return arrow_to_frame(table)
 
 
+def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Read a query's rows from MariaDB/MySQL through PyMySQL's unbuffered cursor, in chunks.
+
+    Why not pandas' read_sql over SQLAlchemy: its per-row result processing cost twice the driver's
+    own fetch (the operations task at company scale spent 27.5 s reading 1.1 million helpdesk rows
+    that PyMySQL alone fetches in 9 s). PyMySQL escapes the bound values itself, as it does under
+    SQLAlchemy.
+    """
+    import pymysql
+
+    query, used = pyformat(sql, params)
+    raw = engine.raw_connection()
+    try:
+        with raw.driver_connection.cursor(pymysql.cursors.SSCursor) as cursor:
+            cursor.execute(query, used)
+            names = [column[0] for column in cursor.description]
+            chunks = [pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+                      for rows in iter(lambda: cursor.fetchmany(CHUNK_ROWS), ())]
+    finally:
+        raw.close()
+    if not chunks:
+        return pd.DataFrame(columns=names)
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run one SQL file with bound parameters and return its rows as a DataFrame."""
     dialect = engine.dialect.name
@@ -281,11 +306,14 @@ def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFram
         return frame
     bound = {key: _bind_value(value, dialect) for key, value in params.items()}
     try:
-        # A server-side cursor read in chunks: the driver never holds every row as Python tuples
-        # beside the DataFrame, which is what makes large periods expensive in memory.
-        with engine.connect().execution_options(stream_results=True) as conn:
-            chunks = list(pd.read_sql_query(text(sql), conn, params=bound, chunksize=CHUNK_ROWS))
-        frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+        if dialect == "mysql":
+            frame = _read_mysql_unbuffered(engine, sql, bound)
+        else:
+            # A server-side cursor read in chunks: the driver never holds every row as Python
+            # tuples beside the DataFrame, which is what makes large periods expensive in memory.
+            with engine.connect().execution_options(stream_results=True) as conn:
+                chunks = list(pd.read_sql_query(text(sql), conn, params=bound, chunksize=CHUNK_ROWS))
+            frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
     except Exception as exc:
         raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
     log.info("read %d rows with %s from %s", len(frame), name, engine.url.database)
