@@ -69,3 +69,8 @@ def test_the_plain_sql_baseline_agrees_with_the_pipeline(bench_run):
     differ = {k: (v, stored[k]) for k, v in compared.items()
               if (v is None) != (stored[k] is None) or (v is not None and abs(v - stored[k]) > 1e-9 * max(1, abs(v)))}
     assert differ == {}
+    # the variant with the pipeline's flags query gives the baseline's two rates, so its time compares
+    flags = results["steps"]["sql_baseline"]["buyer_flags_query"]["values"]
+    assert set(flags) == {"cross_sell_rate", "upsell_rate"}
+    assert flags == pytest.approx({k: baseline[k] for k in flags}, abs=1e-12)
+    assert "cross-sell as buyer_flags.sql" in bench.table(results)
