@@ -13,14 +13,16 @@ with `CRM_KPIS_BENCH_DB_PREFIX` (default `crm_kpis_bench`).
 Each step runs in its own process, so the peak memory it reports is that step's own:
 
 1. **floor**: read the rows and columns the monthly run needs and nothing else (each extract's
-   SQL once, `COPY (…) TO STDOUT` on PostgreSQL, a streamed SELECT on MariaDB, rows discarded);
+   SQL once, fetched into Arrow by the ADBC driver on PostgreSQL, a streamed SELECT on MariaDB,
+   rows discarded);
 2. **monthly** and **daily**: the pipeline's computation (extract, checks, compute, quality gate,
    history write) for one month and one day, without PDF or email, timed after the imports
    (an Airflow worker has them loaded; the step's wall time, imports included, is in the JSON),
    all areas one after the other in one process;
    **monthly_dag**: the month as the DAG runs it, the three area tasks in parallel processes, then
    the gate and the history write;
-3. **sql_baseline**: KPIs computed as plain SQL in PostgreSQL (`include/sql/bench/`);
+3. **sql_baseline**: KPIs computed as plain SQL in PostgreSQL (`include/sql/bench/`), and the
+   same with cross-sell computed from the pipeline's own flags query;
 4. **backfill**: 12 monthly and 31 daily periods, one after the other (no email);
 5. **pdf**: rendering the monthly report (context, HTML, PDF) from the history.
 

@@ -271,10 +271,9 @@ def _read_postgres_arrow(engine: Engine, sql: str, params: dict[str, Any]) -> pd
 def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """Read a query's rows from MariaDB/MySQL through PyMySQL's unbuffered cursor, in chunks.
 
-    Why not pandas' read_sql over SQLAlchemy: its per-row result processing cost twice the driver's
-    own fetch (the operations task at company scale spent 27.5 s reading 1.1 million helpdesk rows
-    that PyMySQL alone fetches in 9 s). PyMySQL escapes the bound values itself, as it does under
-    SQLAlchemy.
+    Why not pandas' read_sql over SQLAlchemy: it processes every row again after the driver. The
+    driver's own chunks give identical frames 10-15 % faster (calls at company scale: 439k rows in
+    4.4 s instead of 5.1 s). PyMySQL escapes the bound values itself, as it does under SQLAlchemy.
     """
     import pymysql
 
