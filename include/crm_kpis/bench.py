@@ -140,14 +140,13 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
 
     from crm_kpis.extracts import EXTRACTS
     from crm_kpis.periods import ReportPeriod
-    from crm_kpis.sources import CRM_CONN_ID, load_sql, numbered, pyformat
+    from crm_kpis.sources import CRM_CONN_ID, load_sql, numbered, postgres_uri, pyformat
 
     urls = database_urls(scale)
     period = ReportPeriod.parse("monthly", month)
     my = make_url(urls["helpdesk"])
-    pg_uri = make_url(urls["crm"]).set(drivername="postgresql").render_as_string(hide_password=False)
     per_extract: dict[str, dict[str, float]] = {}
-    with adbc.connect(pg_uri) as pconn, \
+    with adbc.connect(postgres_uri(urls["crm"])) as pconn, \
             pymysql.connect(host=my.host, port=my.port or 3306, user=my.username, password=my.password or "",
                             database=my.database, cursorclass=pymysql.cursors.SSCursor) as mconn:
         for name in _monthly_extracts():
@@ -308,35 +307,31 @@ def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
                         values.update({k: None if v is None else float(v) for k, v in record.items()})
                 results[path.stem] = {"seconds": round(time.perf_counter() - started, 3), "kpis": kpis,
                                       "rows": len(rows)}
+            if database == "crm":
+                flags = _baseline_with_buyer_flags(conn, params)
     # catalogue KPIs only: not the breakdown columns, nor the median stored beside resolution_hours
     catalogue = {kpi_id.split(".", 1)[1] for kpi_id in REGISTRY}
     n_kpis = len({k for r in results.values() for k in r["kpis"] if k in catalogue})
     seconds = round(sum(r["seconds"] for r in results.values()), 3)
-    flags = _baseline_with_buyer_flags(urls["crm"], params)
     return {"seconds": seconds, "kpis": n_kpis, "queries": results, "values": values, "buyer_flags_query": flags,
             "seconds_with_buyer_flags_query": round(seconds - results["cross_upsell"]["seconds"] + flags["seconds"], 3)}
 
 
-def _baseline_with_buyer_flags(crm_url: str, params: dict[str, Any]) -> dict[str, Any]:
+def _baseline_with_buyer_flags(conn: Any, params: dict[str, Any]) -> dict[str, Any]:
     """The cross-sell and up-sell rates as a team would get them by writing the flags query the way
     the pipeline does (crm/buyer_flags.sql, wrapped in an average), instead of the baseline's direct
     translation of the definition: the baseline's cost with the pipeline's one SQL-side shortcut."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
     from crm_kpis.sources import load_sql, pyformat
 
-    url = make_url(crm_url)
     flags_sql = load_sql("crm/buyer_flags.sql", "postgresql")
     # the file's text as a subquery: structure, not values; the period is still bound
     query, used = pyformat("SELECT AVG(cross_sell::float8) AS cross_sell_rate, AVG(upsell::float8) AS upsell_rate "
                            f"FROM ({flags_sql}) AS f WHERE lines_judged > 0", params)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
-                         dbname=url.database) as conn, conn.cursor() as cur:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    with conn.cursor() as cur:
         cur.execute(query, used)
         row = cur.fetchone()
-        seconds = round(time.perf_counter() - started, 3)
+    seconds = round(time.perf_counter() - started, 3)
     return {"seconds": seconds, "values": {"cross_sell_rate": row[0], "upsell_rate": row[1]}}
 
 

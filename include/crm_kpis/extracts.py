@@ -26,6 +26,8 @@ def _score_out_of_scale(frame: pd.DataFrame) -> pd.Series:
 
 
 ORPHAN_CUSTOMER = Rule("orphan_customer", lambda f: f["known_customer_id"].isna())
+#: every extract of orders rows (all of a period, its campaign orders, the period before) checks the same
+ORDER_RULES = (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER)
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,9 @@ EXTRACTS: dict[str, Extract] = {
                  before("converted_at", "created_at"))),
         Extract("customers", CRM_CONN_ID, "crm/customers.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
-        Extract("orders", CRM_CONN_ID, "crm/orders.sql",
-                (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER)),
-        Extract("campaign_orders", CRM_CONN_ID, "crm/campaign_orders.sql",
-                (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER)),
-        Extract("orders_previous", CRM_CONN_ID, "crm/orders.sql",
-                (duplicate("order_id"), negative("total_amount"), ORPHAN_CUSTOMER), shift=-1),
+        Extract("orders", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES),
+        Extract("campaign_orders", CRM_CONN_ID, "crm/campaign_orders.sql", ORDER_RULES),
+        Extract("orders_previous", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES, shift=-1),
         Extract("order_customers", CRM_CONN_ID, "crm/order_customers.sql", (duplicate("customer_id"),)),
         Extract("opportunities_closed", CRM_CONN_ID, "crm/opportunities_closed.sql",
                 (duplicate("opportunity_id"), before("closed_at", "created_at"),

@@ -202,9 +202,9 @@ def numbered(sql: str, params: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
     return _PARAM.sub(number, sql), tuple(params[name] for name in names)
 
 
-def postgres_uri(engine: Engine) -> str:
-    """The libpq URI of a SQLAlchemy PostgreSQL engine (for the ADBC driver)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+def postgres_uri(url: URL | str) -> str:
+    """The libpq URI of a SQLAlchemy PostgreSQL URL (for the ADBC driver)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def arrow_to_frame(table: Any) -> pd.DataFrame:
@@ -262,7 +262,7 @@ def _read_postgres_arrow(engine: Engine, sql: str, params: dict[str, Any]) -> pd
     import adbc_driver_postgresql.dbapi as adbc
 
     query, values = numbered(sql, params)
-    with adbc.connect(postgres_uri(engine)) as conn, conn.cursor() as cursor:
+    with adbc.connect(postgres_uri(engine.url)) as conn, conn.cursor() as cursor:
         cursor.execute(query, values)
         table = cursor.fetch_arrow_table()
     return arrow_to_frame(table)
