@@ -8,13 +8,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
-from crm_kpis.extracts import load_extracts
+from crm_kpis.contract import load_contract, signal_present
+from crm_kpis.extracts import load_extracts, verify_sources
 from crm_kpis.kpis import KpiValue, kpis_for
 from crm_kpis.kpis.base import Inputs
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.sources import bind_values, engine_for, source_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,14 @@ class AreaResult:
     rows_read: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
     latest_source_ts: datetime | None = None
+    #: per extract and column: values that could not be read as the contract's type
+    unreadable: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: per source table and rule: the excluded rows (by key where the table has one)
+    excluded: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: tracking signals the sources do not satisfy before the period's end, and what they say
+    untracked: dict[str, str] = field(default_factory=dict)
+    #: the largest row of each watched magnitude column (extracts.Extract.outliers)
+    extremes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         """What the task logs and returns through XCom: counts only."""
@@ -77,25 +88,47 @@ def prepare_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFrame]) -> list[KpiValue]:
-    """Compute the area's KPIs from already-loaded frames (used by the tests with fixtures)."""
+def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFrame],
+                   untracked: dict[str, str] | None = None) -> list[KpiValue]:
+    """Compute the area's KPIs from already-loaded frames (used by the tests with fixtures).
+
+    `untracked`: tracking signals that do not hold (see `untracked_signals`); their KPIs are n/a.
+    """
     inputs = Inputs(period, prepare_frames(frames))
     values: list[KpiValue] = []
     for definition in kpis_for(area, period.grain):
         try:
-            values.extend(definition.evaluate(inputs))
+            values.extend(definition.evaluate(inputs, untracked))
         except Exception as exc:
             raise KpiComputationError(f"{definition.id} failed for {period}: {exc!r}") from exc
     return values
 
 
+def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]:
+    """The tracking signals with no row in their source before the period's end (name → reason)."""
+    contract = load_contract()
+    out = {}
+    for name in sorted(signals):
+        signal = contract.signals[name]
+        conn_id = contract.tables[signal.table].conn_id
+        engine = engine_for(conn_id)
+        params = bind_values(period.sql_params(source_settings(conn_id).timezone), engine.dialect.name)
+        if not signal_present(engine, signal, params):
+            out[name] = signal.says
+            log.info("%s: not tracked before %s (%s): its KPIs are n/a", name, period.end_date, signal.says)
+    return out
+
+
 def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     definitions = kpis_for(area, period.grain)
     needed = {name for d in definitions for name in d.inputs}
+    verify_sources(needed)
     loaded = load_extracts(needed, period)
-    values = compute_frames(area, period, loaded.frames)
+    untracked = untracked_signals({s for d in definitions for s in d.tracked}, period)
+    values = compute_frames(area, period, loaded.frames, untracked)
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
-                        _latest_timestamp(loaded.frames, period.utc_end))
+                        _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
+                        untracked, loaded.extremes)
     summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
              summary["kpis"], summary["values"], summary["rows_read"], summary["rows_rejected"])

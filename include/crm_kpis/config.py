@@ -8,7 +8,8 @@ same file through the same function. Reading a small YAML file is cheap enough f
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ PROJECT_DIR = INCLUDE_DIR.parent
 SQL_DIR = INCLUDE_DIR / "sql"
 TEMPLATES_DIR = INCLUDE_DIR / "templates"
 DEFAULT_CONFIG_FILE = INCLUDE_DIR / "config" / "reports.yaml"
+#: Early enough for any company's history; `history_start` in reports.yaml moves it.
+DEFAULT_HISTORY_START = date(2000, 1, 1)
 
 
 def dag_id_for(grain: str) -> str:
@@ -81,6 +84,8 @@ class Settings:
     targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # grain -> kpi id -> target
     quality: dict[str, Any] = field(default_factory=dict)  # the quality gate's thresholds (crm_kpis.gate)
     alerts_to: tuple[str, ...] = ()  # who is emailed when a task fails for good
+    #: the earliest period computed; a run for an earlier one fails with that reason
+    history_start: date = DEFAULT_HISTORY_START
 
     def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
         target = self.targets.get(grain, {}).get(kpi_id)
@@ -133,7 +138,20 @@ def _load(path: str, mtime: float) -> Settings:
         targets=_targets(path, raw.get("targets") or {}),
         quality=raw.get("quality") or {},
         alerts_to=_as_tuple((raw.get("alerts") or {}).get("to")),
+        history_start=_history_start(path, raw.get("history_start")),
     )
+
+
+def _history_start(path: str, raw: Any) -> date:
+    if raw is None:
+        return DEFAULT_HISTORY_START
+    try:
+        value = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+    except ValueError:
+        raise ValueError(f"{path}: history_start must be a date such as 2015-01-01, not {raw!r}") from None
+    if value.day != 1:
+        raise ValueError(f"{path}: history_start must be the first day of a month, not {value}")
+    return value
 
 
 def _target(where: str, spec: Any) -> Target:
@@ -165,6 +183,5 @@ def load_settings() -> Settings:
     settings = _load(str(path), path.stat().st_mtime)
     tz = os.environ.get("CRM_KPIS_TIMEZONE")
     if tz:
-        settings = Settings(tz, settings.currency, settings.company, settings.reports, settings.targets,
-                            settings.quality, settings.alerts_to)
+        settings = replace(settings, timezone=tz)
     return settings

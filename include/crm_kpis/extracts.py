@@ -7,13 +7,16 @@ extract passes the same checks whichever KPI reads it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
+from crm_kpis.contract import ContractError, columns_read, load_contract, schema_problems
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality import Rule, apply_rules, before, duplicate, negative
-from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, read_query
+from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, read_extract, source_settings
+from crm_kpis.typed_read import marked_rules, without_marks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class Extract:
     #: left out under that rule, counted per output row in that column (e.g. order lines of an
     #: unknown product behind a per-buyer row). They are added to the rule's excluded count.
     counted_in_sql: tuple[tuple[str, str], ...] = ()
+    #: magnitude columns in which one row far beyond the period's median stops the run (gate.py)
+    outliers: tuple[str, ...] = ()
 
 
 EXTRACTS: dict[str, Extract] = {
@@ -60,7 +65,7 @@ EXTRACTS: dict[str, Extract] = {
                  before("converted_at", "created_at"))),
         Extract("customers", CRM_CONN_ID, "crm/customers.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
-        Extract("orders", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES),
+        Extract("orders", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES, outliers=("total_amount",)),
         Extract("campaign_orders", CRM_CONN_ID, "crm/campaign_orders.sql", ORDER_RULES),
         Extract("orders_previous", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES, shift=-1),
         Extract("order_customers", CRM_CONN_ID, "crm/order_customers.sql", (duplicate("customer_id"),)),
@@ -101,9 +106,15 @@ EXTRACTS: dict[str, Extract] = {
         Extract("calls", HELPDESK_CONN_ID, "helpdesk/calls.sql",
                 (duplicate("call_id"), before("answered_at", "queued_at"), before("ended_at", "queued_at"),
                  before("ended_at", "answered_at"))),
-        Extract("agent_time", HELPDESK_CONN_ID, "helpdesk/agent_time.sql", (negative("hours_logged", "hourly_cost"),)),
+        Extract("agent_time", HELPDESK_CONN_ID, "helpdesk/agent_time.sql", (negative("hours_logged", "hourly_cost"),),
+                outliers=("hours_logged", "hourly_cost")),
     ]
 }
+
+
+#: Excluded keys kept per (extract, rule) to count a source row once across extracts; past this
+#: many, only the count is kept (and the largest count of any extract is taken).
+MAX_KEYS_PER_RULE = 10_000
 
 
 @dataclass
@@ -111,27 +122,113 @@ class Loaded:
     frames: dict[str, pd.DataFrame]
     rows_read: dict[str, int]
     rejected: dict[str, dict[str, int]]
+    #: per extract, per column that had unreadable values: {"unreadable": n, "values": m, "table": t}
+    unreadable: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: per source table, per rule: {"keys": {key: rows}} or {"rows": n} (see MAX_KEYS_PER_RULE)
+    excluded: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: per "table.column" of an extract's `outliers`: the largest value, its row's key, the median
+    extremes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def extremes_of(frame: pd.DataFrame, table: str, key: str | None, columns: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for column in columns:
+        values = frame[column].dropna()
+        if len(values):
+            top = values.idxmax()
+            out[f"{table}.{column}"] = {"max": float(values.max()), "median": float(values.median()),
+                                        "rows": int(len(values)),
+                                        "key": str(frame.at[top, key]) if key and key in frame.columns else str(top)}
+    return out
+
+
+def main_table(extract: Extract) -> str:
+    """The reference table an extract's rows come from (its SQL's first FROM)."""
+    from crm_kpis.typed_read import _main_table
+
+    return _main_table(extract.sql) or extract.name
+
+
+def _record_excluded(into: dict[str, dict[str, dict[str, Any]]], table: str, key: str | None,
+                     raw: pd.DataFrame, masks: dict[str, pd.Series], counts: dict[str, int]) -> None:
+    for rule, n in counts.items():
+        slot = into.setdefault(table, {}).setdefault(rule, {})
+        mask = masks.get(rule)
+        if key and key in raw.columns and mask is not None and n <= MAX_KEYS_PER_RULE and "rows" not in slot:
+            keys = raw.loc[mask.to_numpy(), key].astype(str).value_counts()
+            merged = slot.setdefault("keys", {})
+            for k, c in keys.items():
+                merged[str(k)] = max(merged.get(str(k), 0), int(c))
+        else:
+            known = sum(slot.pop("keys", {}).values())
+            slot["rows"] = max(slot.get("rows", 0), known, n)
+
+
+def sources_needed(names: set[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per connection, the reference tables and columns the named extracts read."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for name in names:
+        extract = EXTRACTS[name]
+        for table, columns in columns_read(extract.sql).items():
+            out.setdefault(extract.conn_id, {}).setdefault(table, set()).update(columns)
+    return {conn: {t: tuple(sorted(c)) for t, c in tables.items()} for conn, tables in out.items()}
+
+
+def verify_sources(names: set[str]) -> None:
+    """Fail at once, naming table and column, when a source lacks what the extracts read.
+
+    Type mismatches are only logged here: their values are read one by one and the unreadable
+    ones excluded and counted (typed_read), so that a mostly unreadable column stops the run at
+    the quality gate with its name.
+    """
+    errors = []
+    for conn_id, tables in sorted(sources_needed(names).items()):
+        for problem in schema_problems(engine_for(conn_id), tables):
+            if problem.level == "error":
+                errors.append(f"{conn_id}: {problem.line()}")
+            else:
+                log.warning("source contract, %s: %s", conn_id, problem.line())
+    if errors:
+        raise ContractError(f"the source contract is not met ({len(errors)} problem(s)); "
+                            "run `python -m crm_kpis.sources check` for the whole list:\n" + "\n".join(errors))
 
 
 def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
-    """Run each named extract once for the period and apply its row checks."""
+    """Run each named extract once for the period, read its values by type, apply its row checks."""
     frames: dict[str, pd.DataFrame] = {}
     rows_read: dict[str, int] = {}
     rejected: dict[str, dict[str, int]] = {}
+    unreadable: dict[str, dict[str, dict[str, Any]]] = {}
+    excluded_rows: dict[str, dict[str, dict[str, Any]]] = {}
+    extremes: dict[str, dict[str, Any]] = {}
+    contract = load_contract()
     for name in sorted(names):
         extract = EXTRACTS[name]
         target = period.shift(extract.shift) if extract.shift else period
-        raw = read_query(engine_for(extract.conn_id), extract.sql, target.sql_params())
-        checked = apply_rules(name, raw, extract.rules)
+        tz = source_settings(extract.conn_id).timezone
+        raw, reads = read_extract(engine_for(extract.conn_id), extract.sql, target.sql_params(tz), tz)
+        table = main_table(extract)
+        # unreadable values first: a row is counted once, under the first rule it breaks
+        typed_rules = tuple(Rule(rule, lambda f, c=marker: f[c]) for rule, marker in marked_rules(raw))
+        checked = apply_rules(name, raw, typed_rules + extract.rules)
         excluded = dict(checked.rejected)
         for rule, column in extract.counted_in_sql:
             n = int(pd.to_numeric(raw[column]).fillna(0).sum()) if len(raw) else 0
             if n:
                 excluded[rule] = excluded.get(rule, 0) + n
+                excluded_rows.setdefault("order_lines", {}).setdefault(rule, {})
+                slot = excluded_rows["order_lines"][rule]
+                slot["rows"] = max(slot.get("rows", 0), n)
                 log.warning("%s: the query left out %d source rows (%s)", name, n, rule)
-        frames[name] = checked.frame
+        key = contract.tables[table].key if table in contract.tables else None
+        _record_excluded(excluded_rows, table, key, raw, checked.masks, checked.rejected)
+        frames[name] = without_marks(checked.frame)
+        extremes.update(extremes_of(frames[name], table, key, extract.outliers))
         rows_read[name] = len(raw)
         if excluded:
             rejected[name] = excluded
+        if reads:
+            unreadable[name] = {c: {"unreadable": r.unreadable, "values": r.values, "table": table}
+                                for c, r in reads.items()}
         log.info("extract %s: %d rows read, %d excluded", name, len(raw), sum(excluded.values()))
-    return Loaded(frames, rows_read, rejected)
+    return Loaded(frames, rows_read, rejected, unreadable, excluded_rows, extremes)

@@ -8,8 +8,15 @@ before anyone is emailed; a soft warning is published with the run and shown in 
 - volume: key extracts must not read far fewer rows than in the recent periods;
 - ranges: every computed value must be possible (a rate in [0, 1], a count ≥ 0, NPS in ±100 …).
 
-Freshness and volume failures may pass later (the load finishes), so they are retried; a value out
-of range will not fix itself, so it fails without retries.
+- readability: a column whose values are mostly unreadable as its contract type (an epoch
+  integer where a timestamp belongs) is a source to fix, not rows to drop;
+- plausibility: a value implausible against its own history (median and MAD of the last periods),
+  a single row far beyond its period's usual (one order of 9,999,999,999.99), or outside a KPI's
+  configured hard bounds stops the run before anything is published; a moderate outlier is a
+  warning in the report.
+
+Freshness and volume failures may pass later (the load finishes), so they are retried; the others
+will not fix themselves, so they fail without retries.
 """
 
 from __future__ import annotations
@@ -35,6 +42,20 @@ class GateConfig:
     volume_periods: int = 4
     volume_warn_below: float = 0.5
     volume_fail_below: float = 0.2
+    #: a column with more than this share of unreadable values stops the run
+    unreadable_fail_above: float = 0.2
+    #: plausibility against the KPI's own history: periods looked at, the fewest needed to judge
+    plausibility_periods: int = 12
+    plausibility_min_history: int = 3
+    #: a value this many times its history's median (or that fraction of it) stops the run
+    plausibility_fail_ratio: float = 100.0
+    #: a warning from this ratio, or from this many robust standard deviations (MAD × 1.4826)
+    plausibility_warn_ratio: float = 10.0
+    plausibility_warn_mad: float = 12.0
+    #: one row this many times its period's median (per extract column below) stops the run
+    row_outlier_ratio: float = 1000.0
+    #: per KPI id, hard bounds {min: …, max: …} of the company-wide value
+    bounds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> GateConfig:
@@ -46,6 +67,14 @@ class GateConfig:
             volume_periods=int(raw.get("volume_periods", base.volume_periods)),
             volume_warn_below=float(raw.get("volume_warn_below", base.volume_warn_below)),
             volume_fail_below=float(raw.get("volume_fail_below", base.volume_fail_below)),
+            unreadable_fail_above=float(raw.get("unreadable_fail_above", base.unreadable_fail_above)),
+            plausibility_periods=int(raw.get("plausibility_periods", base.plausibility_periods)),
+            plausibility_min_history=int(raw.get("plausibility_min_history", base.plausibility_min_history)),
+            plausibility_fail_ratio=float(raw.get("plausibility_fail_ratio", base.plausibility_fail_ratio)),
+            plausibility_warn_ratio=float(raw.get("plausibility_warn_ratio", base.plausibility_warn_ratio)),
+            plausibility_warn_mad=float(raw.get("plausibility_warn_mad", base.plausibility_warn_mad)),
+            row_outlier_ratio=float(raw.get("row_outlier_ratio", base.row_outlier_ratio)),
+            bounds={k: {b: float(x) for b, x in v.items()} for k, v in (raw.get("bounds") or {}).items()},
         )
 
 
@@ -116,14 +145,98 @@ def check_ranges(values: list[dict[str, Any]]) -> list[Finding]:
     return findings
 
 
+def check_unreadable(unreadable: dict[str, dict[str, dict[str, Any]]], config: GateConfig) -> list[Finding]:
+    """A column mostly unreadable as its type: fail, naming table and column (once per column)."""
+    findings, seen = [], set()
+    for extract, columns in sorted(unreadable.items()):
+        for column, r in sorted(columns.items()):
+            where = (r.get("table", extract), column)
+            share = r["unreadable"] / r["values"] if r["values"] else 0.0
+            if where in seen or share <= config.unreadable_fail_above:
+                continue
+            seen.add(where)
+            findings.append(Finding("fail", "unreadable",
+                                    f"{where[0]}.{column}: {r['unreadable']:,} of {r['values']:,} values ({share:.0%}) "
+                                    f"cannot be read as the source contract's type (read by {extract}); more than "
+                                    f"{config.unreadable_fail_above:.0%} means the column is stored differently "
+                                    "(e.g. epoch numbers or text): fix the source or cast it in a view "
+                                    "(`python -m crm_kpis.sources check` lists it)"))
+    return findings
+
+
+#: Units whose values are magnitudes, for which "100 times the usual" is meaningful.
+MAGNITUDES = ("money", "count", "hours", "days", "minutes", "seconds")
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def check_plausibility(values: list[dict[str, Any]], history: dict[str, list[float]],
+                       config: GateConfig) -> list[Finding]:
+    """Each company-wide value against its own recent history and the configured hard bounds."""
+    findings = []
+    for v in values:
+        kpi_id, value = v["kpi_id"], v["value"]
+        if v["dimension"] or value is None or kpi_id not in REGISTRY:
+            continue
+        name = f"{kpi_id} = {value:,.6g}"
+        bound = config.bounds.get(kpi_id, {})
+        if ("min" in bound and value < bound["min"]) or ("max" in bound and value > bound["max"]):
+            findings.append(Finding("fail", "plausibility", f"{name} is outside its configured bounds {bound}"))
+            continue
+        past = [x for x in history.get(kpi_id, []) if x is not None]
+        if len(past) < config.plausibility_min_history:
+            continue
+        median = _median(past)
+        mad = _median([abs(x - median) for x in past])
+        usual = f"the median of its last {len(past)} periods, {median:,.6g}"
+        ratio = None
+        if REGISTRY[kpi_id].unit in MAGNITUDES and median > 0 and value > 0:
+            ratio = max(value / median, median / value)
+        if ratio is not None and ratio >= config.plausibility_fail_ratio:
+            findings.append(Finding("fail", "plausibility",
+                                    f"{name} is {ratio:,.0f}× {'above' if value > median else 'below'} {usual}: "
+                                    "implausible (a typo'd amount or a unit change?); nothing was published"))
+        elif ratio is not None and ratio >= config.plausibility_warn_ratio:
+            findings.append(Finding("warn", "plausibility", f"{name} is {ratio:,.0f}× {usual}"))
+        elif mad > 0 and abs(value - median) / (1.4826 * mad) >= config.plausibility_warn_mad:
+            spread = abs(value - median) / (1.4826 * mad)
+            findings.append(Finding("warn", "plausibility",
+                                    f"{name} is {spread:,.0f} robust standard deviations from {usual}"))
+    return findings
+
+
+def check_row_outliers(extremes: dict[str, dict[str, Any]], config: GateConfig) -> list[Finding]:
+    """One row far beyond its period's median (an order of 9,999,999,999.99 among orders of 500)."""
+    findings = []
+    for where, e in sorted(extremes.items()):
+        if e["median"] and e["median"] > 0 and e["max"] / e["median"] >= config.row_outlier_ratio:
+            findings.append(Finding("fail", "plausibility",
+                                    f"{where}: row {e['key']} = {e['max']:,.2f} is {e['max'] / e['median']:,.0f}× the "
+                                    f"period's median ({e['median']:,.2f}) over {e['rows']:,} rows: implausible; "
+                                    "correct it in the source (or exclude it) and re-run"))
+    return findings
+
+
 def evaluate(period: ReportPeriod, staged: dict[str, dict[str, Any]], recent: list[dict[str, int]],
-             config: GateConfig) -> list[Finding]:
-    """All findings for a period from the staged payloads of its areas and the recent runs' row counts."""
+             config: GateConfig, history: dict[str, list[float]] | None = None) -> list[Finding]:
+    """All findings for a period from the staged payloads of its areas, the recent runs' row counts
+    and the KPIs' recent company-wide values (`history`, oldest first)."""
     latest = [datetime.fromisoformat(p["latest_source_ts"]) for p in staged.values() if p.get("latest_source_ts")]
     rows_read: dict[str, int] = {}
+    unreadable: dict[str, dict[str, dict[str, Any]]] = {}
+    extremes: dict[str, dict[str, Any]] = {}
     for payload in staged.values():
         rows_read.update(payload.get("rows_read", {}))
+        unreadable.update(payload.get("unreadable") or {})
+        extremes.update(payload.get("extremes") or {})
     values = [v for payload in staged.values() for v in payload.get("values", [])]
     return (check_freshness(period, max(latest) if latest else None, config)
             + check_volume(rows_read, recent, config)
-            + check_ranges(values))
+            + check_unreadable(unreadable, config)
+            + check_ranges(values)
+            + check_row_outliers(extremes, config)
+            + check_plausibility(values, history or {}, config))

@@ -59,6 +59,8 @@ kpi_history = Table(
     Column("denominator", Float(precision=53)),
     Column("run_id", String(250), nullable=False),
     Column("computed_at", DateTime, nullable=False),
+    Column("note", Text),  # why there is no value ("not tracked: …"), or its coverage
+    Column("coverage", Float(precision=53)),  # share of the period's rows that had the KPI's input
 )
 Index("ix_kpi_history_period", kpi_history.c.grain, kpi_history.c.period_start)
 
@@ -87,6 +89,9 @@ kpi_runs = Table(
     Column("rows_rejected", Text, nullable=False),  # JSON {area: {extract: {rule: rows}}}
     Column("latest_source_ts", DateTime),
     Column("warnings", Text),  # JSON list of the quality gate's soft warnings
+    Column("rows_excluded", Text),  # JSON {table: {rule: rows}}: each source row counted once
+    Column("unreadable", Text),  # JSON {extract: {column: {unreadable, values, table}}}
+    Column("not_tracked", Text),  # JSON {signal: what it says}: inputs the sources do not record
 )
 
 report_deliveries = Table(
@@ -117,7 +122,9 @@ def _utcnow() -> datetime:
 
 
 #: Columns added after a table's first release: (table, column, DDL type), added when missing.
-ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"),)
+ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"), ("kpi_history", "note", "TEXT"),
+                 ("kpi_history", "coverage", "DOUBLE PRECISION"), ("kpi_runs", "rows_excluded", "TEXT"),
+                 ("kpi_runs", "unreadable", "TEXT"), ("kpi_runs", "not_tracked", "TEXT"))
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -138,6 +145,10 @@ def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
         "rows_read": result.rows_read,
         "rejected": result.rejected,
         "latest_source_ts": result.latest_source_ts.isoformat() if result.latest_source_ts else None,
+        "unreadable": result.unreadable,
+        "excluded": result.excluded,
+        "untracked": result.untracked,
+        "extremes": result.extremes,
     }
     with engine.begin() as conn:
         conn.execute(delete(kpi_staging).where(and_(kpi_staging.c.run_id == run_id,
@@ -219,10 +230,16 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
     rows_read: dict[str, Any] = {}
     rejected: dict[str, Any] = {}
     latest: list[str] = []
+    excluded: list[dict[str, Any]] = []
+    unreadable: dict[str, Any] = {}
+    untracked: dict[str, str] = {}
     for area in areas:
         payload = json.loads(found[area].payload)
         rows_read[area] = payload["rows_read"]
         rejected[area] = payload["rejected"]
+        excluded.append(payload.get("excluded") or {})
+        unreadable.update(payload.get("unreadable") or {})
+        untracked.update(payload.get("untracked") or {})
         if payload["latest_source_ts"]:
             latest.append(payload["latest_source_ts"])
         for value in payload["values"]:
@@ -244,12 +261,41 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         rows_rejected=json.dumps(rejected),
         latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
         warnings=json.dumps(warnings),
+        rows_excluded=json.dumps(merged_exclusions(excluded)),
+        unreadable=json.dumps(unreadable),
+        not_tracked=json.dumps(untracked),
     ))
     conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
-    n_rejected = sum(n for area in rejected.values() for rules in area.values() for n in rules.values())
+    n_rejected = sum(n for rules in merged_exclusions(excluded).values() for n in rules.values())
     summary = PublishSummary(period.key, kpis, len(rows), replaced or 0, n_rejected)
     log.info("published %s: %d KPIs, %d rows written, %d rows replaced", period, kpis, len(rows), replaced or 0)
     return summary
+
+
+def merged_exclusions(parts: list[dict[str, dict[str, dict[str, Any]]]]) -> dict[str, dict[str, int]]:
+    """Excluded source rows per table and rule, each row counted once however many extracts read it.
+
+    Each part (an area's extracts) gives, per table and rule, the excluded keys with their row
+    counts, or only a row count; keys are merged taking the most rows any extract excluded for a
+    key, counts by their maximum.
+    """
+    keys: dict[tuple[str, str], dict[str, int]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for part in parts:
+        for table, rules in part.items():
+            for rule, slot in rules.items():
+                if "keys" in slot:
+                    merged = keys.setdefault((table, rule), {})
+                    for key, n in slot["keys"].items():
+                        merged[key] = max(merged.get(key, 0), int(n))
+                if "rows" in slot:
+                    counts[(table, rule)] = max(counts.get((table, rule), 0), int(slot["rows"]))
+    out: dict[str, dict[str, int]] = {}
+    for table, rule in sorted(set(keys) | set(counts)):
+        n = max(sum(keys.get((table, rule), {}).values()), counts.get((table, rule), 0))
+        if n:
+            out.setdefault(table, {})[rule] = n
+    return out
 
 
 def read_history(engine: Engine, grain: str, starts: list[date], company_only: bool = False) -> pd.DataFrame:
@@ -257,7 +303,7 @@ def read_history(engine: Engine, grain: str, starts: list[date], company_only: b
     query = select(
         kpi_history.c.kpi_id, kpi_history.c.period_start, kpi_history.c.dimension, kpi_history.c.member,
         kpi_history.c.value, kpi_history.c.numerator, kpi_history.c.denominator, kpi_history.c.run_id,
-        kpi_history.c.computed_at,
+        kpi_history.c.computed_at, kpi_history.c.note, kpi_history.c.coverage,
     ).where(and_(kpi_history.c.grain == grain, kpi_history.c.period_start.in_(starts)))
     if company_only:
         query = query.where(kpi_history.c.dimension == "")
@@ -265,7 +311,7 @@ def read_history(engine: Engine, grain: str, starts: list[date], company_only: b
         frame = pd.DataFrame(conn.execute(query).mappings().all())
     if frame.empty:
         frame = pd.DataFrame(columns=["kpi_id", "period_start", "dimension", "member", "value", "numerator",
-                                      "denominator", "run_id", "computed_at"])
+                                      "denominator", "run_id", "computed_at", "note", "coverage"])
     return frame
 
 
@@ -279,6 +325,19 @@ def read_run(engine: Engine, period: ReportPeriod) -> dict[str, Any] | None:
     out["rows_read"] = json.loads(out["rows_read"])
     out["rows_rejected"] = json.loads(out["rows_rejected"])
     out["warnings"] = json.loads(out["warnings"] or "[]")
+    for name in ("rows_excluded", "unreadable", "not_tracked"):
+        out[name] = json.loads(out.get(name) or "{}")
+    return out
+
+
+def recent_values(engine: Engine, period: ReportPeriod, periods: int) -> dict[str, list[float]]:
+    """Company-wide values of each KPI in the `periods` periods before this one, oldest first."""
+    starts = [period.shift(-n).start_date for n in range(periods, 0, -1)]
+    frame = read_history(engine, period.grain, starts, company_only=True)
+    out: dict[str, list[float]] = {}
+    for row in frame.sort_values("period_start").itertuples(index=False):
+        if row.value is not None and not pd.isna(row.value):
+            out.setdefault(row.kpi_id, []).append(float(row.value))
     return out
 
 

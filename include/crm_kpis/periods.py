@@ -106,16 +106,27 @@ class ReportPeriod:
         """Real length in hours: 23 or 25 on a DST change day."""
         return (self.utc_end - self.utc_start).total_seconds() / 3600
 
-    def sql_params(self) -> dict[str, object]:
-        """Bind parameters every extract query may use."""
+    def sql_params(self, source_tz: str = "UTC") -> dict[str, object]:
+        """Bind parameters every extract query may use.
+
+        Timestamps bound are naive wall times in `source_tz`, the zone in which the source stores
+        its naive timestamps (a connection's extra `timezone`), so the period is cut in the
+        database at the right instants. Dates are the period's local calendar dates.
+        """
         return {
-            "start": self.utc_start,
-            "end": self.utc_end,
+            "start": self._in_source(self.utc_start, source_tz),
+            "end": self._in_source(self.utc_end, source_tz),
             "start_date": self.start_date,
             "end_date": self.end_date,
             # the twelve months that end with this period's month (trailing windows, e.g. CLV)
-            "trailing_start": self.trailing_months_start(12),
+            "trailing_start": self._in_source(self.trailing_months_start(12), source_tz),
         }
+
+    @staticmethod
+    def _in_source(utc: datetime, source_tz: str) -> datetime:
+        if source_tz == "UTC":
+            return utc
+        return utc.replace(tzinfo=UTC).astimezone(ZoneInfo(source_tz)).replace(tzinfo=None)
 
     def trailing_months_start(self, months: int) -> datetime:
         """UTC start of the `months` calendar months that end with this period's month."""

@@ -15,22 +15,52 @@ from typing import Any
 from crm_kpis import gate
 from crm_kpis.compute import compute_area
 from crm_kpis.config import ReportConfig, load_settings, reports_dir
+from crm_kpis.contract import ContractError
 from crm_kpis.gate import GateConfig
-from crm_kpis.history import ensure_schema, publish_period, read_staged, recent_rows_read, stage_area
+from crm_kpis.history import (
+    ensure_schema,
+    publish_period,
+    read_staged,
+    recent_rows_read,
+    recent_values,
+    stage_area,
+)
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.context import KpiLine, build_context
 from crm_kpis.report.email import deliver
 from crm_kpis.report.render import render_template, write_pdf
-from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+from crm_kpis.sources import WAREHOUSE_CONN_ID, SourceConfigError, engine_for
 
 log = logging.getLogger(__name__)
 
 DELIVER_CHOICES = ("auto", "yes", "no")
 
 
-def period_for(grain: str, interval_start: datetime, interval_end: datetime) -> ReportPeriod:
-    return ReportPeriod.from_data_interval(grain, interval_start, interval_end, load_settings().timezone)
+class PermanentError(RuntimeError):
+    """An error that a retry cannot fix (a contract not met, a connection set up wrongly)."""
+
+
+def fail_permanently(message: str) -> None:
+    """Fail the task at once, without retries: Airflow's own AirflowFailException when installed."""
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # the package is usable without Airflow
+        raise PermanentError(message) from None
+    raise AirflowFailException(message)
+
+
+def period_for(grain: str, interval_start: datetime | None, interval_end: datetime | None) -> ReportPeriod:
+    """The run's period; a run before the configured `history_start` fails with that reason."""
+    settings = load_settings()
+    if interval_start is None or interval_end is None:
+        fail_permanently("this run has no data interval (a run without a logical date): trigger it for a "
+                         "period, e.g. `airflow dags trigger <dag> --logical-date 2026-10-01`")
+    period = ReportPeriod.from_data_interval(grain, interval_start, interval_end, settings.timezone)  # type: ignore[arg-type]
+    if period.start_date < settings.history_start:
+        fail_permanently(f"{period} is before history_start {settings.history_start} (reports.yaml): "
+                         "nothing is computed for it; lower history_start to compute older periods")
+    return period
 
 
 def report_for(grain: str) -> ReportConfig:
@@ -41,7 +71,11 @@ def compute_and_stage(area: str, grain: str, interval_start: datetime, interval_
                       run_id: str) -> dict[str, Any]:
     """Extract and compute one area's KPIs, and stage them in the warehouse under the run id."""
     period = period_for(grain, interval_start, interval_end)
-    result = compute_area(area, period)
+    try:
+        result = compute_area(area, period)
+    except (ContractError, SourceConfigError) as exc:
+        log.error("%s", exc)
+        fail_permanently(str(exc))  # a retry cannot add a column or create a file
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
     stage_area(warehouse, run_id, result)
@@ -60,7 +94,8 @@ def check_quality(grain: str, interval_start: datetime, interval_end: datetime, 
     config = GateConfig.from_dict(load_settings().quality)
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     findings = gate.evaluate(period, read_staged(warehouse, run_id),
-                             recent_rows_read(warehouse, period, config.volume_periods), config)
+                             recent_rows_read(warehouse, period, config.volume_periods), config,
+                             recent_values(warehouse, period, config.plausibility_periods))
     for f in findings:
         (log.error if f.level == "fail" else log.warning)("quality %s %s: %s", f.level, f.check, f.message)
     failures = [f for f in findings if f.level == "fail"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -55,6 +55,9 @@ def missing(*columns: str) -> Rule:
 class CheckResult:
     frame: pd.DataFrame
     rejected: dict[str, int]
+    #: per rule, the rows (of the frame passed in) it excluded: to count a source row once
+    #: however many extracts read it
+    masks: dict[str, pd.Series] = field(default_factory=dict)
 
 
 def apply_rules(name: str, frame: pd.DataFrame, rules: tuple[Rule, ...]) -> CheckResult:
@@ -63,11 +66,13 @@ def apply_rules(name: str, frame: pd.DataFrame, rules: tuple[Rule, ...]) -> Chec
         return CheckResult(frame, {})
     excluded = pd.Series(False, index=frame.index)
     rejected: dict[str, int] = {}
+    masks: dict[str, pd.Series] = {}
     for rule in rules:
         bad = rule.bad(frame).astype(bool) & ~excluded
         n = int(bad.sum())
         if n:
             rejected[rule.name] = rejected.get(rule.name, 0) + n
+            masks[rule.name] = bad if rule.name not in masks else masks[rule.name] | bad
             log.warning("%s: excluded %d rows (%s)", name, n, rule.name)
         excluded |= bad
-    return CheckResult(frame.loc[~excluded].reset_index(drop=True), rejected)
+    return CheckResult(frame.loc[~excluded].reset_index(drop=True), rejected, masks)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -34,12 +38,19 @@ DEFAULT_SQLITE_FILES = {
     WAREHOUSE_CONN_ID: "warehouse.db",
 }
 
+#: SQLAlchemy drivers for Airflow's connection types. Any other type that names a SQLAlchemy
+#: dialect (`mssql+pyodbc`, `snowflake`, …) is used as the driver name as it is.
 _DRIVERS = {
     "postgres": "postgresql+psycopg",
     "postgresql": "postgresql+psycopg",
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
 }
+#: Connection extras that are this project's settings, not driver options.
+PROJECT_EXTRAS = ("adapter", "timezone", "schema")
+#: Extras Airflow or its providers use themselves; never passed to a driver.
+AIRFLOW_EXTRAS = ("sqlalchemy_scheme", "sqlalchemy_query", "cursor", "iam", "aws_conn_id", "client",
+                  "log_sql", "placeholder", "local_infile")
 
 
 #: Rows fetched per round trip when reading an extract.
@@ -48,6 +59,19 @@ CHUNK_ROWS = 100_000
 
 class SourceError(RuntimeError):
     """A source could not be reached or queried; the message says which and why."""
+
+
+class SourceConfigError(SourceError):
+    """A connection is set up wrongly (a missing file, an unknown type or timezone): permanent."""
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What the project reads from a connection besides how to reach it (its extra)."""
+
+    timezone: str = "UTC"  # the IANA zone in which the source stores naive timestamps
+    adapter: str = "reference"
+    schema: str | None = None
 
 
 def default_sqlite_url(conn_id: str) -> URL:
@@ -69,56 +93,135 @@ def airflow_connection(conn_id: str) -> Any | None:
         raise
 
 
+def _extra(conn: Any) -> dict[str, Any]:
+    try:
+        extra = conn.extra_dejson
+    except Exception as exc:  # malformed JSON in the extra
+        raise SourceConfigError(f"connection {conn.conn_id!r}: its extra is not valid JSON ({exc})") from exc
+    return dict(extra or {})
+
+
+def _sqlite_path(conn_id: str, conn: Any) -> Path:
+    """The file of a SQLite connection, in every form Airflow gives it.
+
+    `sqlite:////abs/file.db` arrives with the path in `schema` and an empty host; the JSON form
+    and Airflow's own SQLite examples put it in `host`; `sqlite://localhost/abs/file.db` splits
+    it between the two.
+    """
+    host, schema = (conn.host or "").strip(), (conn.schema or "").strip()
+    if host and host != "localhost":
+        raw = host if not schema else f"{host}/{schema}"
+    elif schema:
+        raw = schema if host != "localhost" or schema.startswith("/") else f"/{schema}"
+    else:
+        raise SourceConfigError(f"connection {conn_id!r} is SQLite but names no file: use "
+                                "sqlite:////absolute/path/file.db or {\"conn_type\": \"sqlite\", \"host\": \"/path\"}")
+    return Path(raw).expanduser()
+
+
 def connection_url(conn_id: str) -> URL:
-    """SQLAlchemy URL for a connection id; the embedded SQLite file when it is not configured."""
+    """SQLAlchemy URL for a connection id; the embedded SQLite file when it is not configured.
+
+    Why not the providers' `sqlalchemy_url`: in the installed versions the postgres provider's
+    drops driver options such as `sslmode` from the extra, and the mysql provider needs
+    mysqlclient (C headers) and pins PyMySQL below the version this project uses. So the URL is
+    built here from the connection's fields, keeping every extra that is a driver option.
+    """
     conn = airflow_connection(conn_id)
     if conn is None:
         if conn_id not in DEFAULT_SQLITE_FILES:
-            raise SourceError(f"connection {conn_id!r} is not configured and has no default")
+            raise SourceConfigError(f"connection {conn_id!r} is not configured and has no default")
         return default_sqlite_url(conn_id)
     conn_type = (conn.conn_type or "").lower()
     if conn_type == "sqlite":
-        return make_url(f"sqlite:///{conn.host}")
-    if conn_type not in _DRIVERS:
-        raise SourceError(
-            f"connection {conn_id!r} has type {conn_type!r}; supported: sqlite, postgres, mysql"
-        )
-    return URL.create(
-        _DRIVERS[conn_type],
-        username=conn.login or None,
-        password=conn.password or None,
-        host=conn.host or None,
-        port=conn.port or None,
-        database=conn.schema or None,
-    )
+        return make_url(f"sqlite:///{_sqlite_path(conn_id, conn)}")
+    driver = _DRIVERS.get(conn_type, conn_type)
+    try:
+        from sqlalchemy.dialects import registry
+
+        registry.load(driver.replace("+", "."))
+    except Exception as exc:
+        raise SourceConfigError(
+            f"connection {conn_id!r} has type {conn_type!r}, which is no SQLAlchemy dialect installed here "
+            "(postgres, mysql, sqlite, or a dialect name such as mssql+pyodbc)") from exc
+    extra = _extra(conn)
+    query = {k: str(v) for k, v in extra.items()
+             if k not in PROJECT_EXTRAS + AIRFLOW_EXTRAS and isinstance(v, str | int | float | bool)}
+    query.update({k: str(v) for k, v in (extra.get("sqlalchemy_query") or {}).items()})
+    return URL.create(driver, username=conn.login or None, password=conn.password or None,
+                      host=conn.host or None, port=conn.port or None, database=conn.schema or None, query=query)
+
+
+def source_settings(conn_id: str) -> SourceSettings:
+    """The connection extra's `timezone`, `adapter` and `schema` (defaults when not configured)."""
+    conn = airflow_connection(conn_id) if conn_id in SOURCE_CONN_IDS else None
+    if conn is None:
+        return SourceSettings()
+    extra = _extra(conn)
+    tz = str(extra.get("timezone") or "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SourceConfigError(f"connection {conn_id!r}: extra timezone {tz!r} is not an IANA zone "
+                                "(e.g. Europe/Berlin)") from exc
+    adapter = str(extra.get("adapter") or "reference")
+    if adapter != "reference":
+        raise SourceConfigError(f"connection {conn_id!r}: adapter {adapter!r} is not available (reference)")
+    return SourceSettings(tz, adapter, extra.get("schema") or None)
+
+
+SOURCE_CONN_IDS = (CRM_CONN_ID, HELPDESK_CONN_ID)
 
 
 @lru_cache(maxsize=16)
-def _engine_for_url(url_text: str) -> Engine:
+def _engine_for_url(url_text: str, read_only: bool = False) -> Engine:
     url = make_url(url_text)
     if url.get_backend_name() == "sqlite":
-        if url.database:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        # Parallel area tasks write the warehouse at once: wait for the lock rather than fail.
-        engine = create_engine(url, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-        return engine
+        return _sqlite_engine(url, read_only)
     return create_engine(url, pool_pre_ping=True)
 
 
+def _sqlite_engine(url: URL, read_only: bool) -> Engine:
+    """SQLite: a source is opened read-only and must exist; the warehouse is created on first use.
+
+    Why `mode=ro`: opening a missing file would create an empty database (and -wal/-shm files
+    beside it), and the run would then fail with "no such table", far from the real cause.
+    """
+    path = Path(url.database) if url.database and url.database != ":memory:" else None
+    if read_only:
+        if path is None or not path.is_file():
+            raise SourceConfigError(f"SQLite source file not found: {path or url.database!r} "
+                                    "(check the connection's path; a source is never created)")
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        # the URL stays the file's path (logs, tests); the connections are opened read-only
+        return create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel area tasks write the warehouse at once: wait for the lock rather than fail.
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
 def engine_for(conn_id_or_url: str | URL) -> Engine:
-    """An engine for a connection id (`crm_db`, …) or an explicit SQLAlchemy URL."""
+    """An engine for a connection id (`crm_db`, …) or an explicit SQLAlchemy URL.
+
+    Engines for the source connections are read-only where the engine allows it (SQLite); an
+    explicit URL is whatever it says (the demo generator writes through one).
+    """
     if isinstance(conn_id_or_url, URL) or "://" in str(conn_id_or_url):
         url = make_url(conn_id_or_url)
+        read_only = False
     else:
         url = connection_url(str(conn_id_or_url))
-    return _engine_for_url(url.render_as_string(hide_password=False))
+        read_only = str(conn_id_or_url) in SOURCE_CONN_IDS
+    return _engine_for_url(url.render_as_string(hide_password=False), read_only)
 
 
 # --- SQL files --------------------------------------------------------------------------------
@@ -148,22 +251,16 @@ def _bind_value(value: Any, dialect: str) -> Any:
 
 
 def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps (`*_at`) and dates (`*_date`, `*_on`) as naive UTC datetime64 columns.
+    """Timestamps (`*_at`) and dates (`*_date`, `*_on`) of an ad-hoc query as naive UTC datetime64.
 
-    A value carrying an offset is converted to UTC; a value that cannot be read becomes NaT and
-    is then treated by the quality checks as missing.
+    For queries outside the extracts (tests, the benchmark); the extracts are read through
+    `typed_read.type_frame`, which also counts what it cannot read.
     """
+    from crm_kpis.typed_read import read_timestamps
+
     for column in frame.columns:
-        if column.endswith(("_at", "_date", "_on")) and not pd.api.types.is_datetime64_any_dtype(
-            frame[column]
-        ):
-            parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
-            unreadable = int((parsed.isna() & frame[column].notna()).sum())
-            if unreadable:
-                log.warning("%s: %d unreadable timestamp values set to missing", column, unreadable)
-            frame[column] = parsed.dt.tz_localize(None)
-        elif isinstance(frame[column].dtype, pd.DatetimeTZDtype):
-            frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+        if column.endswith(("_at", "_date", "_on")):
+            frame[column], _ = read_timestamps(frame[column], "UTC", not column.endswith("_at"))
     return frame
 
 
@@ -226,8 +323,7 @@ def arrow_to_frame(table: Any) -> pd.DataFrame:
     # Copied into pandas' own blocks, not zero-copy views (split_blocks): a view keeps the driver's
     # whole Arrow buffer alive, and the driver grows its buffers by doubling. With views, a sales
     # task at company scale held 1.1 GB after its reads instead of 0.7 GB.
-    frame = pa.table(columns, names=table.column_names).to_pandas(date_as_object=False)
-    return _shared_strings(_parse_timestamps(frame))
+    return _shared_strings(pa.table(columns, names=table.column_names).to_pandas(date_as_object=False))
 
 
 def _shared_strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -292,31 +388,46 @@ def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> 
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
+def bind_values(params: dict[str, Any], dialect: str) -> dict[str, Any]:
+    return {key: _bind_value(value, dialect) for key, value in params.items()}
+
+
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
-    """Run one SQL file with bound parameters and return its rows as a DataFrame."""
+    """Run one SQL file with bound parameters and return its rows, typed, as a DataFrame."""
+    return read_extract(engine, name, params)[0]
+
+
+def read_extract(engine: Engine, name: str, params: dict[str, Any],
+                 source_tz: str = "UTC") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run one SQL file with bound parameters; its rows typed by the contract, and what was unreadable.
+
+    Rows with a value that cannot be read carry a marker column (see typed_read) for the row checks.
+    """
+    from crm_kpis.typed_read import type_frame
+
     dialect = engine.dialect.name
     sql = load_sql(name, dialect)
-    if dialect == "postgresql":
-        try:
-            frame = _read_postgres_arrow(engine, sql, params)
-        except Exception as exc:
-            raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
-        log.info("read %d rows with %s from %s (ADBC)", len(frame), name, engine.url.database)
-        return frame
-    bound = {key: _bind_value(value, dialect) for key, value in params.items()}
     try:
-        if dialect == "mysql":
-            frame = _read_mysql_unbuffered(engine, sql, bound)
+        if dialect == "postgresql":
+            frame = _read_postgres_arrow(engine, sql, params)
+        elif dialect == "mysql":
+            frame = _shared_strings(_decimals_to_float(_read_mysql_unbuffered(engine, sql, bind_values(params, dialect))))
         else:
             # A server-side cursor read in chunks: the driver never holds every row as Python
             # tuples beside the DataFrame, which is what makes large periods expensive in memory.
             with engine.connect().execution_options(stream_results=True) as conn:
-                chunks = list(pd.read_sql_query(text(sql), conn, params=bound, chunksize=CHUNK_ROWS))
+                chunks = list(pd.read_sql_query(text(sql), conn, params=bind_values(params, dialect),
+                                                chunksize=CHUNK_ROWS))
             frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+            frame = _shared_strings(_decimals_to_float(frame))
+    except SourceError:
+        raise
     except Exception as exc:
-        raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {first}") from exc
     log.info("read %d rows with %s from %s", len(frame), name, engine.url.database)
-    return _shared_strings(_parse_timestamps(_decimals_to_float(frame)))
+    frame, reads = type_frame(frame, name, source_tz)
+    return frame, reads
 
 
 def script_statements(path: Path) -> list[str]:

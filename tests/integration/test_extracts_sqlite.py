@@ -56,7 +56,8 @@ def test_bad_rows_are_excluded_and_counted(tiny_crm, monkeypatch):
     assert loaded.rows_read == {"orders": 4, "survey_responses": 5}
     assert loaded.rejected == {
         "orders": {"negative_or_missing_total_amount": 1},
-        "survey_responses": {"score_out_of_scale": 3},  # NPS 11, CSAT 0, unknown survey kind
+        # the unknown survey kind is outside the contract's allowed values; NPS 11 and CSAT 0 out of scale
+        "survey_responses": {"unknown_survey_value": 1, "score_out_of_scale": 2},
     }
     assert sorted(loaded.frames["orders"]["order_id"]) == [2, 3, 4]
     assert sorted(loaded.frames["survey_responses"]["response_id"]) == [1, 4]

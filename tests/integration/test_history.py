@@ -33,7 +33,9 @@ def stage_all(engine, run_id, period, revenue=100.0):
     for area in AREAS:
         values = [KpiValue(f"{area}.x", revenue, None, None), KpiValue(f"{area}.x", revenue / 2, None, None, "segment", "smb"),
                   KpiValue(f"{area}.r", None, 0.0, 0.0)]
-        stage_area(engine, run_id, AreaResult(area, period, values, {"orders": 5}, {"orders": {"duplicate": 1}}))
+        # the same duplicated order 17, read by an extract of each area: one source row excluded
+        stage_area(engine, run_id, AreaResult(area, period, values, {"orders": 5}, {"orders": {"duplicate": 1}},
+                                              excluded={"orders": {"duplicate": {"keys": {"17": 1}}}}))
 
 
 def rows(engine, period):
@@ -51,7 +53,7 @@ def count(engine):
 def test_rerunning_a_period_replaces_its_rows(warehouse):
     stage_all(warehouse, "run1", OCT)
     first = publish_period(warehouse, OCT, "run1", AREAS)
-    assert (first.kpis, first.rows_written, first.rows_replaced, first.rows_rejected) == (6, 9, 0, 3)
+    assert (first.kpis, first.rows_written, first.rows_replaced, first.rows_rejected) == (6, 9, 0, 1)
     before = rows(warehouse, OCT)
     stage_all(warehouse, "run2", OCT)
     second = publish_period(warehouse, OCT, "run2", AREAS)

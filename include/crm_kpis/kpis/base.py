@@ -42,6 +42,10 @@ class KpiValue:
     denominator: float | None
     dimension: str = TOTAL
     member: str = TOTAL
+    #: why there is no value ("not tracked: no tickets.first_response_at"), or what limits it
+    note: str | None = None
+    #: share of the period's rows that carried the input the KPI needs (None: not measured)
+    coverage: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,7 +55,12 @@ class KpiValue:
             "value": self.value,
             "numerator": self.numerator,
             "denominator": self.denominator,
+            "note": self.note,
+            "coverage": self.coverage,
         }
+
+
+NOT_TRACKED = "not tracked"
 
 
 class Inputs:
@@ -90,6 +99,10 @@ class KpiDef:
     inputs: tuple[str, ...]
     compute: Compute = field(compare=False, repr=False)
     breakdowns: tuple[str, ...] = ()
+    #: tracking signals (source_contract.yaml) that must hold before the period's end, else n/a
+    tracked: tuple[str, ...] = ()
+    #: (extract, column) whose share of non-null rows is the KPI's coverage; 0 % is "not tracked"
+    coverage: tuple[str, str] | None = None
 
     @property
     def area(self) -> str:
@@ -98,11 +111,35 @@ class KpiDef:
     def applies_to(self, grain: str) -> bool:
         return self.grain == "D" or grain == "monthly"
 
-    def evaluate(self, inputs: Inputs) -> list[KpiValue]:
-        return [
+    def evaluate(self, inputs: Inputs, untracked: dict[str, str] | None = None) -> list[KpiValue]:
+        """The KPI's values; one n/a value with its reason when an input is not tracked.
+
+        `untracked` maps the tracking signals the source does not satisfy to what they say;
+        without it every input counts as tracked (pure tests on fixtures).
+        """
+        missing = [untracked[s] for s in self.tracked if untracked and s in untracked]
+        if missing:
+            return [self.not_tracked("; ".join(missing))]
+        coverage = None
+        if self.coverage is not None:
+            frame = inputs[self.coverage[0]]
+            if len(frame):
+                coverage = float(frame[self.coverage[1]].notna().mean())
+                if coverage == 0:
+                    return [self.not_tracked(f"no {self.coverage[1]} in any of the period's {len(frame):,} rows")]
+        values = [
             KpiValue(self.id, _clean(m.value), _clean(m.numerator), _clean(m.denominator), m.dimension, m.member)
             for m in self.compute(inputs)
         ]
+        if coverage is not None and coverage < 1:
+            note = f"computed on {coverage:.0%} of rows with {self.coverage[1]}"  # type: ignore[index]
+            values = [KpiValue(v.kpi_id, v.value, v.numerator, v.denominator, v.dimension, v.member,
+                               note if v.dimension == TOTAL else None, coverage if v.dimension == TOTAL else None)
+                      for v in values]
+        return values
+
+    def not_tracked(self, reason: str) -> KpiValue:
+        return KpiValue(self.id, None, None, None, note=f"{NOT_TRACKED}: {reason}")
 
 
 def _clean(x: float | None) -> float | None:
@@ -127,6 +164,8 @@ def kpi(
     inputs: Sequence[str],
     description: str = "",
     breakdowns: Sequence[str] = (),
+    tracked: Sequence[str] = (),
+    coverage: tuple[str, str] | None = None,
 ) -> Callable[[Compute], Compute]:
     """Declare a KPI: the decorated function computes it from its inputs."""
     if unit not in UNITS:
@@ -141,7 +180,7 @@ def kpi(
             raise ValueError(f"KPI {id} declared twice")
         REGISTRY[id] = KpiDef(
             id, name, unit, better, grain, formula, description or (fn.__doc__ or "").strip(),
-            tuple(inputs), fn, tuple(breakdowns),
+            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage,
         )
         return fn
 
@@ -152,14 +191,23 @@ def kpi(
 Reducer = Callable[[pd.DataFrame], tuple[float | None, float | None, float | None]]
 
 
-def _by(frame: pd.DataFrame, by: Iterable[str], reduce: Reducer) -> list[Measure]:
+def _by(frame: pd.DataFrame, by: Iterable[str], reduce: Reducer, universe: pd.DataFrame | None = None) -> list[Measure]:
+    """The company-wide value, then one per member of each breakdown.
+
+    `universe` (the frame before a KPI's filter) names the members that exist in the period: a
+    member with no qualifying row then gets its real zero (0 orders), not a missing value.
+    """
     value, num, den = reduce(frame)
     out = [Measure(value, num, den)]
     for dimension in by:
         if dimension not in frame.columns:
             raise KeyError(f"breakdown column {dimension!r} missing from the extract")
-        for member, part in frame.groupby(dimension, sort=True, dropna=True, observed=True):
-            value, num, den = reduce(part)
+        parts = dict(iter(frame.groupby(dimension, sort=True, dropna=True, observed=True)))
+        members = set(parts)
+        if universe is not None and dimension in universe.columns:
+            members |= set(universe[dimension].dropna().unique())
+        for member in sorted(members, key=str):
+            value, num, den = reduce(parts.get(member, frame.iloc[0:0]))
             out.append(Measure(value, num, den, dimension, str(member)))
     return out
 
@@ -195,14 +243,15 @@ def member_ratios(dimension: str, num: pd.Series, den: pd.Series, num_total: flo
     return out
 
 
-def count(frame: pd.DataFrame, by: Iterable[str] = ()) -> list[Measure]:
-    """Number of rows."""
-    return _by(frame, by, lambda f: (float(len(f)), None, None))
+def count(frame: pd.DataFrame, by: Iterable[str] = (), universe: pd.DataFrame | None = None) -> list[Measure]:
+    """Number of rows (members of `universe` without a row count 0)."""
+    return _by(frame, by, lambda f: (float(len(f)), None, None), universe)
 
 
-def total(frame: pd.DataFrame, column: str, by: Iterable[str] = ()) -> list[Measure]:
+def total(frame: pd.DataFrame, column: str, by: Iterable[str] = (),
+          universe: pd.DataFrame | None = None) -> list[Measure]:
     """Sum of a column (an empty period sums to 0: nothing was spent)."""
-    return _by(frame, by, lambda f: (exact_sum(f[column]), None, None))
+    return _by(frame, by, lambda f: (exact_sum(f[column]), None, None), universe)
 
 
 def share(frame: pd.DataFrame, flag: str, by: Iterable[str] = ()) -> list[Measure]:

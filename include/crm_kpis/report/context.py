@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from crm_kpis.config import ReportConfig, Settings
 from crm_kpis.history import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
-from crm_kpis.kpis.base import AREAS
+from crm_kpis.kpis.base import AREAS, NOT_TRACKED
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.charts import sparkline, trend_chart
 from crm_kpis.report.formatting import change_tone, format_change, format_value
@@ -59,6 +59,8 @@ class KpiLine:
     status: str | None = None
     series: tuple[float | None, ...] = field(default=(), repr=False)
     spark: Markup = field(default=Markup(""), repr=False)
+    #: why the value is n/a ("not tracked: no tickets.first_response_at") or its coverage
+    note: str = ""
 
     @property
     def status_label(self) -> str:
@@ -87,6 +89,8 @@ class _History:
         starts = sorted({p.start_date for p in self.window} | {period.year_ago().start_date})
         rows = read_history(engine, period.grain, starts, company_only=True)
         self.values = {(r.period_start, r.kpi_id): _value(r.value) for r in rows.itertuples(index=False)}
+        self.notes = {r.kpi_id: r.note for r in rows.itertuples(index=False)
+                      if r.period_start == period.start_date and isinstance(r.note, str) and r.note}
 
     def get(self, period: ReportPeriod, kpi_id: str) -> float | None:
         return self.values.get((period.start_date, kpi_id))
@@ -111,6 +115,7 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
         status=status(now, target, d.better),
         series=series,
         spark=sparkline(series) if any(v is not None for v in series) else Markup(""),
+        note=history.notes.get(kpi_id, ""),
     )
 
 
@@ -191,7 +196,10 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
             "breakdowns": _breakdowns(current_rows, area, period.grain, settings),
         })
     headline = [lines_by_id[k] for k in headline_ids]  # the same lines as in the area tables
-    rejected = rejected_by_extract(run)
+    # each excluded source row once, by table (runs published before that count: per extract)
+    rejected = run.get("rows_excluded") or rejected_by_extract(run)
+    not_tracked = [line for line in lines_by_id.values() if line.note.startswith(NOT_TRACKED)]
+    partial = [line for line in lines_by_id.values() if line.note and not line.note.startswith(NOT_TRACKED)]
     return {
         "report": report,
         "company": settings.company,
@@ -205,6 +213,9 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "run": run,
         "rejected": rejected,
         "rejected_total": sum(n for rules in rejected.values() for n in rules.values()),
+        "not_tracked": not_tracked,
+        "partial": partial,
+        "unreadable": run.get("unreadable") or {},
         "rendered_at": rendered_at,
         "definitions": [REGISTRY[k.id] for area in AREAS for k in kpis_for(area, period.grain)],
     }

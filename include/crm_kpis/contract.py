@@ -1,0 +1,272 @@
+"""The source contract: what the extracts need of the reference tables, checked against a database.
+
+Why a declaration (`source_contract.yaml`) and one mechanism: a company's synced CRM lacks a
+column, stores a timestamp as an integer, or writes "Completed " for completed. Each of those must
+either be read correctly or be said plainly, naming table and column, with the KPIs it affects.
+The same declaration drives the check command, the check at the start of every run, and the
+typed reading of each extract, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Engine, column, func, inspect, literal, select, table, types
+
+from crm_kpis.config import SQL_DIR
+
+CONTRACT_FILE = Path(__file__).with_name("source_contract.yaml")
+TYPES = ("id", "text", "timestamp", "date", "numeric", "int", "bool")
+
+
+class ContractError(RuntimeError):
+    """A source lacks what the extracts need (a table or column): permanent until the source changes."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    nullable: bool = False
+    allowed: tuple[str, ...] = ()
+    exclude_unknown: bool = True  # a value outside `allowed` excludes the row (else it is kept)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    database: str  # crm or helpdesk
+    conn_id: str
+    key: str | None
+    columns: dict[str, ColumnSpec]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Rows proving that the source records an input: in `table`, `column` not NULL (= `value`)."""
+
+    name: str
+    table: str
+    says: str
+    column: str | None = None
+    value: str | None = None
+    before: str | None = None  # only rows before the period's end count (a re-run sees the same)
+
+
+@dataclass(frozen=True)
+class Contract:
+    tables: dict[str, TableSpec]
+    signals: dict[str, Signal]
+
+    def for_conn(self, conn_id: str) -> list[TableSpec]:
+        return [t for t in self.tables.values() if t.conn_id == conn_id]
+
+
+def _column(name: str, raw: Any) -> ColumnSpec:
+    spec = raw if isinstance(raw, dict) else {"type": raw}
+    type_text = str(spec["type"])
+    nullable = type_text.endswith("?")
+    type_name = type_text.rstrip("?")
+    if type_name not in TYPES:
+        raise ValueError(f"{CONTRACT_FILE.name}: column {name}: unknown type {type_name!r} (one of {TYPES})")
+    allowed = tuple(str(v) for v in spec.get("allowed", ()))
+    return ColumnSpec(name, type_name, nullable, allowed, spec.get("unknown", "exclude") == "exclude")
+
+
+@lru_cache(maxsize=1)
+def load_contract() -> Contract:
+    raw = yaml.safe_load(CONTRACT_FILE.read_text(encoding="utf-8"))
+    tables: dict[str, TableSpec] = {}
+    for database, spec in raw["databases"].items():
+        for name, tspec in spec["tables"].items():
+            columns = {c: _column(f"{name}.{c}", v) for c, v in tspec["columns"].items()}
+            tables[name] = TableSpec(name, database, spec["conn_id"], tspec.get("key"), columns)
+    signals = {name: Signal(name=name, **spec) for name, spec in raw.get("tracking", {}).items()}
+    for signal in signals.values():
+        if signal.table not in tables:
+            raise ValueError(f"{CONTRACT_FILE.name}: signal {signal.name} names unknown table {signal.table}")
+    return Contract(tables, signals)
+
+
+# --- which SQL reads which tables and columns ---------------------------------------------------
+_FROM = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _without_comments(sql: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+
+
+@lru_cache(maxsize=128)
+def tables_read(sql_name: str) -> tuple[str, ...]:
+    """The reference tables a SQL file reads (its FROM and JOIN names that the contract knows)."""
+    text = _without_comments((SQL_DIR / sql_name).read_text(encoding="utf-8"))
+    known = load_contract().tables
+    return tuple(sorted({name for name in _FROM.findall(text) if name in known}))
+
+
+@lru_cache(maxsize=128)
+def columns_read(sql_name: str) -> dict[str, tuple[str, ...]]:
+    """Per table read, the contract columns the SQL file mentions (by name)."""
+    text = _without_comments((SQL_DIR / sql_name).read_text(encoding="utf-8"))
+    words = set(_WORD.findall(text))
+    contract = load_contract()
+    return {t: tuple(c for c in contract.tables[t].columns if c in words) for t in tables_read(sql_name)}
+
+
+def affected_kpis(table_name: str, column_name: str | None = None) -> list[str]:
+    """KPI ids whose extracts read the table (and, when given, mention the column)."""
+    from crm_kpis.extracts import EXTRACTS
+    from crm_kpis.kpis import REGISTRY
+
+    extracts = {e.name for e in EXTRACTS.values()
+                if table_name in columns_read(e.sql)
+                and (column_name is None or column_name in columns_read(e.sql)[table_name])}
+    return sorted(k.id for k in REGISTRY.values() if extracts & set(k.inputs))
+
+
+# --- the checks ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    level: str  # "error": the runs cannot read the table; "warning": values will be excluded or kept
+    table: str
+    column: str | None
+    message: str
+    fix: str
+    kpis: tuple[str, ...] = field(default=())
+
+    def line(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        affected = f" Affects {len(self.kpis)} KPIs: {', '.join(self.kpis)}." if self.kpis else ""
+        return f"{self.level.upper()} {where}: {self.message} Fix: {self.fix}{affected}"
+
+
+#: SQLAlchemy type classes that can hold each contract type without loss of meaning.
+_COMPATIBLE: dict[str, tuple[type, ...]] = {
+    "timestamp": (types.DateTime, types.String, types.Text),  # SQLite keeps timestamps as text
+    "date": (types.Date, types.DateTime, types.String, types.Text),
+    "numeric": (types.Numeric, types.Integer, types.Float),
+    "int": (types.Integer, types.Numeric),
+    "bool": (types.Boolean, types.Integer),
+    "text": (types.String, types.Text, types.Enum),
+    "id": (types.Integer, types.String, types.Text, types.Numeric),
+}
+
+
+def _type_ok(expected: str, actual: Any) -> bool:
+    if isinstance(actual, types.NullType):  # SQLite without a declared type: the values decide
+        return True
+    if expected == "timestamp" and isinstance(actual, types.Date) and not isinstance(actual, types.DateTime):
+        return False  # a DATE loses the time of day
+    return isinstance(actual, _COMPATIBLE[expected])
+
+
+def _schema_problems(spec: TableSpec, present: dict[str, Any] | None, needed: Iterable[str]) -> list[Problem]:
+    if present is None:
+        return [Problem("error", spec.name, None, f"table {spec.name} is missing from {spec.database}.",
+                        f"create it (DDL in include/sql/schema/<dialect>/{spec.database}.sql; it may stay empty "
+                        "if the company does not use it) or point the connection at the right database/schema.",
+                        tuple(affected_kpis(spec.name)))]
+    out = []
+    for name in needed:
+        col = spec.columns[name]
+        if name not in present:
+            out.append(Problem("error", spec.name, name, f"column {name} ({col.type}) is missing.",
+                               f"add it{' (it may be NULL everywhere if not tracked)' if col.nullable else ''}.",
+                               tuple(affected_kpis(spec.name, name))))
+        elif not _type_ok(col.type, present[name]):
+            out.append(Problem("warning", spec.name, name,
+                               f"stored as {present[name]}, expected {col.type}; values that cannot be read as "
+                               f"{col.type} are excluded and counted, and a mostly unreadable column stops the run.",
+                               f"store it as {col.type} or cast it in a view.",
+                               tuple(affected_kpis(spec.name, name))))
+    return out
+
+
+def schema_problems(engine: Engine, tables: dict[str, Iterable[str]] | None = None,
+                    conn_id: str | None = None) -> list[Problem]:
+    """Missing tables and columns, and declared types that do not match (from the database's catalogue).
+
+    `tables` limits the check to what some extracts read (table → columns); by default every table
+    of the connection's database and every declared column.
+    """
+    contract = load_contract()
+    if tables is None:
+        tables = {t.name: tuple(t.columns) for t in contract.tables.values() if conn_id is None or t.conn_id == conn_id}
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    problems: list[Problem] = []
+    for name, needed in sorted(tables.items()):
+        spec = contract.tables[name]
+        present = ({c["name"]: c["type"] for c in inspector.get_columns(name)} if name in existing else None)
+        problems.extend(_schema_problems(spec, present, needed))
+    return problems
+
+
+def value_problems(engine: Engine, spec: TableSpec, present: set[str]) -> list[Problem]:
+    """NULLs in NOT NULL columns and values outside `allowed` (whole table: for the check command)."""
+    out: list[Problem] = []
+    src = table(spec.name, *[column(c) for c in present])
+    with engine.connect() as conn:
+        for col in spec.columns.values():
+            if col.name not in present:
+                continue
+            c = src.c[col.name]
+            if not col.nullable:
+                nulls = conn.execute(select(func.count()).select_from(src).where(c.is_(None))).scalar_one()
+                if nulls:
+                    out.append(Problem("warning", spec.name, col.name, f"{nulls:,} rows are NULL; it is declared NOT NULL.",
+                                       "fill it in the source; such rows are excluded or counted as missing.",
+                                       tuple(affected_kpis(spec.name, col.name))))
+            if col.allowed:
+                rows = conn.execute(select(c, func.count()).select_from(src).where(c.is_not(None)).group_by(c)).all()
+                other = {str(v): n for v, n in rows if str(v).strip().lower() not in col.allowed}
+                if other:
+                    shown = ", ".join(f"{v!r} ({n:,})" for v, n in sorted(other.items(), key=lambda x: -x[1])[:8])
+                    what = "excluded and counted" if col.exclude_unknown else "kept as their own breakdown members"
+                    out.append(Problem("warning", spec.name, col.name,
+                                       f"values outside {list(col.allowed)}: {shown}; such rows are {what}.",
+                                       "map them to the allowed values in the source or in a view.",
+                                       tuple(affected_kpis(spec.name, col.name))))
+    return out
+
+
+def check_database(engine: Engine, conn_id: str) -> list[Problem]:
+    """Everything the check command reports for one connection: schema, then values."""
+    problems = schema_problems(engine, conn_id=conn_id)
+    missing_tables = {p.table for p in problems if p.column is None}
+    inspector = inspect(engine)
+    for spec in load_contract().for_conn(conn_id):
+        if spec.name in missing_tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(spec.name)} & set(spec.columns)
+        problems.extend(value_problems(engine, spec, present))
+    return problems
+
+
+# --- tracking signals ----------------------------------------------------------------------------
+def signal_present(engine: Engine, signal: Signal, params: dict[str, Any]) -> bool:
+    """Whether the source has at least one row proving the signal before the period's end.
+
+    A SQLAlchemy Core query over our own declared names, values bound; `LIMIT 1` stops at the
+    first row, so a tracked input costs an index probe.
+    """
+    spec = load_contract().tables[signal.table]
+    names = {n for n in (signal.column, signal.before) if n}
+    src = table(signal.table, *[column(n) for n in names])
+    query = select(literal(1)).select_from(src)
+    if signal.column:
+        query = query.where(src.c[signal.column].is_not(None))
+        if signal.value is not None:
+            query = query.where(src.c[signal.column] == signal.value)
+    if signal.before:
+        bound = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
+        query = query.where(src.c[signal.before] < bound)
+    with engine.connect() as conn:
+        return conn.execute(query.limit(1)).first() is not None
