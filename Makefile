@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # pip on some machines warns about missing local mirrors on every package; keep the output readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo data pipeline test lint clean airflow bench
+.PHONY: install demo data pipeline test lint clean airflow bench check-sources
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ pipeline: install
 ## make test: the whole test suite (unit, SQL on SQLite, DAG integrity, end-to-end with SMTP)
 test: install
 	$(BIN)/python -m pytest
+
+## make check-sources: the sources against the source contract (connections crm_db, helpdesk_db)
+check-sources: install
+	$(BIN)/python -m crm_kpis.sources check $(if $(CRM_URL),--crm-url $(CRM_URL),) $(if $(HELPDESK_URL),--helpdesk-url $(HELPDESK_URL),)
 
 ## make airflow: the Airflow UI on the embedded default (http://127.0.0.1:8080); Ctrl-C stops it
 airflow: install

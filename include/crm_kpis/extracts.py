@@ -92,7 +92,7 @@ EXTRACTS: dict[str, Extract] = {
         Extract("buyer_flags", CRM_CONN_ID, "crm/buyer_flags.sql",
                 (Rule("buyer_without_line_with_tier_and_category", lambda f: f["lines_judged"] < 1),),
                 counted_in_sql=(("order_line_missing_tier_or_category", "lines_excluded"),)),
-        Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql"),
+        Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql", ORDER_RULES),
         Extract("customers_trailing", CRM_CONN_ID, "crm/customers_trailing.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
         Extract("tickets_created", HELPDESK_CONN_ID, "helpdesk/tickets_created.sql",

@@ -442,3 +442,9 @@ def run_script(engine: Engine, path: Path) -> None:
     with engine.begin() as conn:
         for statement in script_statements(path):
             conn.execute(text(statement))
+
+
+if __name__ == "__main__":  # python -m crm_kpis.sources check [--crm-url … --helpdesk-url …]
+    from crm_kpis.source_check import main
+
+    raise SystemExit(main())

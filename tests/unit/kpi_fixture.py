@@ -103,7 +103,8 @@ def _frames() -> dict[str, pd.DataFrame]:
             (1, "smb", 2, 0, 1, 1), (2, "mid_market", 1, 0, 0, 0), (3, "smb", 0, 1, 0, 0),
             (4, "enterprise", 1, 0, 0, 0), (5, "smb", 2, 0, 1, 0), (6, None, 1, 0, 1, 0),
         ]),
-        "revenue_trailing": frame("orders revenue", [(120, 24000.0)]),
+        # 120 completed orders of 200.00 over the trailing twelve months: revenue 24,000
+        "revenue_trailing": frame("order_id total_amount", [(900 + i, 200.0) for i in range(120)]),
         "customers_trailing": frame("customer_id created_at churned_at segment", [
             (1, "2025-01-01", NaT, "smb"),  # active at all 12 month starts
             (2, "2025-01-01", "2026-03-15", "smb"),  # active Nov 2025 .. Mar 2026, churned in March

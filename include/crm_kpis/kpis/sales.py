@@ -277,7 +277,7 @@ def clv(x: Inputs) -> list[Measure]:
         active.append(base)
         if base:
             churn.append(lost / base)
-    revenue = exact_sum(x["revenue_trailing"]["revenue"])
+    revenue = exact_sum(x["revenue_trailing"]["total_amount"])
     mean_active = sum(active) / len(active)
     monthly_value = safe_div(revenue, mean_active * 12)
     mean_churn = sum(churn) / len(churn) if churn else 0.0

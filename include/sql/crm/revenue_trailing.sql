@@ -1,4 +1,7 @@
--- Completed revenue over the trailing twelve months that end with the period (for CLV).
-SELECT COUNT(*) AS orders, COALESCE(SUM(total_amount), 0) AS revenue
-FROM orders
-WHERE status = 'completed' AND ordered_at >= :trailing_start AND ordered_at < :end
+-- Completed orders over the trailing twelve months that end with the period (for CLV), one row per
+-- order so that the order rules (duplicates, negative or missing amounts, orphans) apply to them as
+-- to every extract of orders; known_customer_id is NULL for an order whose customer does not exist.
+SELECT o.order_id, o.customer_id, o.status, o.total_amount, c.customer_id AS known_customer_id
+FROM orders o
+LEFT JOIN customers c ON c.customer_id = o.customer_id
+WHERE LOWER(TRIM(o.status)) = 'completed' AND o.ordered_at >= :trailing_start AND o.ordered_at < :end

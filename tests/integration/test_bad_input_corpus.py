@@ -1,0 +1,364 @@
+"""The bad-input corpus: each class of bad source data, run through the monthly pipeline.
+
+For each class the demo sources (14 months to October 2026) are copied, the bad rows injected,
+and October computed, gated and published exactly as the DAG's tasks do (`crm_kpis.pipeline`),
+on a warehouse that already holds July to September (so the plausibility check has a history).
+Each test asserts the outcome a user must see: the rows excluded and counted under their rule
+(once per source row, however many extracts read it), a KPI n/a "not tracked" instead of 0, or
+the run stopped before anything was published with a message naming table and column. Where
+rows are excluded, every published value must equal the clean run's: the bad rows are new rows,
+so their exclusion explains everything (arithmetic of the one class that removes real rows is in
+its test).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from crm_kpis import pipeline
+from crm_kpis.history import read_history, read_run
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.sources import engine_for
+
+AREAS = ("marketing", "sales", "operations")
+OCT = ReportPeriod.parse("monthly", "2026-10")
+HISTORY = [ReportPeriod.parse("monthly", m) for m in ("2026-07", "2026-08", "2026-09")]
+
+
+def interval(period: ReportPeriod) -> tuple[datetime, datetime]:
+    return (datetime.combine(period.start_date, datetime.min.time(), UTC),
+            datetime.combine(period.end_date, datetime.min.time(), UTC))
+
+
+@dataclass
+class Outcome:
+    error: BaseException | None
+    folder: Path
+
+    @property
+    def warehouse(self):
+        return engine_for(f"sqlite:///{self.folder / 'warehouse.db'}")
+
+    def run(self):
+        return read_run(self.warehouse, OCT)
+
+    def values(self) -> dict[tuple[str, str, str], float | None]:
+        rows = read_history(self.warehouse, "monthly", [OCT.start_date])
+        return {(r.kpi_id, r.dimension, r.member): (None if r.value != r.value else r.value)
+                for r in rows.itertuples(index=False)}
+
+    def notes(self) -> dict[str, str]:
+        rows = read_history(self.warehouse, "monthly", [OCT.start_date], company_only=True)
+        return {r.kpi_id: r.note for r in rows.itertuples(index=False) if isinstance(r.note, str)}
+
+
+def point_at(mp: pytest.MonkeyPatch, folder: Path) -> None:
+    # the JSON form with the file in `host`, as Airflow's own SQLite connections have it
+    for conn, name in (("CRM_DB", "crm.db"), ("HELPDESK_DB", "helpdesk.db")):
+        mp.setenv(f"AIRFLOW_CONN_{conn}", json.dumps({"conn_type": "sqlite", "host": str(folder / name)}))
+    mp.setenv("AIRFLOW_CONN_KPI_WAREHOUSE", f"sqlite:///{folder / 'warehouse.db'}")
+
+
+def compute(folder: Path, period: ReportPeriod, run_id: str) -> BaseException | None:
+    mp = pytest.MonkeyPatch()
+    point_at(mp, folder)
+    start, end = interval(period)
+    try:
+        for area in AREAS:
+            pipeline.compute_and_stage(area, "monthly", start, end, run_id)
+        gate = pipeline.check_quality("monthly", start, end, run_id)
+        pipeline.publish("monthly", start, end, run_id, gate["warnings"])
+        return None
+    except Exception as exc:  # the outcome under test
+        return exc
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def base(demo_sources, tmp_path_factory) -> Path:
+    """The demo sources and a warehouse holding July to September, computed once."""
+    folder = tmp_path_factory.mktemp("corpus-base")
+    for name in ("crm.db", "helpdesk.db"):
+        src = sqlite3.connect(demo_sources / name)
+        dst = sqlite3.connect(folder / name)
+        src.backup(dst)
+        src.close()
+        dst.close()
+    for period in HISTORY:
+        assert compute(folder, period, f"history-{period.key}") is None
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clean(base, tmp_path_factory) -> Outcome:
+    return run_case(base, tmp_path_factory.mktemp("clean"), None)
+
+
+def run_case(base: Path, folder: Path, inject) -> Outcome:
+    for name in ("crm.db", "helpdesk.db", "warehouse.db"):
+        shutil.copy(base / name, folder / name)
+    if inject:
+        for db in ("crm", "helpdesk"):
+            if db in inject:
+                with sqlite3.connect(folder / f"{db}.db") as conn:
+                    inject[db](conn)
+                conn.close()
+    return Outcome(compute(folder, OCT, "bad-input"), folder)
+
+
+@pytest.fixture()
+def case(base, tmp_path):
+    return lambda **inject: run_case(base, tmp_path, inject)
+
+
+def loosen(conn: sqlite3.Connection, table: str, **types: str) -> None:
+    """Rebuild a table without its constraints (as a synced table often is), optionally retyping
+    columns (e.g. reopen_count="TEXT", as a VARCHAR column)."""
+    cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    decl = ", ".join(f"{c} {types.get(c, '')}".strip() for c in cols)
+    conn.execute(f"CREATE TABLE {table}_loose ({decl})")
+    conn.execute(f"INSERT INTO {table}_loose SELECT * FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_loose RENAME TO {table}")
+
+
+def an_october_buyer(conn: sqlite3.Connection) -> tuple[int, int]:
+    """A customer with a completed October order that has lines, and a fresh order id."""
+    customer = conn.execute("SELECT o.customer_id FROM orders o JOIN order_lines l ON l.order_id = o.order_id "
+                            "WHERE o.status = 'completed' AND o.ordered_at >= '2026-10-05' "
+                            "AND o.campaign_id IS NULL ORDER BY o.order_id LIMIT 1").fetchone()[0]
+    return customer, conn.execute("SELECT MAX(order_id) + 1000 FROM orders").fetchone()[0]
+
+
+def add_order(amount, status="completed", customer=None):
+    def inject(conn):
+        buyer, order_id = an_october_buyer(conn)
+        loosen(conn, "orders")
+        conn.execute("INSERT INTO orders VALUES (?, ?, '2026-10-12 10:00:00', ?, ?, NULL, NULL)",
+                     (order_id, customer if customer is not None else buyer, status, amount))
+    return inject
+
+
+def add_ticket(created, resolved, first_response, reopen=0):
+    def inject(conn):
+        ticket = conn.execute("SELECT MAX(ticket_id) + 1000 FROM tickets").fetchone()[0]
+        loosen(conn, "tickets")
+        conn.execute("INSERT INTO tickets VALUES (?, NULL, 'email', 'question', 'normal', 'solved', NULL, ?, ?, ?, ?, ?)",
+                     (ticket, created, first_response, resolved, resolved, reopen))
+    return inject
+
+
+def add_response(score, survey="nps"):
+    def inject(conn):
+        rid, customer = conn.execute("SELECT MAX(response_id) + 1000, MIN(customer_id) FROM survey_responses").fetchone()
+        loosen(conn, "survey_responses")
+        conn.execute("INSERT INTO survey_responses VALUES (?, ?, ?, ?, '2026-10-14 09:00:00', NULL, NULL)",
+                     (rid, customer, survey, score))
+    return inject
+
+
+def assert_same_values(bad: Outcome, clean: Outcome, ignore: set[str] = frozenset()) -> None:
+    got = {k: v for k, v in bad.values().items() if k[0] not in ignore}
+    want = {k: v for k, v in clean.values().items() if k[0] not in ignore}
+    assert set(got) == set(want)
+    differ = {k: (got[k], want[k]) for k in want if k[0] not in ignore and not (
+        got[k] == want[k] or (got[k] is not None and want[k] is not None and math.isclose(got[k], want[k], rel_tol=1e-12)))}
+    assert differ == {}
+
+
+def assert_excluded(bad: Outcome, table: str, rule: str, rows: int) -> None:
+    assert bad.error is None, bad.error
+    assert bad.run()["rows_excluded"].get(table, {}).get(rule) == rows, bad.run()["rows_excluded"]
+
+
+def assert_stopped(bad: Outcome, *words: str) -> None:
+    assert bad.error is not None, "the run should have stopped"
+    for word in words:
+        assert word in str(bad.error), str(bad.error)
+    assert bad.run() is None  # nothing published for October
+
+
+# --- values that cannot be read -------------------------------------------------------------
+def test_text_in_an_amount_is_excluded_and_counted(case, clean):
+    bad = case(crm=add_order("N/A"))
+    assert_excluded(bad, "orders", "unreadable_total_amount", 1)  # read by orders and revenue_trailing: once
+    assert_same_values(bad, clean)
+
+
+def test_text_in_a_score_is_excluded_and_counted(case, clean):
+    bad = case(crm=add_response("ten"))
+    assert_excluded(bad, "survey_responses", "unreadable_score", 1)
+    assert_same_values(bad, clean)
+
+
+def test_a_varchar_count_column_is_read_as_numbers(case, clean):
+    def inject(conn):
+        loosen(conn, "tickets", reopen_count="TEXT")
+        conn.execute("UPDATE tickets SET reopen_count = CAST(reopen_count AS TEXT)")
+        assert conn.execute("SELECT typeof(reopen_count) FROM tickets LIMIT 1").fetchone()[0] == "text"
+    bad = case(helpdesk=inject)
+    assert bad.error is None and bad.run()["rows_excluded"] == clean.run()["rows_excluded"]
+    assert_same_values(bad, clean)
+
+
+def test_epoch_timestamps_stop_the_run_naming_table_and_column(case):
+    def inject(conn):
+        loosen(conn, "tickets")
+        conn.execute("UPDATE tickets SET created_at = CAST(strftime('%s', created_at) AS INTEGER)")
+    assert_stopped(case(helpdesk=inject), "tickets.created_at", "cannot be read")
+
+
+def test_unreadable_timestamp_text_is_excluded_and_counted(case, clean):
+    bad = case(helpdesk=add_ticket("2026-09-20 10:00:00", "2026-10-03 10:00:00", "soon"))
+    assert_excluded(bad, "tickets", "unreadable_first_response_at", 1)
+    assert_same_values(bad, clean)
+
+
+# --- implausible values -----------------------------------------------------------------------
+def test_a_typod_order_stops_the_run_before_anything_is_published(case):
+    assert_stopped(case(crm=add_order(9_999_999_999.99)), "orders.total_amount", "median")
+
+
+def test_absurd_agent_hours_stop_the_run(case):
+    def inject(conn):
+        conn.execute("INSERT INTO agent_time SELECT agent_id, '2026-10-15', 99999999 FROM agents LIMIT 1")
+    assert_stopped(case(helpdesk=inject), "agent_time.hours_logged")
+
+
+# --- rows the reference rules exclude ----------------------------------------------------------
+def test_a_duplicated_order_is_counted_once_for_all_extracts_that_read_it(case, clean):
+    def inject(conn):
+        loosen(conn, "orders")
+        conn.execute("INSERT INTO orders SELECT * FROM orders WHERE status = 'completed' "
+                     "AND ordered_at >= '2026-10-05' AND campaign_id IS NOT NULL ORDER BY order_id LIMIT 1")
+    bad = case(crm=inject)
+    # read by orders, campaign_orders and revenue_trailing (and order_customers): one source row
+    assert_excluded(bad, "orders", "duplicate", 1)
+    assert_same_values(bad, clean)
+
+
+@pytest.mark.parametrize("amount", [-50.0, None], ids=["negative", "null"])
+def test_negative_and_missing_amounts_are_excluded(case, clean, amount):
+    bad = case(crm=add_order(amount))
+    assert_excluded(bad, "orders", "negative_or_missing_total_amount", 1)
+    assert_same_values(bad, clean)
+
+
+def test_an_out_of_scale_score_is_excluded(case, clean):
+    bad = case(crm=add_response(11))
+    assert_excluded(bad, "survey_responses", "score_out_of_scale", 1)
+    assert_same_values(bad, clean)
+
+
+def test_a_ticket_resolved_before_it_was_created_is_counted_once(case, clean):
+    bad = case(helpdesk=add_ticket("2026-10-20 10:00:00", "2026-10-10 10:00:00", "2026-10-09 10:00:00"))
+    # read by tickets_created and tickets_resolved: one source row
+    assert_excluded(bad, "tickets", "resolved_at_before_created_at", 1)
+    assert_same_values(bad, clean)
+
+
+def test_a_first_response_in_the_future_is_excluded(case, clean):
+    bad = case(helpdesk=add_ticket("2026-09-20 10:00:00", "2026-10-03 10:00:00", "2030-01-01 00:00:00"))
+    assert_excluded(bad, "tickets", "resolved_at_before_first_response_at", 1)
+    assert_same_values(bad, clean)
+
+
+def test_an_orphan_order_is_excluded(case, clean):
+    bad = case(crm=add_order(120.0, status="cancelled", customer=99_999_999))
+    assert_excluded(bad, "orders", "orphan_customer", 1)
+    assert_same_values(bad, clean)
+
+
+def test_a_status_outside_the_allowed_values_is_excluded_and_a_typo_of_case_is_read(case, clean):
+    def inject(conn):
+        add_order(80.0, status="complete")(conn)  # not a status: excluded
+        conn.execute("UPDATE orders SET status = ' Completed' WHERE order_id = "
+                     "(SELECT MIN(order_id) FROM orders WHERE status = 'completed' AND ordered_at >= '2026-10-01')")
+    bad = case(crm=inject)
+    assert_excluded(bad, "orders", "unknown_status_value", 1)
+    assert_same_values(bad, clean)
+
+
+# --- labels -------------------------------------------------------------------------------------
+def test_html_and_emoji_in_a_label_change_only_that_member(case, clean):
+    label = "<script>alert(1)</script> Field 🚀"
+
+    def inject(conn):
+        conn.execute("UPDATE sales_reps SET team = ? WHERE team = 'Field Sales'", (label,))
+    bad = case(crm=inject)
+    assert bad.error is None, bad.error
+    got, want = bad.values(), clean.values()
+    renamed = {(k, d, label if m == "Field Sales" else m): v for (k, d, m), v in want.items()}
+    assert got == renamed
+
+
+def test_a_label_too_long_for_the_warehouse_is_excluded_not_a_failed_write(case, clean):
+    long_team = "T" * 301
+
+    def inject(conn):
+        conn.execute("UPDATE sales_reps SET team = ? WHERE rep_id = (SELECT MIN(rep_id) FROM sales_reps)", (long_team,))
+    bad = case(crm=inject)
+    assert bad.error is None, bad.error
+    with sqlite3.connect(bad.folder / "crm.db") as conn:
+        # the rep's orders of October (orders) and of September (orders_previous, for the growth rate)
+        rep_orders, rep_revenue = conn.execute(
+            "SELECT COUNT(*), SUM(CASE WHEN status = 'completed' AND ordered_at >= '2026-10-01' "
+            "THEN total_amount ELSE 0 END) FROM orders WHERE sales_rep_id = (SELECT MIN(rep_id) FROM sales_reps) "
+            "AND ordered_at >= '2026-09-01' AND ordered_at < '2026-11-01'").fetchone()
+    conn.close()
+    excluded = bad.run()["rows_excluded"]["orders"]["label_too_long_rep_team"]
+    assert excluded == rep_orders > 0
+    key = ("sales.revenue", "", "")
+    assert math.isclose(bad.values()[key], clean.values()[key] - rep_revenue, rel_tol=1e-12)
+
+
+# --- missing and untracked inputs --------------------------------------------------------------
+def test_an_empty_table_makes_its_kpis_not_tracked_not_zero(case, clean):
+    bad = case(helpdesk=lambda conn: conn.execute("DELETE FROM calls"))
+    assert bad.error is None, bad.error
+    notes, values = bad.notes(), bad.values()
+    for kpi in ("operations.inbound_calls", "operations.abandoned_calls", "operations.abandonment_rate",
+                "operations.calls_per_day", "operations.handle_minutes"):
+        assert values[(kpi, "", "")] is None and notes[kpi] == "not tracked: no rows in calls"
+    assert bad.run()["not_tracked"] == {"calls": "no rows in calls"}
+    from crm_kpis.kpis import REGISTRY
+
+    reading_calls = {k.id for k in REGISTRY.values() if "calls" in k.inputs}
+    assert_same_values(bad, clean, ignore=reading_calls)  # every other KPI is untouched
+
+
+def test_a_column_null_everywhere_makes_its_kpis_not_tracked(case):
+    bad = case(helpdesk=lambda conn: conn.execute("UPDATE tickets SET first_response_at = NULL"))
+    assert bad.error is None, bad.error
+    notes = bad.notes()
+    assert notes["operations.sla_compliance_rate"] == "not tracked: no tickets.first_response_at"
+    assert notes["operations.first_response_hours"] == "not tracked: no tickets.first_response_at"
+    assert bad.values()[("operations.sla_compliance_rate", "", "")] is None
+
+
+def test_a_missing_table_fails_at_once_naming_it(case):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    bad = case(helpdesk=lambda conn: conn.execute("DROP TABLE calls"))
+    assert isinstance(bad.error, AirflowFailException)  # permanent: not retried
+    assert_stopped(bad, "table calls is missing", "operations.inbound_calls")
+
+
+def test_a_missing_column_fails_at_once_naming_table_and_column(case):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    def inject(conn):
+        conn.execute("DROP INDEX ix_tickets_first_response_at")
+        conn.execute("ALTER TABLE tickets DROP COLUMN first_response_at")
+    bad = case(helpdesk=inject)
+    assert isinstance(bad.error, AirflowFailException)
+    assert_stopped(bad, "tickets.first_response_at", "column first_response_at (timestamp) is missing")
