@@ -68,13 +68,13 @@ class Contract:
         return [t for t in self.tables.values() if t.conn_id == conn_id]
 
 
-def _column(name: str, raw: Any) -> ColumnSpec:
+def _column(table_name: str, name: str, raw: Any) -> ColumnSpec:
     spec = raw if isinstance(raw, dict) else {"type": raw}
     type_text = str(spec["type"])
     nullable = type_text.endswith("?")
     type_name = type_text.rstrip("?")
     if type_name not in TYPES:
-        raise ValueError(f"{CONTRACT_FILE.name}: column {name}: unknown type {type_name!r} (one of {TYPES})")
+        raise ValueError(f"{CONTRACT_FILE.name}: column {table_name}.{name}: unknown type {type_name!r} (one of {TYPES})")
     allowed = tuple(str(v) for v in spec.get("allowed", ()))
     return ColumnSpec(name, type_name, nullable, allowed, spec.get("unknown", "exclude") == "exclude")
 
@@ -85,7 +85,7 @@ def load_contract() -> Contract:
     tables: dict[str, TableSpec] = {}
     for database, spec in raw["databases"].items():
         for name, tspec in spec["tables"].items():
-            columns = {c: _column(f"{name}.{c}", v) for c, v in tspec["columns"].items()}
+            columns = {c: _column(name, c, v) for c, v in tspec["columns"].items()}
             tables[name] = TableSpec(name, database, spec["conn_id"], tspec.get("key"), columns)
     signals = {name: Signal(name=name, **spec) for name, spec in raw.get("tracking", {}).items()}
     for signal in signals.values():

@@ -190,7 +190,7 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
     path = Path(url.database) if url.database and url.database != ":memory:" else None
     if read_only:
         if path is None or not path.is_file():
-            raise SourceConfigError(f"SQLite source file not found: {path or url.database!r} "
+            raise SourceConfigError(f"SQLite source file not found: {path if path else url.database} "
                                     "(check the connection's path; a source is never created)")
         uri = f"file:{quote(str(path.resolve()))}?mode=ro"
         # the URL stays the file's path (logs, tests); the connections are opened read-only

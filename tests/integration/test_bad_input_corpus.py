@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +59,14 @@ class Outcome:
         return {r.kpi_id: r.note for r in rows.itertuples(index=False) if isinstance(r.note, str)}
 
 
+def copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite file whose latest pages may still be in its WAL file."""
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    source.backup(target)
+    source.close()
+    target.close()
+
+
 def point_at(mp: pytest.MonkeyPatch, folder: Path) -> None:
     # the JSON form with the file in `host`, as Airflow's own SQLite connections have it
     for conn, name in (("CRM_DB", "crm.db"), ("HELPDESK_DB", "helpdesk.db")):
@@ -88,11 +95,7 @@ def base(demo_sources, tmp_path_factory) -> Path:
     """The demo sources and a warehouse holding July to September, computed once."""
     folder = tmp_path_factory.mktemp("corpus-base")
     for name in ("crm.db", "helpdesk.db"):
-        src = sqlite3.connect(demo_sources / name)
-        dst = sqlite3.connect(folder / name)
-        src.backup(dst)
-        src.close()
-        dst.close()
+        copy_db(demo_sources / name, folder / name)
     for period in HISTORY:
         assert compute(folder, period, f"history-{period.key}") is None
     return folder
@@ -100,12 +103,15 @@ def base(demo_sources, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def clean(base, tmp_path_factory) -> Outcome:
-    return run_case(base, tmp_path_factory.mktemp("clean"), None)
+    outcome = run_case(base, tmp_path_factory.mktemp("clean"), None)
+    assert outcome.error is None, outcome.error
+    assert outcome.run()["rows_excluded"] == {} and outcome.run()["not_tracked"] == {}
+    return outcome
 
 
 def run_case(base: Path, folder: Path, inject) -> Outcome:
     for name in ("crm.db", "helpdesk.db", "warehouse.db"):
-        shutil.copy(base / name, folder / name)
+        copy_db(base / name, folder / name)
     if inject:
         for db in ("crm", "helpdesk"):
             if db in inject:
@@ -225,7 +231,9 @@ def test_unreadable_timestamp_text_is_excluded_and_counted(case, clean):
 
 # --- implausible values -----------------------------------------------------------------------
 def test_a_typod_order_stops_the_run_before_anything_is_published(case):
-    assert_stopped(case(crm=add_order(9_999_999_999.99)), "orders.total_amount", "median")
+    bad = case(crm=add_order(9_999_999_999.99))
+    assert_stopped(bad, "orders.total_amount", "the period's median")  # the row, against its period
+    assert "sales.revenue" in str(bad.error) and "the median of its last 3 periods" in str(bad.error)  # the KPI
 
 
 def test_absurd_agent_hours_stop_the_run(case):
@@ -362,3 +370,87 @@ def test_a_missing_column_fails_at_once_naming_table_and_column(case):
     bad = case(helpdesk=inject)
     assert isinstance(bad.error, AirflowFailException)
     assert_stopped(bad, "tickets.first_response_at", "column first_response_at (timestamp) is missing")
+
+
+# --- text keys ------------------------------------------------------------------------------------
+def as_text_ids(path: Path) -> None:
+    """Every id column of every table as text (`C-0001f`), as synced CRMs key their rows."""
+    import pandas as pd
+
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        frame = pd.read_sql_query(f"SELECT * FROM {table}", conn)
+        for column in frame.columns:
+            if column.endswith("_id") and pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].map(lambda v: None if pd.isna(v) else f"C-{int(v):05x}")
+        conn.execute(f"DROP TABLE {table}")
+        frame.to_sql(table, conn, index=False)  # id columns TEXT, no integer keys anywhere
+    conn.commit()
+    conn.close()
+
+
+def test_text_ids_everywhere_give_the_same_numbers(base, clean, tmp_path):
+    for name in ("crm.db", "helpdesk.db"):
+        copy_db(base / name, tmp_path / name)
+        as_text_ids(tmp_path / name)
+    with sqlite3.connect(tmp_path / "crm.db") as conn:
+        assert conn.execute("SELECT typeof(customer_id), customer_id FROM orders LIMIT 1").fetchone()[0] == "text"
+    conn.close()
+    copy_db(base / "warehouse.db", tmp_path / "warehouse.db")
+    text_ids = Outcome(compute(tmp_path, OCT, "text-ids"), tmp_path)
+    assert text_ids.error is None, text_ids.error
+    assert_same_values(text_ids, clean)
+
+
+# --- the check command ------------------------------------------------------------------------------
+def test_the_check_command_lists_what_a_source_lacks(base, tmp_path):
+    import subprocess
+    import sys
+
+    def inject(conn):
+        conn.execute("DROP TABLE calls")
+        conn.execute("DELETE FROM agent_time")
+        loosen(conn, "tickets")
+        conn.execute("UPDATE tickets SET status = 'Solved!' WHERE ticket_id % 50 = 0")
+    run_case(base, tmp_path, {"helpdesk": inject})
+    ok = subprocess.run([sys.executable, "-m", "crm_kpis.sources", "check", "--crm-url", f"sqlite:///{base / 'crm.db'}",
+                         "--helpdesk-url", f"sqlite:///{base / 'helpdesk.db'}"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 error(s)" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "crm_kpis.sources", "check", "--crm-url", f"sqlite:///{base / 'crm.db'}",
+                          "--helpdesk-url", f"sqlite:///{tmp_path / 'helpdesk.db'}"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    out = " ".join(bad.stdout.split())
+    assert "ERROR calls: table calls is missing from helpdesk." in out and "operations.inbound_calls" in out
+    assert "WARNING tickets.status: values outside ['open', 'pending', 'solved', 'closed']: 'Solved!'" in out
+
+
+# --- the report of a helpdesk that tracks neither first responses nor calls -----------------------
+def test_the_report_says_not_tracked_where_the_helpdesk_records_nothing(base, tmp_path, monkeypatch):
+    import subprocess
+
+    def inject(conn):
+        conn.execute("DELETE FROM calls")
+        conn.execute("UPDATE tickets SET first_response_at = NULL")
+    bad = run_case(base, tmp_path, {"helpdesk": inject})
+    assert bad.error is None, bad.error
+    point_at(monkeypatch, tmp_path)
+    start, end = interval(OCT)
+    out = pipeline.render_report("monthly", start, end)
+    text = subprocess.run(["pdftotext", "-layout", out["pdf"], "-"], capture_output=True, text=True, check=True).stdout
+    page_one = text.split("\f")[0]
+    sla = next(line for line in page_one.splitlines() if "SLA compliance" in line)
+    # the tile: n/a with its reason, no "0.0 %", no status badge
+    assert "n/a" in page_one and "0.0 %" not in sla and "target" not in sla.lower().replace("off target", "")
+    assert "not tracked: no tickets.first_response_at" in " ".join(page_one.split())
+    plain = subprocess.run(["pdftotext", out["pdf"], "-"], capture_output=True, text=True, check=True).stdout
+    about = " ".join(plain.split())
+    assert "Not tracked by the sources" in about and "Service calls (no rows in calls)" in about
+    assert "SLA compliance (no tickets.first_response_at)" in about
+    for line in text.splitlines():
+        if line.strip().startswith(("Service calls", "Calls abandoned", "First response time", "SLA compliance")):
+            assert "On target" not in line and "Off target" not in line and "At risk" not in line, line
+    shots = Path(__import__("os").environ.get("CRM_KPIS_SCREENSHOTS", tmp_path))
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "3", out["pdf"], str(shots / "not-tracked")],
+                   check=True)
