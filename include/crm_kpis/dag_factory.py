@@ -55,9 +55,13 @@ Re-running a run recomputes the same period and gives the same numbers.
 **Reads**: connections `crm_db` and `helpdesk_db` (SQL in `include/sql/`; SQLite files under
 `var/data/` when the connections are not set).
 
-**Checks**: `check_quality` stops the run before anything is written or sent when the newest source
-record is too old (the load has not finished; retried with back-off), a key extract read far fewer
-rows than usual, or a value is impossible (no retry). Softer findings become warnings in the report.
+**Checks**: each compute task first checks the source contract (`python -m crm_kpis.sources check`):
+a missing table or column fails it at once, naming both. Values that cannot be read as their type
+are excluded and counted; a KPI whose input is not recorded is n/a, never 0. `check_quality` stops
+the run before anything is written or sent when the newest source record is too old (the load has
+not finished; retried with back-off), a key extract read far fewer rows than usual, a column is
+mostly unreadable, or a value is impossible or implausible against its history (no retry). Softer
+findings become warnings in the report.
 
 **Writes**: `kpi_history` in connection `kpi_warehouse`; the period's rows are replaced in one
 transaction by `publish_history`. Reports go to `var/reports/{report_id}/`.

@@ -114,6 +114,11 @@ def read_timestamps(raw: pd.Series, tz: str, is_date: bool) -> tuple[pd.Series, 
         # epoch numbers: seconds or milliseconds cannot be told apart safely; say so, never guess
         return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]"), present
     text = _as_text(raw)
+    if tz == "UTC" or is_date:
+        # naive values are UTC already (or calendar dates): one parse, offsets converted by it
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        out = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+        return out, present & out.isna()
     with_offset = text.str.strip().str.contains(_OFFSET, na=False).astype(bool)
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     if with_offset.any():

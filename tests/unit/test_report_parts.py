@@ -74,3 +74,24 @@ def test_trend_chart_labels_stay_inside_and_are_escaped():
     assert "Revenue &lt;&amp;&gt;" in svg
     for x, text in re.findall(r'<text x="([\d.]+)"[^>]*>([^<]*)</text>', svg):
         assert float(x) >= 0 and float(x) + len(text) * 7 * 0.58 <= 200 + 1, (x, text)
+
+
+def test_a_count_without_a_row_for_a_member_is_zero_and_a_rate_stays_undefined():
+    import pandas as pd
+
+    from crm_kpis.config import Settings
+    from crm_kpis.report.context import _breakdowns
+
+    rows = pd.DataFrame([
+        # backlog: no open social cases, so no social row; the resolution time has a social row
+        ("operations.backlog", "", "", 5.0), ("operations.backlog", "ticket_channel", "email", 5.0),
+        ("operations.tickets_solved", "", "", 9.0), ("operations.tickets_solved", "ticket_channel", "email", 7.0),
+        ("operations.tickets_solved", "ticket_channel", "social", 2.0),
+        ("operations.solved_same_day_rate", "", "", 0.5),
+        ("operations.solved_same_day_rate", "ticket_channel", "email", 0.5),
+    ], columns=["kpi_id", "dimension", "member", "value"])
+    table = _breakdowns(rows, "operations", "monthly", Settings("UTC", "USD", "X"))[0]
+    cells = {row["member"]: dict(zip(table["columns"], (c["text"] for c in row["cells"]), strict=True))
+             for row in table["rows"]}
+    assert cells["social"]["Open cases"] == "0"  # a real zero: the channel exists, no case is open
+    assert cells["social"]["Closed the same day"] == "n/a"  # a rate without cases is undefined

@@ -137,6 +137,13 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
         kpi_ids = [k.id for k in kpis_for(area, grain) if k.id in set(part["kpi_id"])][:BREAKDOWN_COLUMNS]
         members = sorted(part["member"].unique())
         lookup = {(r.kpi_id, r.member): _value(r.value) for r in part.itertuples(index=False)}
+        # a count with no row for a member of the period (no open social cases) is a real 0, not n/a,
+        # when the KPI has a company-wide value (it is tracked); rates and means stay undefined
+        tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and _value(r.value) is not None}
+        for kpi_id in kpi_ids:
+            if REGISTRY[kpi_id].unit == "count" and kpi_id in tracked:
+                for member in members:
+                    lookup.setdefault((kpi_id, member), 0.0)
         marks: dict[tuple[str, str], str] = {}
         for kpi_id in kpi_ids:
             better = REGISTRY[kpi_id].better
