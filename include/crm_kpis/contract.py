@@ -226,7 +226,7 @@ def value_problems(engine: Engine, spec: TableSpec, present: set[str]) -> list[P
                                        tuple(affected_kpis(spec.name, col.name))))
             if col.allowed:
                 rows = conn.execute(select(c, func.count()).select_from(src).where(c.is_not(None)).group_by(c)).all()
-                other = {str(v): n for v, n in rows if str(v).strip().lower() not in col.allowed}
+                other = {str(v): n for v, n in rows if str(v) not in col.allowed}
                 if other:
                     shown = ", ".join(f"{v!r} ({n:,})" for v, n in sorted(other.items(), key=lambda x: -x[1])[:8])
                     what = "excluded and counted" if col.exclude_unknown else "kept as their own breakdown members"

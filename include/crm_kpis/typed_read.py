@@ -163,10 +163,15 @@ def read_booleans(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def read_allowed(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
-    """Trimmed, lower-case values; outside `allowed`: marked when the contract excludes them."""
-    normal = _per_distinct(raw, lambda v: v.strip().lower() if isinstance(v, str) else v)
-    outside = normal.notna() & ~normal.isin(spec.allowed)
-    return normal, (outside if spec.exclude_unknown else pd.Series(False, index=raw.index))
+    """Values outside `allowed` are marked when the contract excludes them.
+
+    Compared as they are, not trimmed or lower-cased: the extracts that aggregate in SQL compare
+    `status = 'completed'` exactly (a function on the column would cost PostgreSQL its statistics
+    and its plans), so " Completed" must be no revenue anywhere rather than revenue in one extract
+    and not in another. It is excluded and counted here, and the check command lists it.
+    """
+    outside = raw.notna() & ~raw.isin(spec.allowed)
+    return raw, (outside if spec.exclude_unknown else pd.Series(False, index=raw.index))
 
 
 def too_long(raw: pd.Series) -> pd.Series:

@@ -286,14 +286,22 @@ def test_an_orphan_order_is_excluded(case, clean):
     assert_same_values(bad, clean)
 
 
-def test_a_status_outside_the_allowed_values_is_excluded_and_a_typo_of_case_is_read(case, clean):
+def test_a_status_outside_the_allowed_values_is_excluded_and_counted(case, clean):
     def inject(conn):
-        add_order(80.0, status="complete")(conn)  # not a status: excluded
+        add_order(80.0, status="complete")(conn)  # a new order with a misspelt status
+        # an existing completed order's status with a stray space and a capital: not "completed" either
         conn.execute("UPDATE orders SET status = ' Completed' WHERE order_id = "
-                     "(SELECT MIN(order_id) FROM orders WHERE status = 'completed' AND ordered_at >= '2026-10-01')")
+                     "(SELECT MIN(order_id) FROM orders WHERE status = 'completed' AND ordered_at >= '2026-10-01' "
+                     "AND campaign_id IS NULL)")
     bad = case(crm=inject)
-    assert_excluded(bad, "orders", "unknown_status_value", 1)
-    assert_same_values(bad, clean)
+    assert_excluded(bad, "orders", "unknown_status_value", 2)
+    with sqlite3.connect(bad.folder / "crm.db") as conn:
+        amount = conn.execute("SELECT total_amount FROM orders WHERE status = ' Completed'").fetchone()[0]
+    conn.close()
+    # the typo'd order is no revenue in any extract (the SQL filters compare exactly, as the reading does)
+    key = ("sales.revenue", "", "")
+    assert math.isclose(bad.values()[key], clean.values()[key] - amount, rel_tol=1e-12)
+    assert bad.values()[("sales.orders", "", "")] == clean.values()[("sales.orders", "", "")] - 1
 
 
 # --- labels -------------------------------------------------------------------------------------

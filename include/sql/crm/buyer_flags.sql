@@ -27,10 +27,10 @@ WITH purchases AS (
     FROM orders o
     JOIN order_lines l ON l.order_id = o.order_id
     LEFT JOIN products p ON p.product_id = l.product_id
-    WHERE LOWER(TRIM(o.status)) = 'completed' AND o.ordered_at < :end
+    WHERE o.status = 'completed' AND o.ordered_at < :end
       AND o.customer_id IN (
           SELECT customer_id FROM orders
-          WHERE LOWER(TRIM(status)) = 'completed' AND ordered_at >= :start AND ordered_at < :end
+          WHERE status = 'completed' AND ordered_at >= :start AND ordered_at < :end
       )
     GROUP BY o.customer_id, p.category, CASE WHEN o.ordered_at >= :start THEN o.ordered_at END
 ),

@@ -9,4 +9,4 @@ FROM orders o
 LEFT JOIN customers c ON c.customer_id = o.customer_id
 LEFT JOIN campaigns k ON k.campaign_id = o.campaign_id
 WHERE o.ordered_at >= :start AND o.ordered_at < :end
-  AND LOWER(TRIM(o.status)) = 'completed' AND o.campaign_id IS NOT NULL
+  AND o.status = 'completed' AND o.campaign_id IS NOT NULL

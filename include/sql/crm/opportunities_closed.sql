@@ -9,7 +9,7 @@ LEFT JOIN (
     SELECT a.opportunity_id, COUNT(*) AS calls
     FROM sales_activities a
     JOIN opportunities q ON q.opportunity_id = a.opportunity_id
-    WHERE q.closed_at >= :start AND q.closed_at < :end AND LOWER(TRIM(a.kind)) = 'call' AND a.occurred_at < q.closed_at
+    WHERE q.closed_at >= :start AND q.closed_at < :end AND a.kind = 'call' AND a.occurred_at < q.closed_at
     GROUP BY a.opportunity_id
 ) k ON k.opportunity_id = p.opportunity_id
 WHERE p.closed_at >= :start AND p.closed_at < :end

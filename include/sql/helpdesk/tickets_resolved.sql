@@ -4,7 +4,7 @@ SELECT t.ticket_id, t.created_at, t.first_response_at, t.resolved_at, t.category
        p.first_response_minutes AS sla_first_response_minutes,
        p.resolution_minutes AS sla_resolution_minutes,
        (SELECT COUNT(*) FROM ticket_messages m
-         WHERE m.ticket_id = t.ticket_id AND LOWER(TRIM(m.author)) = 'agent' AND m.public = TRUE) AS public_agent_messages
+         WHERE m.ticket_id = t.ticket_id AND m.author = 'agent' AND m.public = TRUE) AS public_agent_messages
 FROM tickets t
 LEFT JOIN agents a ON a.agent_id = t.assignee_agent_id
 LEFT JOIN sla_policies p ON p.priority = t.priority
