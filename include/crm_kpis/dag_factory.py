@@ -11,9 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import DAG, Param, dag, get_current_context, task
 
 from crm_kpis.config import dag_id_for, load_settings
+from crm_kpis.timetable import PeriodTimetable
 
 AREAS = ("marketing", "sales", "operations")
 OWNER = "data-team"
@@ -87,7 +88,7 @@ def make_kpi_dag(grain: str) -> DAG:
     @dag(
         dag_id=dag_id_for(grain),
         description=f"{grain.title()} CRM KPIs: compute, store history, render PDF, email {report.report_id}",
-        schedule=CronDataIntervalTimetable(CRONS[grain], timezone=tz),
+        schedule=PeriodTimetable(CRONS[grain], tz, grain),
         start_date=pendulum.datetime(*START_DATE, tz=tz),
         catchup=False,
         max_active_runs=1,
