@@ -56,14 +56,18 @@ def test_policy(bag, dag_id):
 
 
 @pytest.mark.parametrize(("dag_id", "run_after", "start", "end"), [
-    ("crm_kpis_monthly", datetime(2026, 11, 1), datetime(2026, 10, 1), datetime(2026, 11, 1)),
-    ("crm_kpis_daily", datetime(2026, 10, 6), datetime(2026, 10, 5), datetime(2026, 10, 6)),
+    # a manual run at a period's start is that period's run, as the scheduler creates it
+    ("crm_kpis_monthly", datetime(2026, 10, 1), datetime(2026, 10, 1), datetime(2026, 11, 1)),
+    ("crm_kpis_daily", datetime(2026, 10, 5), datetime(2026, 10, 5), datetime(2026, 10, 6)),
+    # at any other instant (the trigger form's default, now): the last complete period before it
+    ("crm_kpis_monthly", datetime(2026, 11, 17, 9, 30), datetime(2026, 10, 1), datetime(2026, 11, 1)),
+    ("crm_kpis_daily", datetime(2026, 10, 6, 8, 0), datetime(2026, 10, 5), datetime(2026, 10, 6)),
 ])
 def test_data_interval_is_one_period(bag, dag_id, run_after, start, end):
-    from airflow.sdk import CronDataIntervalTimetable
+    from crm_kpis.timetable import PeriodTimetable
 
     dag = bag.get_dag(dag_id)
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert isinstance(core_timetable(dag), PeriodTimetable)
     interval = core_timetable(dag).infer_manual_data_interval(run_after=pendulum.instance(run_after, tz="UTC"))
     assert (interval.start, interval.end) == (pendulum.instance(start, tz="UTC"), pendulum.instance(end, tz="UTC"))
     period = ReportPeriod.from_data_interval(dag_id.split("_")[-1], interval.start, interval.end, "UTC")
@@ -76,6 +80,7 @@ def test_data_interval_is_one_period(bag, dag_id, run_after, start, end):
 ])
 def test_scheduled_runs_are_consecutive_periods_keyed_by_their_start(bag, dag_id, last, expected):
     from airflow.timetables.base import DataInterval, TimeRestriction
+    from airflow.utils.types import DagRunType
 
     utc = [pendulum.instance(d, tz="UTC") for d in (*last, *expected)]
     info = core_timetable(bag.get_dag(dag_id)).next_dagrun_info(
@@ -85,6 +90,9 @@ def test_scheduled_runs_are_consecutive_periods_keyed_by_their_start(bag, dag_id
     assert (info.data_interval.start, info.data_interval.end) == (utc[2], utc[3])
     assert info.logical_date == utc[2]  # backfill --from-date/--to-date name period starts
     assert info.run_after == utc[3]  # the run starts once the period has ended
+    run_id = core_timetable(bag.get_dag(dag_id)).generate_run_id(
+        run_type=DagRunType.SCHEDULED, run_after=info.run_after, data_interval=info.data_interval)
+    assert run_id == f"scheduled__{'2026-10' if 'monthly' in dag_id else '2026-10-05'}"  # the run names its period
 
 
 def test_berlin_timetable_gives_the_25_hour_day(monkeypatch, airflow_db):
@@ -93,7 +101,7 @@ def test_berlin_timetable_gives_the_25_hour_day(monkeypatch, airflow_db):
     from crm_kpis.dag_factory import make_kpi_dag
 
     dag = make_kpi_dag("daily")
-    interval = core_timetable(dag).infer_manual_data_interval(run_after=pendulum.datetime(2026, 10, 26, tz="Europe/Berlin"))
+    interval = core_timetable(dag).infer_manual_data_interval(run_after=pendulum.datetime(2026, 10, 25, tz="Europe/Berlin"))
     assert interval.start == datetime(2026, 10, 24, 22, tzinfo=UTC)  # 25 Oct 00:00 CEST
     assert interval.end == datetime(2026, 10, 25, 23, tzinfo=UTC)  # 26 Oct 00:00 CET
     period = ReportPeriod.from_data_interval("daily", interval.start, interval.end, "Europe/Berlin")

@@ -63,12 +63,14 @@ def pdf_text(pdf: Path) -> str:
 
 
 def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
-    # September, then October: the October report compares with September from the history
-    run(dags["monthly"], (2026, 10, 1))
-    october_run = run(dags["monthly"], (2026, 11, 1))
+    # September, then October: the October report compares with September from the history.
+    # A run's logical date is its period's start, as the scheduler's runs have it.
+    run(dags["monthly"], (2026, 9, 1))
+    october_run = run(dags["monthly"], (2026, 10, 1))
     assert (october_run.data_interval_start.date().isoformat(), october_run.data_interval_end.date().isoformat()) == (
         "2026-10-01", "2026-11-01")
-    run(dags["daily"], (2026, 11, 1))  # 31 October
+    assert october_run.logical_date.date().isoformat() == "2026-10-01"
+    run(dags["daily"], (2026, 10, 31))
 
     assert len(smtp_inbox.messages) == 3
     october = next(m for m in smtp_inbox.messages if "October 2026" in m["message"]["Subject"])
@@ -115,14 +117,14 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
 
     sent = len(smtp_inbox.messages)
     before = company_values("monthly", date(2026, 10, 1))
-    run(dags["monthly"], (2026, 11, 1))
+    run(dags["monthly"], (2026, 10, 1))
     assert company_values("monthly", date(2026, 10, 1)) == before
     assert len(smtp_inbox.messages) == sent, "a re-run must not email the same report again"
 
-    run(dags["monthly"], (2026, 11, 1), conf={"resend": True})
+    run(dags["monthly"], (2026, 10, 1), conf={"resend": True})
     assert len(smtp_inbox.messages) == sent + 1
 
-    run(dags["monthly"], (2026, 11, 1), conf={"deliver": "no", "resend": True})
+    run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "resend": True})
     assert len(smtp_inbox.messages) == sent + 1
 
 
@@ -136,7 +138,7 @@ def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypa
     monkeypatch.setitem(REGISTRY, "operations.csat",
                         type(broken)(**{**broken.__dict__, "compute": lambda x: [Measure(1.5)]}))
     sent = len(smtp_inbox.messages)
-    dag_run = dags["daily"].test(logical_date=pendulum.datetime(2026, 10, 29, tz="UTC"))
+    dag_run = dags["daily"].test(logical_date=pendulum.datetime(2026, 10, 28, tz="UTC"))
     assert str(dag_run.state).endswith("failed")
     new = smtp_inbox.messages[sent:]
     assert len(new) == 1, [m["message"]["Subject"] for m in new]  # the alert, and no report

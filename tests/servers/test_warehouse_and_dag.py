@@ -91,7 +91,7 @@ def test_monthly_dag_on_postgresql_and_mariadb(engines, postgres, airflow_db, mo
     monkeypatch.setenv("AIRFLOW_CONN_KPI_WAREHOUSE", to_airflow(warehouse_url))
     monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
     dag = DagBag(dag_folder=str(PROJECT_DIR / "dags")).get_dag("crm_kpis_monthly")
-    run = dag.test(logical_date=pendulum.datetime(2026, 11, 1, tz="UTC"), run_conf={"deliver": "no"})
+    run = dag.test(logical_date=pendulum.datetime(2026, 10, 1, tz="UTC"), run_conf={"deliver": "no"})  # October
     assert str(run.state).endswith("success")
     history = read_history(engine_for(warehouse_url), "monthly", [date(2026, 10, 1)], company_only=True)
     assert set(history["kpi_id"]) == set(REGISTRY)

@@ -54,25 +54,26 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(dag, logical: date, history_only: bool) -> None:
         started = time.perf_counter()
-        # a manual run's data interval is the last complete period before its logical date
+        # logical date = the period's start, as the scheduler's run for that period has it
         dag_run = dag.test(
             logical_date=pendulum.datetime(logical.year, logical.month, logical.day, tz=tz),
             mark_success_pattern=HISTORY_ONLY if history_only else None,
         )
-        print(f"  {dag.dag_id} {dag_run.data_interval_start:%Y-%m-%d} .. {dag_run.data_interval_end:%Y-%m-%d}: "
-              f"{dag_run.state} ({time.perf_counter() - started:.1f} s)", flush=True)
+        print(f"  {dag.dag_id} {dag_run.data_interval_start:%Y-%m-%d} .. {dag_run.data_interval_end:%Y-%m-%d} "
+              f"(logical date {dag_run.logical_date:%Y-%m-%d}): {dag_run.state} "
+              f"({time.perf_counter() - started:.1f} s)", flush=True)
         if str(dag_run.state) not in ("success", "DagRunState.SUCCESS"):
             raise SystemExit(f"{dag.dag_id} failed for {logical}: see the task logs under {var_dir() / 'airflow'}")
 
     months = _months(end_month, args.months)
     print(f"monthly runs {months[0]:%Y-%m} .. {months[-1]:%Y-%m}:", flush=True)
     for i, month in enumerate(months):
-        run(monthly, next_month(month), history_only=i < len(months) - 1)
+        run(monthly, month, history_only=i < len(months) - 1)
     last_day = next_month(end_month) - timedelta(days=1)
     days = [last_day - timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     print(f"daily runs {days[0]} .. {days[-1]}:", flush=True)
     for i, day in enumerate(days):
-        run(daily, day + timedelta(days=1), history_only=i < len(days) - 1)
+        run(daily, day, history_only=i < len(days) - 1)
 
     print("\nOutputs:")
     for folder in sorted(reports_dir().glob("*")):
