@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # pip on some machines warns about missing local mirrors on every package; keep the output readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo data pipeline test lint clean airflow bench check-sources
+.PHONY: install demo data pipeline test lint clean airflow bench check-sources backfill
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: install
 ## make check-sources: the sources against the source contract (connections crm_db, helpdesk_db)
 check-sources: install
 	$(BIN)/python -m crm_kpis.sources check $(if $(CRM_URL),--crm-url $(CRM_URL),) $(if $(HELPDESK_URL),--helpdesk-url $(HELPDESK_URL),)
+
+## make backfill MONTHS=2025-11..2026-10 (or DAYS=2026-10-01..2026-10-31) [ARGS="--dry-run"]: periods, any timezone
+backfill: install
+	$(BIN)/python -m crm_kpis.backfill $(if $(MONTHS),--months $(MONTHS),) $(if $(DAYS),--days $(DAYS),) $(ARGS)
 
 ## make airflow: the Airflow UI on the embedded default (http://127.0.0.1:8080); Ctrl-C stops it
 airflow: install

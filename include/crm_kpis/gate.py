@@ -52,6 +52,9 @@ class GateConfig:
     #: a warning from this ratio, or from this many robust standard deviations (MAD × 1.4826)
     plausibility_warn_ratio: float = 10.0
     plausibility_warn_mad: float = 12.0
+    #: the spread used for that is at least this share of the median: a few quiet periods have a
+    #: tiny MAD, and a 5 % move would otherwise count as dozens of standard deviations
+    plausibility_min_spread: float = 0.05
     #: one row this many times its period's median (per extract column below) stops the run
     row_outlier_ratio: float = 1000.0
     #: per KPI id, hard bounds {min: …, max: …} of the company-wide value
@@ -73,6 +76,7 @@ class GateConfig:
             plausibility_fail_ratio=float(raw.get("plausibility_fail_ratio", base.plausibility_fail_ratio)),
             plausibility_warn_ratio=float(raw.get("plausibility_warn_ratio", base.plausibility_warn_ratio)),
             plausibility_warn_mad=float(raw.get("plausibility_warn_mad", base.plausibility_warn_mad)),
+            plausibility_min_spread=float(raw.get("plausibility_min_spread", base.plausibility_min_spread)),
             row_outlier_ratio=float(raw.get("row_outlier_ratio", base.row_outlier_ratio)),
             bounds={k: {b: float(x) for b, x in v.items()} for k, v in (raw.get("bounds") or {}).items()},
         )
@@ -202,10 +206,11 @@ def check_plausibility(values: list[dict[str, Any]], history: dict[str, list[flo
                                     "implausible (a typo'd amount or a unit change?); nothing was published"))
         elif ratio is not None and ratio >= config.plausibility_warn_ratio:
             findings.append(Finding("warn", "plausibility", f"{name} is {ratio:,.0f}× {usual}"))
-        elif mad > 0 and abs(value - median) / (1.4826 * mad) >= config.plausibility_warn_mad:
-            spread = abs(value - median) / (1.4826 * mad)
-            findings.append(Finding("warn", "plausibility",
-                                    f"{name} is {spread:,.0f} robust standard deviations from {usual}"))
+        else:
+            spread = max(1.4826 * mad, config.plausibility_min_spread * abs(median))
+            if spread > 0 and abs(value - median) / spread >= config.plausibility_warn_mad:
+                findings.append(Finding("warn", "plausibility", f"{name} is {abs(value - median) / spread:,.0f} "
+                                        f"robust standard deviations from {usual}"))
     return findings
 
 

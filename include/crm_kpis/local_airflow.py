@@ -204,6 +204,10 @@ def standalone_env(port: int, schedule: bool = True, extra: dict[str, str] | Non
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        # links in alerts (a task's log) point where this UI answers, not at a default port
+        "AIRFLOW__API__BASE_URL": os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{port}"),
+        # task logs show the rows read, excluded and written (the demo's console stays at WARNING)
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("CRM_KPIS_AIRFLOW_LOG_LEVEL", "INFO"),
         # the log servers bind every interface by default (8793, 8794): keep them beside the UI port
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 1),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 2),

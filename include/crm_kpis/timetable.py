@@ -9,8 +9,10 @@ October re-ran September. Here a manual run whose logical date is a period start
 period: the run the scheduler creates for it. A manual run at any other instant (the trigger
 form's default, now) keeps Airflow's rule, the last complete period before it.
 
-Run ids name the period (`scheduled__2026-10`, `backfill__2026-10-05`), so the runs list and the
-grid say which period a run computed. Registered through `plugins/crm_kpis_timetable_plugin.py`, as
+Scheduled and triggered runs' ids name the period (`scheduled__2026-10`,
+`manual__2026-10__<trigger time>`), so the runs list and the grid say which period a run computed.
+(Airflow 3.3 names new backfill runs itself, after the period's end: `backfill__2026-10-06T00:00…`
+is the run for 5 October.) Registered through `plugins/crm_kpis_timetable_plugin.py`, as
 Airflow requires for a custom timetable.
 """
 
@@ -60,7 +62,9 @@ class PeriodTimetable(CronDataIntervalTimetable):
         if data_interval is None:
             return super().generate_run_id(run_type=run_type, run_after=run_after, data_interval=data_interval, **extra)
         key = self.period_key(data_interval.start)
-        if run_type in (DagRunType.SCHEDULED, DagRunType.BACKFILL_JOB):
-            return run_type.generate_run_id(suffix=key)  # one run per period
-        # a manual run may repeat a period: the trigger time keeps its id unique
-        return run_type.generate_run_id(suffix=f"{key}__{run_after.isoformat()}")
+        if run_type == DagRunType.SCHEDULED:
+            return run_type.generate_run_id(suffix=key)  # the scheduler creates one run per period
+        if run_type == DagRunType.MANUAL:  # a period may be triggered again: the time keeps ids unique
+            return run_type.generate_run_id(suffix=f"{key}__{run_after.isoformat()}")
+        # backfill runs that re-run a period beside its earlier run: Airflow's own unique id
+        return super().generate_run_id(run_type=run_type, run_after=run_after, data_interval=data_interval, **extra)

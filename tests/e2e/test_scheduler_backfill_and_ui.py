@@ -99,6 +99,15 @@ def test_a_backfill_through_the_scheduler_stores_every_period_once_and_emails_no
     assert deliveries == 0 and inbox.messages == []
     assert (set(outbox.iterdir()) if outbox.exists() else set()) == outbox_before  # no email written instead
 
+    # what ops see in the UI's task log: the numbers, not an empty log (make airflow logs at INFO)
+    from urllib.parse import quote
+
+    run_id = quote(f"backfill__{(FIRST + timedelta(days=1)).isoformat()}T00:00:00+00:00", safe="")
+    log = json.dumps(running.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/compute_sales/logs/1"))
+    assert "extract orders:" in log and "rows read" in log and "staged sales" in log, log[:2000]
+    publish = json.dumps(running.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/publish_history/logs/1"))
+    assert "rows written" in publish, publish[:2000]
+
 
 def test_rerunning_existing_periods_gives_identical_numbers_and_leaves_the_others(airflow):
     running, warehouse, inbox = airflow

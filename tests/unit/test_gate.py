@@ -51,3 +51,36 @@ def test_evaluate_merges_areas():
     }
     assert evaluate(DAY, staged, [{"orders": 100, "tickets_created": 3}], CONFIG)[0].message.startswith("orders: 5 rows")
     assert GateConfig.from_dict({"max_staleness_hours": {"daily": 2}}).max_staleness_hours == {"daily": 2, "monthly": 24.0}
+
+
+def test_plausibility_against_the_kpis_own_history():
+    from crm_kpis.gate import check_plausibility
+
+    history = {"sales.revenue": [7.0e6, 7.4e6, 7.7e6, 7.2e6], "operations.fcr_rate": [0.59, 0.60, 0.59, 0.60]}
+    # median revenue 7.3 M: 10.0 B is 1,370x → the run stops, naming the KPI and the median
+    fail = check_plausibility([v("sales.revenue", 1.0e10)], history, CONFIG)
+    assert [(f.level, f.check, f.retryable) for f in fail] == [("fail", "plausibility", False)]
+    assert "1,370× above the median of its last 4 periods, 7.3e+06" in fail[0].message
+    # 10x: a warning only; a 5 % move of a rate with a tiny MAD is normal (spread ≥ 5 % of the median)
+    assert [f.level for f in check_plausibility([v("sales.revenue", 7.3e7)], history, CONFIG)] == ["warn"]
+    assert check_plausibility([v("operations.fcr_rate", 0.62)], history, CONFIG) == []
+    # 0.595 median, spread max(1.4826 × 0.005, 0.05 × 0.595) = 0.02975: 0.95 is 11.9 spreads away, 0.97 is 12.6
+    assert check_plausibility([v("operations.fcr_rate", 0.95)], history, CONFIG) == []
+    assert [f.level for f in check_plausibility([v("operations.fcr_rate", 0.97)], history, CONFIG)] == ["warn"]
+    # too little history to judge; breakdown members and n/a are not judged
+    assert check_plausibility([v("sales.revenue", 1.0e10)], {"sales.revenue": [7e6, 7e6]}, CONFIG) == []
+    assert check_plausibility([v("sales.revenue", 1.0e10, "segment", "smb"), v("sales.revenue", None)],
+                              history, CONFIG) == []
+
+
+def test_hard_bounds_and_row_outliers():
+    from crm_kpis.gate import check_plausibility, check_row_outliers
+
+    bounded = GateConfig(bounds={"sales.aov": {"min": 0, "max": 50_000}})
+    assert [f.level for f in check_plausibility([v("sales.aov", 60_000.0)], {}, bounded)] == ["fail"]
+    assert check_plausibility([v("sales.aov", 40_000.0)], {}, bounded) == []
+    extremes = {"orders.total_amount": {"max": 9_999_999_999.99, "median": 480.0, "rows": 8000, "key": "812"}}
+    fail = check_row_outliers(extremes, CONFIG)
+    assert len(fail) == 1 and "row 812 = 9,999,999,999.99 is 20,833,333× the period's median (480.00)" in fail[0].message
+    assert check_row_outliers({"orders.total_amount": {"max": 48_000.0, "median": 480.0, "rows": 9, "key": "1"}},
+                              CONFIG) == []  # 100x: a large order, not a typo

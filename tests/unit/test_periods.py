@@ -85,3 +85,30 @@ def test_invalid_periods_fail_clearly():
         ReportPeriod("weekly", date(2026, 10, 5))
     with pytest.raises(Exception, match="Nowhere"):
         ReportPeriod("daily", date(2026, 10, 5), "Nowhere/City")
+
+
+def test_backfill_takes_periods_and_names_their_local_starts():
+    from crm_kpis.backfill import backfill_command, count_periods, parse_range
+
+    first, last = parse_range("monthly", "2025-11..2026-10", "Europe/Berlin")
+    assert count_periods(first, last) == 12
+    command = backfill_command("monthly", first, last, dry_run=True, reprocess="completed")
+    # 1 Nov 2025 00:00 CET is 31 Oct 23:00 UTC; 1 Oct 2026 00:00 CEST is 30 Sep 22:00 UTC
+    assert command[command.index("--from-date") + 1] == "2025-11-01T00:00:00+01:00"
+    assert command[command.index("--to-date") + 1] == "2026-10-01T00:00:00+02:00"
+    assert command[-3:] == ["--reprocess-behavior", "completed", "--dry-run"]
+    days = parse_range("daily", "2026-10-01..2026-10-31", "America/New_York")
+    assert count_periods(*days) == 31
+    one = parse_range("daily", "2026-10-05", "UTC")
+    assert one[0] == one[1] and count_periods(*one) == 1
+
+
+def test_backfill_refuses_a_range_that_is_not_periods():
+    import pytest
+
+    from crm_kpis.backfill import parse_range
+
+    with pytest.raises(SystemExit, match="not a range of monthly periods"):
+        parse_range("monthly", "October", "UTC")
+    with pytest.raises(SystemExit, match="before the first"):
+        parse_range("daily", "2026-10-05..2026-10-01", "UTC")
