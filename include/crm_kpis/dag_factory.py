@@ -24,11 +24,16 @@ CRONS = {"daily": "0 0 * * *", "monthly": "0 0 1 * *"}
 #: before it, so the configured `history_start` is enforced by the tasks instead, with a message.
 START_DATE = (1970, 1, 1)
 
-ALERT_SUBJECT = "[CRM KPIs] {{ ti.dag_id }} failed at {{ ti.task_id }} for {{ data_interval_start | ds }}"
+#: The period as the run names it; a run without a logical date (Airflow 3 allows one) has none.
+_PERIOD = "{{ (data_interval_start | ds) if data_interval_start else 'a run without a period' }}"
+ALERT_SUBJECT = "[CRM KPIs] {{ ti.dag_id }} failed at {{ ti.task_id }} for " + _PERIOD
 ALERT_BODY = """
 <p><b>{{ ti.dag_id }}</b> failed at task <b>{{ ti.task_id }}</b> (try {{ ti.try_number }}).</p>
-<p>Period: {{ data_interval_start }} to {{ data_interval_end }} (end exclusive). Run: {{ run_id }}.</p>
-<p>Error: <code>{{ exception }}</code></p>
+<p>Period: {% if data_interval_start %}{{ data_interval_start }} to {{ data_interval_end }} (end exclusive){% else %}none:
+the run has no logical date{% endif %}. Run: {{ run_id }}.</p>
+<p>Error: <b>{{ (exception | string).strip().splitlines()[0] if exception else 'unknown' }}</b></p>
+{% if exception and (exception | string).strip().splitlines() | length > 1 %}<pre style="white-space:pre-wrap">{{ (exception | string).strip().splitlines()[1:6] | join('\n') }}</pre>
+<p>(the full error and its trace are in the log)</p>{% endif %}
 <p>Log: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p>
 <p>Nothing after the failed task ran: a failure before <i>publish_history</i> left the history unchanged,
 one before <i>send_report</i> emailed nobody.</p>
@@ -36,10 +41,11 @@ one before <i>send_report</i> emailed nobody.</p>
 
 
 def failure_alert(to: tuple[str, ...]) -> Any:
-    """Airflow's own SMTP notifier, called when a task fails for good (not on a retry)."""
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    """Airflow's own SMTP notifier, called when a task fails for good (not on a retry); the
+    outbox when no `smtp_default` is configured (crm_kpis.alerts)."""
+    from crm_kpis.alerts import AlertNotifier
 
-    return SmtpNotifier(to=list(to), subject=ALERT_SUBJECT, html_content=ALERT_BODY)
+    return AlertNotifier(to=list(to), subject=ALERT_SUBJECT, html_content=ALERT_BODY)
 
 
 DOC = """

@@ -22,7 +22,7 @@ will not fix themselves, so they fail without retries.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,24 +62,25 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> GateConfig:
-        raw = raw or {}
+        """The thresholds under `quality:` in reports.yaml; a key that is no threshold is refused."""
+        raw = dict(raw or {})
         base = cls()
-        return cls(
-            max_staleness_hours={**base.max_staleness_hours, **(raw.get("max_staleness_hours") or {})},
-            volume_extracts=tuple(raw.get("volume_extracts", base.volume_extracts)),
-            volume_periods=int(raw.get("volume_periods", base.volume_periods)),
-            volume_warn_below=float(raw.get("volume_warn_below", base.volume_warn_below)),
-            volume_fail_below=float(raw.get("volume_fail_below", base.volume_fail_below)),
-            unreadable_fail_above=float(raw.get("unreadable_fail_above", base.unreadable_fail_above)),
-            plausibility_periods=int(raw.get("plausibility_periods", base.plausibility_periods)),
-            plausibility_min_history=int(raw.get("plausibility_min_history", base.plausibility_min_history)),
-            plausibility_fail_ratio=float(raw.get("plausibility_fail_ratio", base.plausibility_fail_ratio)),
-            plausibility_warn_ratio=float(raw.get("plausibility_warn_ratio", base.plausibility_warn_ratio)),
-            plausibility_warn_mad=float(raw.get("plausibility_warn_mad", base.plausibility_warn_mad)),
-            plausibility_min_spread=float(raw.get("plausibility_min_spread", base.plausibility_min_spread)),
-            row_outlier_ratio=float(raw.get("row_outlier_ratio", base.row_outlier_ratio)),
-            bounds={k: {b: float(x) for b, x in v.items()} for k, v in (raw.get("bounds") or {}).items()},
-        )
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise ValueError(f"reports.yaml quality: unknown setting(s) {unknown}; known: {sorted(names)}")
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            default = getattr(base, name)
+            if name == "max_staleness_hours":
+                values[name] = {**default, **{k: float(v) for k, v in (value or {}).items()}}
+            elif name == "bounds":
+                values[name] = {k: {b: float(x) for b, x in v.items()} for k, v in (value or {}).items()}
+            elif isinstance(default, tuple):
+                values[name] = tuple(value)
+            else:
+                values[name] = type(default)(value)  # int or float, as the default
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ def test_policy(bag, dag_id):
     for t in dag.tasks:
         assert t.owner == "data-team"
         callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
-        assert any(type(c).__name__ == "SmtpNotifier" for c in callbacks), t.task_id
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        assert any(isinstance(c, SmtpNotifier) for c in callbacks), t.task_id
         assert t.retries >= 2, t.task_id
         assert t.retry_exponential_backoff
     assert dag.get_task("check_quality").upstream_task_ids == {"compute_marketing", "compute_sales", "compute_operations"}

@@ -84,3 +84,15 @@ def test_hard_bounds_and_row_outliers():
     assert len(fail) == 1 and "row 812 = 9,999,999,999.99 is 20,833,333× the period's median (480.00)" in fail[0].message
     assert check_row_outliers({"orders.total_amount": {"max": 48_000.0, "median": 480.0, "rows": 9, "key": "1"}},
                               CONFIG) == []  # 100x: a large order, not a typo
+
+
+def test_quality_settings_from_the_config_file():
+    import pytest
+
+    config = GateConfig.from_dict({"volume_periods": "6", "plausibility_fail_ratio": 50, "bounds": {"sales.aov": {"max": 9}},
+                                   "max_staleness_hours": {"daily": 3}})
+    assert (config.volume_periods, config.plausibility_fail_ratio) == (6, 50.0)
+    assert config.max_staleness_hours == {"daily": 3.0, "monthly": 24.0} and config.bounds == {"sales.aov": {"max": 9.0}}
+    assert GateConfig.from_dict(None) == GateConfig()
+    with pytest.raises(ValueError, match="unknown setting.*plausibility_fail_ration"):
+        GateConfig.from_dict({"plausibility_fail_ration": 10})
