@@ -159,9 +159,15 @@ def make_kpi_dag(grain: str) -> DAG:
             params = params or {}
             dag_run = get_current_context()["dag_run"]
             run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
-            return send(grain, data_interval_start, data_interval_end, run_id,
-                        deliver_param=params.get("deliver", "auto"), resend=bool(params.get("resend", False)),
-                        run_type=str(run_type))
+            result = send(grain, data_interval_start, data_interval_end, run_id,
+                          deliver_param=params.get("deliver", "auto"), resend=bool(params.get("resend", False)),
+                          run_type=str(run_type), run_instance=f"{run_id}|{dag_run.run_after.isoformat()}")
+            if result.get("skip_reason"):
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                # Airflow's skipped state, not a green success: the grid shows that nobody was emailed
+                raise AirflowSkipException(result["skip_reason"])
+            return result
 
         computed = [compute.override(task_id=f"compute_{area}")(area) for area in AREAS]
         checked = check_quality()

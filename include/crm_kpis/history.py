@@ -111,6 +111,27 @@ report_deliveries = Table(
 )
 Index("ix_report_deliveries_period", report_deliveries.c.report_id, report_deliveries.c.period_start)
 
+#: One row per recipient of each delivery attempt, written before the send (report/delivery.py).
+delivery_intents = Table(
+    "delivery_intents",
+    metadata,
+    Column("report_id", String(80), primary_key=True),
+    Column("grain", String(10), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("variant", String(120), primary_key=True),  # "" for the company-wide report
+    Column("attempt", Integer, primary_key=True),  # 0 the first delivery, n the n-th resend
+    Column("recipient", String(320), primary_key=True),
+    Column("channel", String(20), nullable=False),
+    Column("message_id", String(250), nullable=False),
+    Column("state", String(12), nullable=False),  # pending, sending, sent, refused, unknown
+    Column("detail", Text),  # the server's answer, or why the outcome is unknown
+    Column("claim", String(64)),  # the sender holding it while sending
+    Column("transport", String(10)),  # smtp or outbox
+    Column("created_by", String(250), nullable=False),  # the run that wrote the intent
+    Column("run_id", String(250), nullable=False),  # the run that last acted on it
+    Column("updated_at", DateTime, nullable=False),
+)
+
 
 class PublishError(RuntimeError):
     """The staged results are incomplete; the period's history was left as it was."""

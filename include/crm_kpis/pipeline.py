@@ -28,6 +28,7 @@ from crm_kpis.history import (
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.context import KpiLine, build_context
+from crm_kpis.report.delivery import DeliveryRefused
 from crm_kpis.report.email import deliver
 from crm_kpis.report.render import render_template, write_pdf
 from crm_kpis.sources import WAREHOUSE_CONN_ID, SourceConfigError, engine_for
@@ -172,21 +173,31 @@ def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
 
 
 def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
-                deliver_param: str = "auto", resend: bool = False, run_type: str | None = None) -> dict[str, Any]:
+                deliver_param: str = "auto", resend: bool = False, run_type: str | None = None,
+                run_instance: str | None = None) -> dict[str, Any]:
     """Email the rendered report once per period (SMTP when configured, else the outbox)."""
     period = period_for(grain, interval_start, interval_end)
     report = report_for(grain)
     if not wants_delivery(deliver_param, run_type):
-        log.info("not emailing %s for %s: deliver=%s, run type %s", report.report_id, period, deliver_param, run_type)
-        return {"status": "not requested", "deliver": deliver_param, "run_type": run_type}
+        reason = f"not emailed: the run does not deliver (deliver={deliver_param}, {run_type} run)"
+        log.info("%s for %s: %s", report.report_id, period, reason)
+        return {"status": "not requested", "deliver": deliver_param, "run_type": run_type, "skip_reason": reason}
     files = report_files(report, period)
     if not files["pdf"].exists():
         raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
-    result = deliver(
-        warehouse, report, period, run_id, files["subject"].read_text(encoding="utf-8"),
-        files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
-        files["pdf"], resend=resend,
-    )
-    return result.as_dict()
+    try:
+        result = deliver(
+            warehouse, report, period, run_id, files["subject"].read_text(encoding="utf-8"),
+            files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
+            files["pdf"], resend=resend, run_instance=run_instance,
+        )
+    except DeliveryRefused as exc:  # refused for good, or unknowable: alert now, never re-send
+        log.error("%s", exc)
+        fail_permanently(str(exc))
+    out = result.as_dict()
+    if result.status == "skipped":
+        out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
+                              f"recipients with the report: {', '.join(result.recipients) or 'none'}")
+    return out

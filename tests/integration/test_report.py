@@ -121,7 +121,7 @@ def test_outbox_delivery_is_sent_once_unless_resent(warehouse, tmp_path, test_ho
     assert (first.status, first.transport) == ("sent", "outbox")
     assert first.recipients == ("ceo@example.com", "cfo@example.com")
     assert deliver(*args).status == "skipped"  # a retry or re-run
-    again = deliver(*args, resend=True)
+    again = deliver(warehouse, REPORT, OCT, "run-2", "subject", "text", "<p>h</p>", pdf, resend=True)
     assert again.status == "sent" and again.location.endswith("-resend1.eml")
     assert again.message_id != first.message_id
 

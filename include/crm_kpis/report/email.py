@@ -1,26 +1,41 @@
 """The report email: MIME message, delivery through SMTP or the outbox, and the delivery log.
 
 Why a delivery log: a retried task or a re-run of a period must not email executives the same
-report twice. Before sending, the log is asked whether this report for this period went out;
-only a run that asks to resend sends again. The Message-ID is derived from report and period,
-so a mail client that sees the same message twice can fold it.
+report twice. Each recipient's intent is recorded before the send and its outcome after it
+(report/delivery.py); only a run that asks to resend starts a new delivery. The Message-ID is
+derived from report, period and delivery, so every copy of one delivery carries the same one.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select
+from sqlalchemy import Engine, insert
 
 from crm_kpis.config import ReportConfig, outbox_dir
 from crm_kpis.history import report_deliveries
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.report.delivery import (
+    SENT,
+    DeliveryError,
+    DeliveryKey,
+    DeliveryRefused,
+    Outcome,
+    claim,
+    ensure_intents,
+    latest_attempt,
+    record,
+    smtp_transaction,
+    states,
+)
 from crm_kpis.sources import airflow_connection
 
 log = logging.getLogger(__name__)
@@ -31,19 +46,16 @@ DEFAULT_FROM = "KPI reports <kpi-reports@example.com>"
 ATTACHMENT_WARN_BYTES = 7 * 1024 * 1024
 
 
-class DeliveryError(RuntimeError):
-    """The report could not be delivered; nothing was recorded as sent."""
-
-
 @dataclass(frozen=True)
 class Delivery:
     status: str  # sent, skipped
     transport: str  # smtp, outbox, none
-    recipients: tuple[str, ...]
+    recipients: tuple[str, ...]  # those who have the report from this delivery
     message_id: str
     subject: str
     location: str
     attachment_bytes: int
+    attempt: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {**self.__dict__, "recipients": list(self.recipients)}
@@ -56,7 +68,7 @@ def attachment_name(report: ReportConfig, period: ReportPeriod) -> str:
 
 def build_message(
     report: ReportConfig, period: ReportPeriod, subject: str, text: str, html: str, pdf: Path,
-    from_email: str, sent_at: datetime, resend_count: int = 0,
+    from_email: str, sent_at: datetime, resend_count: int = 0, message_id: str | None = None,
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -67,8 +79,8 @@ def build_message(
     if report.reply_to:
         msg["Reply-To"] = report.reply_to
     msg["Date"] = format_datetime(sent_at.replace(tzinfo=UTC))
-    idstring = f"{report.report_id}.{period.key}" + (f".resend{resend_count}" if resend_count else "")
-    msg["Message-ID"] = make_msgid(idstring=idstring, domain="crm-kpis.local")
+    msg["Message-ID"] = message_id or DeliveryKey(report.report_id, period.grain, period.start_date, "",
+                                                  resend_count).message_id(period.key)
     msg["X-CRM-KPIs-Report"] = f"{report.report_id} {period.key}"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
@@ -77,74 +89,111 @@ def build_message(
     return msg
 
 
-def previous_deliveries(engine: Engine, report: ReportConfig, period: ReportPeriod) -> int:
-    with engine.connect() as conn:
-        rows = conn.execute(select(report_deliveries.c.id).where(and_(
-            report_deliveries.c.report_id == report.report_id,
-            report_deliveries.c.grain == period.grain,
-            report_deliveries.c.period_start == period.start_date,
-        ))).all()
-    return len(rows)
-
-
-def _send_smtp(msg: EmailMessage, recipients: list[str]) -> None:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
-        # The hook builds its own MIME (HTML only); ours adds the plain-text part, so we send it
-        # through the client the hook opened (with its TLS, auth and retry settings).
-        client = hook._smtp_client  # noqa: SLF001 - the hook offers no public send-this-message call
-        if client is None:
-            raise DeliveryError("SMTP connection could not be opened")
-        refused = client.send_message(msg, to_addrs=recipients)
-    if refused:
-        raise DeliveryError(f"SMTP server refused recipients: {refused}")
-
-
 def _from_email(smtp_conn: object | None) -> str | None:
     """The sender named in the SMTP connection's extras, if any."""
     extra = getattr(smtp_conn, "extra_dejson", None) or {}
     return extra.get("from_email")
 
 
+def _attempt(engine: Engine, report: ReportConfig, period: ReportPeriod, run_instance: str, resend: bool) -> int:
+    """Which delivery this run works on: the first (0), or with `resend` a new one once per DAG run
+    (`run_instance`: its id and creation time; a retry of the run's task continues the delivery it
+    started instead of starting another, which is what keeps a crash from sending twice)."""
+    latest = latest_attempt(engine, report.report_id, period.grain, period.start_date, "")
+    if latest is None:
+        return 0
+    attempt, created_by = latest
+    return attempt + 1 if resend and created_by != run_instance else attempt
+
+
+def _send_smtp(msg: EmailMessage, from_addr: str, recipients: list[str]) -> Outcome:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    try:
+        hook = SmtpHook(smtp_conn_id=SMTP_CONN_ID).__enter__()
+    except Exception as exc:  # the server is down or refuses the connection: nobody got it, retry
+        return Outcome(pending={r: f"cannot connect: {exc!r}" for r in recipients})
+    try:
+        # The hook builds its own MIME (HTML only); ours adds the plain-text part, so we drive the
+        # client the hook opened (its TLS, auth and timeout settings) one SMTP step at a time.
+        client = hook._smtp_client  # noqa: SLF001 - the hook offers no public send-this-message call
+        if client is None:
+            return Outcome(pending={r: "SMTP connection could not be opened" for r in recipients})
+        return smtp_transaction(client, msg, from_addr, recipients)
+    finally:
+        with suppress(Exception):
+            hook.__exit__(None, None, None)
+
+
+def _summary(current: dict[str, dict[str, Any]]) -> str:
+    by_state: dict[str, list[str]] = {}
+    for recipient, row in sorted(current.items()):
+        by_state.setdefault(row["state"], []).append(recipient)
+    return "; ".join(f"{state}: {', '.join(rs)}" for state, rs in sorted(by_state.items()))
+
+
 def deliver(
     engine: Engine, report: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
-    html: str, pdf: Path, resend: bool = False, sent_at: datetime | None = None,
+    html: str, pdf: Path, resend: bool = False, sent_at: datetime | None = None, run_instance: str | None = None,
 ) -> Delivery:
-    """Send the report once per period (or again when `resend`), and record that it went out."""
+    """Send the report once per period and recipient (again when `resend`), exactly once (delivery.py).
+
+    `run_instance` identifies the DAG run across its tasks' retries (default: the run id).
+    """
+    run_instance = run_instance or run_id
     sent_at = sent_at or datetime.now(UTC).replace(tzinfo=None)
-    earlier = previous_deliveries(engine, report, period)
-    recipients = [*report.to, *report.cc, *report.bcc]
-    if earlier and not resend:
-        log.info("%s for %s was already delivered %d time(s); not sending again (set resend to send)",
-                 report.report_id, period, earlier)
-        return Delivery("skipped", "none", tuple(recipients), "", subject, "", pdf.stat().st_size)
+    recipients = list(dict.fromkeys([*report.to, *report.cc, *report.bcc]))
     if not recipients:
         raise DeliveryError(f"report {report.report_id} has no recipients in the reports configuration")
+    attempt = _attempt(engine, report, period, run_instance, resend)
+    key = DeliveryKey(report.report_id, period.grain, period.start_date, "", attempt)
+    message_id = key.message_id(period.key)
     size = pdf.stat().st_size
+    ensure_intents(engine, key, recipients, message_id, run_instance)
+    token, claimed = claim(engine, key, recipients, run_id)
+    if not claimed:
+        current = states(engine, key)
+        log.info("%s for %s (delivery %d): nothing left to send (%s); set resend to send again",
+                 report.report_id, period, attempt, _summary(current))
+        have = tuple(r for r, row in current.items() if row["state"] == SENT)
+        return Delivery("skipped", "none", have, message_id, subject, "", size, attempt)
     if size > ATTACHMENT_WARN_BYTES:
         log.warning("attachment is %.1f MB; some mail gateways refuse messages this large", size / 2**20)
     smtp_conn = airflow_connection(SMTP_CONN_ID)  # looked up once: None means the outbox
     from_email = report.from_email or _from_email(smtp_conn) or DEFAULT_FROM
-    msg = build_message(report, period, subject, text, html, pdf, from_email, sent_at, earlier)
+    msg = build_message(report, period, subject, text, html, pdf, from_email, sent_at, attempt, message_id)
     if smtp_conn is not None:
-        transport = "smtp"
-        _send_smtp(msg, recipients)
-        location = f"smtp via connection {SMTP_CONN_ID}"
+        transport, location = "smtp", f"smtp via connection {SMTP_CONN_ID}"
+        outcome = _send_smtp(msg, parseaddr(from_email)[1] or from_email, claimed)
     else:
         transport = "outbox"
         outbox = outbox_dir()
         outbox.mkdir(parents=True, exist_ok=True)
-        target = outbox / f"{report.report_id}-{period.key}" \
-            f"{'-resend' + str(earlier) if earlier else ''}.eml"
+        target = outbox / f"{report.report_id}-{period.key}{f'-resend{attempt}' if attempt else ''}.eml"
         target.write_bytes(msg.as_bytes())
         location = str(target)
-    with engine.begin() as conn:
+        outcome = Outcome(sent=list(claimed))
+
+    def log_delivery(conn: Any, sent: list[str]) -> None:
         conn.execute(insert(report_deliveries).values(
             report_id=report.report_id, grain=period.grain, period_start=period.start_date, run_id=run_id,
-            transport=transport, recipients=", ".join(recipients), subject=subject,
-            message_id=str(msg["Message-ID"]), attachment_bytes=size, sent_at=sent_at,
-        ))
-    log.info("delivered %s for %s by %s to %d recipients (%s, %d bytes attached)", report.report_id, period,
-             transport, len(recipients), location, size)
-    return Delivery("sent", transport, tuple(recipients), str(msg["Message-ID"]), subject, location, size)
+            transport=transport, recipients=", ".join(sent), subject=subject, message_id=message_id,
+            attachment_bytes=size, sent_at=sent_at))
+
+    record(engine, key, token, outcome, transport, log_delivery)
+    for recipient, answer in {**outcome.refused, **outcome.unknown, **outcome.pending}.items():
+        log.warning("%s for %s: %s: %s", report.report_id, period, recipient, answer)
+    log.info("%s for %s (delivery %d, %s) by %s: sent to %d of %d claimed recipients (%s); now %s",
+             report.report_id, period, attempt, message_id, transport, len(outcome.sent), len(claimed), location,
+             _summary(states(engine, key)))
+    if outcome.pending:
+        raise DeliveryError(f"{report.report_id} {period.key}: not yet delivered to "
+                            f"{', '.join(f'{r} ({a})' for r, a in outcome.pending.items())}; a retry sends to "
+                            f"them only (sent: {', '.join(outcome.sent) or 'nobody'})")
+    if outcome.refused or outcome.unknown:
+        problems = {**{r: f"refused: {a}" for r, a in outcome.refused.items()},
+                    **{r: f"unknown: {a}" for r, a in outcome.unknown.items()}}
+        raise DeliveryRefused(f"{report.report_id} {period.key} (Message-ID {message_id}): sent to "
+                              f"{', '.join(outcome.sent) or 'nobody'}; "
+                              + "; ".join(f"{r} {p}" for r, p in problems.items()))
+    return Delivery("sent", transport, tuple(outcome.sent), message_id, subject, location, size, attempt)
