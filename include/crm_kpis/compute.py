@@ -124,7 +124,7 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     needed = {name for d in definitions for name in d.inputs}
     verify_sources(needed)
     loaded = load_extracts(needed, period)
-    untracked = untracked_signals({s for d in definitions for s in d.tracked}, period)
+    untracked = untracked_signals({s for d in definitions for s in (*d.tracked, *d.partial)}, period)
     values = compute_frames(area, period, loaded.frames, untracked)
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,

@@ -346,6 +346,8 @@ def test_an_empty_table_makes_its_kpis_not_tracked_not_zero(case, clean):
                 "operations.calls_per_day", "operations.handle_minutes"):
         assert values[(kpi, "", "")] is None and notes[kpi] == "not tracked: no rows in calls"
     assert bad.run()["not_tracked"] == {"calls": "no rows in calls"}
+    # revenue per interaction still has tickets to divide by, and says what it lacks
+    assert notes["operations.revenue_per_interaction"] == "partial: no rows in calls"
     from crm_kpis.kpis import REGISTRY
 
     reading_calls = {k.id for k in REGISTRY.values() if "calls" in k.inputs}

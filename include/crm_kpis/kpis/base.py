@@ -103,6 +103,8 @@ class KpiDef:
     tracked: tuple[str, ...] = ()
     #: (extract, column) whose share of non-null rows is the KPI's coverage; 0 % is "not tracked"
     coverage: tuple[str, str] | None = None
+    #: signals of inputs the KPI can do without: when one does not hold, the value says so
+    partial: tuple[str, ...] = ()
 
     @property
     def area(self) -> str:
@@ -131,8 +133,11 @@ class KpiDef:
             KpiValue(self.id, _clean(m.value), _clean(m.numerator), _clean(m.denominator), m.dimension, m.member)
             for m in self.compute(inputs)
         ]
+        notes = [f"partial: {untracked[s]}" for s in self.partial if untracked and s in untracked]
         if coverage is not None and coverage < 1:
-            note = f"computed on {coverage:.0%} of rows with {self.coverage[1]}"  # type: ignore[index]
+            notes.append(f"computed on {coverage:.0%} of rows with {self.coverage[1]}")  # type: ignore[index]
+        if notes:
+            note = "; ".join(notes)
             values = [KpiValue(v.kpi_id, v.value, v.numerator, v.denominator, v.dimension, v.member,
                                note if v.dimension == TOTAL else None, coverage if v.dimension == TOTAL else None)
                       for v in values]
@@ -166,6 +171,7 @@ def kpi(
     breakdowns: Sequence[str] = (),
     tracked: Sequence[str] = (),
     coverage: tuple[str, str] | None = None,
+    partial: Sequence[str] = (),
 ) -> Callable[[Compute], Compute]:
     """Declare a KPI: the decorated function computes it from its inputs."""
     if unit not in UNITS:
@@ -180,7 +186,7 @@ def kpi(
             raise ValueError(f"KPI {id} declared twice")
         REGISTRY[id] = KpiDef(
             id, name, unit, better, grain, formula, description or (fn.__doc__ or "").strip(),
-            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage,
+            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage, tuple(partial),
         )
         return fn
 

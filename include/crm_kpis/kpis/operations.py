@@ -245,7 +245,7 @@ def cost_per_ticket(x: Inputs) -> list[Measure]:
     return member_ratios("agent_team", cost, solved, exact_sum(_cost(x)["cost"]), float(len(x["tickets_resolved"])))
 
 
-@kpi("operations.revenue_per_interaction", tracked=("orders", "tickets"), name="Revenue per service interaction", unit="money", better="up",
+@kpi("operations.revenue_per_interaction", tracked=("orders", "tickets"), partial=("calls",), name="Revenue per service interaction", unit="money", better="up",
      grain="M", formula="revenue in period / (tickets solved + answered calls) in period",
      inputs=["orders", "tickets_resolved", "calls"], description="Revenue per resolved case or answered call.")
 def revenue_per_interaction(x: Inputs) -> list[Measure]:
