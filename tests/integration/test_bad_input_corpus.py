@@ -315,6 +315,16 @@ def test_html_and_emoji_in_a_label_change_only_that_member(case, clean):
     got, want = bad.values(), clean.values()
     renamed = {(k, d, label if m == "Field Sales" else m): v for (k, d, m), v in want.items()}
     assert got == renamed
+    # the label reaches the report as text, never as markup
+    mp = pytest.MonkeyPatch()
+    point_at(mp, bad.folder)
+    try:
+        out = pipeline.render_report("monthly", *interval(OCT))
+    finally:
+        mp.undo()
+    html = Path(out["pdf"]).with_suffix(".html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Field 🚀" in html and "<script>" not in html
+    assert out["pdf_bytes"] > 10_000
 
 
 def test_a_label_too_long_for_the_warehouse_is_excluded_not_a_failed_write(case, clean):
