@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from datetime import UTC, date, datetime, timedelta
 
 from crm_kpis import local_airflow
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=13, help="monthly runs, ending with --end-month (default 13)")
     parser.add_argument("--days", type=int, default=2, help="daily runs, the last days of --end-month (default 2)")
     args = parser.parse_args(argv)
+    # dag.test() runs tasks through Airflow's in-process test client, which warns that httpx with
+    # starlette.testclient is deprecated: Airflow's business, not something a demo user can act on
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
 
     local_airflow.configure()
     local_airflow.migrate()
