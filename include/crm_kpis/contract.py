@@ -99,14 +99,27 @@ _FROM = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _without_comments(sql: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+@lru_cache(maxsize=128)
+def _sql_text(sql_name: str) -> str:
+    """A SQL file's text without its `--` comments (read once per process)."""
+    return "\n".join(line.split("--", 1)[0] for line in (SQL_DIR / sql_name).read_text(encoding="utf-8").splitlines())
+
+
+@lru_cache(maxsize=128)
+def main_table(sql_name: str) -> str | None:
+    """The table of a SQL file's outermost FROM (subqueries skipped): where its rows come from."""
+    sql = _sql_text(sql_name)
+    for match in re.finditer(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", sql, re.IGNORECASE):
+        before = sql[:match.start()]
+        if before.count("(") == before.count(")"):
+            return match.group(1)
+    return None
 
 
 @lru_cache(maxsize=128)
 def tables_read(sql_name: str) -> tuple[str, ...]:
     """The reference tables a SQL file reads (its FROM and JOIN names that the contract knows)."""
-    text = _without_comments((SQL_DIR / sql_name).read_text(encoding="utf-8"))
+    text = _sql_text(sql_name)
     known = load_contract().tables
     return tuple(sorted({name for name in _FROM.findall(text) if name in known}))
 
@@ -114,8 +127,7 @@ def tables_read(sql_name: str) -> tuple[str, ...]:
 @lru_cache(maxsize=128)
 def columns_read(sql_name: str) -> dict[str, tuple[str, ...]]:
     """Per table read, the contract columns the SQL file mentions (by name)."""
-    text = _without_comments((SQL_DIR / sql_name).read_text(encoding="utf-8"))
-    words = set(_WORD.findall(text))
+    words = set(_WORD.findall(_sql_text(sql_name)))
     contract = load_contract()
     return {t: tuple(c for c in contract.tables[t].columns if c in words) for t in tables_read(sql_name)}
 

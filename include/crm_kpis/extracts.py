@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from crm_kpis.contract import ContractError, columns_read, load_contract, schema_problems
+from crm_kpis.contract import ContractError, columns_read, load_contract, main_table, schema_problems
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality import Rule, apply_rules, before, duplicate, negative
 from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, read_extract, source_settings
@@ -40,10 +40,10 @@ class Extract:
     sql: str
     rules: tuple[Rule, ...] = ()
     shift: int = 0  # read the period this many periods earlier (e.g. -1 for growth rates)
-    #: (rule, column) pairs for an extract that aggregates in SQL: the source rows the query itself
-    #: left out under that rule, counted per output row in that column (e.g. order lines of an
-    #: unknown product behind a per-buyer row). They are added to the rule's excluded count.
-    counted_in_sql: tuple[tuple[str, str], ...] = ()
+    #: (rule, column, table) for an extract that aggregates in SQL: the rows of that source table
+    #: the query itself left out under that rule, counted per output row in that column (e.g. order
+    #: lines of an unknown product behind a per-buyer row). They are added to the rule's count.
+    counted_in_sql: tuple[tuple[str, str, str], ...] = ()
     #: magnitude columns in which one row far beyond the period's median stops the run (gate.py)
     outliers: tuple[str, ...] = ()
 
@@ -91,7 +91,7 @@ EXTRACTS: dict[str, Extract] = {
                 (duplicate("customer_id"), before("created_at", "lead_created_at"))),
         Extract("buyer_flags", CRM_CONN_ID, "crm/buyer_flags.sql",
                 (Rule("buyer_without_line_with_tier_and_category", lambda f: f["lines_judged"] < 1),),
-                counted_in_sql=(("order_line_missing_tier_or_category", "lines_excluded"),)),
+                counted_in_sql=(("order_line_missing_tier_or_category", "lines_excluded", "order_lines"),)),
         Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql", ORDER_RULES),
         Extract("customers_trailing", CRM_CONN_ID, "crm/customers_trailing.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
@@ -142,11 +142,16 @@ def extremes_of(frame: pd.DataFrame, table: str, key: str | None, columns: tuple
     return out
 
 
-def main_table(extract: Extract) -> str:
-    """The reference table an extract's rows come from (its SQL's first FROM)."""
-    from crm_kpis.typed_read import _main_table
+def source_table(extract: Extract) -> str:
+    """The reference table an extract's rows come from (its SQL's outermost FROM)."""
+    return main_table(extract.sql) or extract.name
 
-    return _main_table(extract.sql) or extract.name
+
+def _count_rows(into: dict[str, dict[str, dict[str, Any]]], table: str, rule: str, n: int) -> None:
+    """Record only a count of excluded rows (no keys): the largest count any extract saw wins."""
+    slot = into.setdefault(table, {}).setdefault(rule, {})
+    known = sum(slot.pop("keys", {}).values())
+    slot["rows"] = max(slot.get("rows", 0), known, n)
 
 
 def _record_excluded(into: dict[str, dict[str, dict[str, Any]]], table: str, key: str | None,
@@ -160,8 +165,7 @@ def _record_excluded(into: dict[str, dict[str, dict[str, Any]]], table: str, key
             for k, c in keys.items():
                 merged[str(k)] = max(merged.get(str(k), 0), int(c))
         else:
-            known = sum(slot.pop("keys", {}).values())
-            slot["rows"] = max(slot.get("rows", 0), known, n)
+            _count_rows(into, table, rule, n)
 
 
 def sources_needed(names: set[str]) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -207,18 +211,16 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
         target = period.shift(extract.shift) if extract.shift else period
         tz = source_settings(extract.conn_id).timezone
         raw, reads = read_extract(engine_for(extract.conn_id), extract.sql, target.sql_params(tz), tz)
-        table = main_table(extract)
+        table = source_table(extract)
         # unreadable values first: a row is counted once, under the first rule it breaks
         typed_rules = tuple(Rule(rule, lambda f, c=marker: f[c]) for rule, marker in marked_rules(raw))
         checked = apply_rules(name, raw, typed_rules + extract.rules)
         excluded = dict(checked.rejected)
-        for rule, column in extract.counted_in_sql:
+        for rule, column, left_out_of in extract.counted_in_sql:
             n = int(pd.to_numeric(raw[column]).fillna(0).sum()) if len(raw) else 0
             if n:
                 excluded[rule] = excluded.get(rule, 0) + n
-                excluded_rows.setdefault("order_lines", {}).setdefault(rule, {})
-                slot = excluded_rows["order_lines"][rule]
-                slot["rows"] = max(slot.get("rows", 0), n)
+                _count_rows(excluded_rows, left_out_of, rule, n)
                 log.warning("%s: the query left out %d source rows (%s)", name, n, rule)
         key = contract.tables[table].key if table in contract.tables else None
         _record_excluded(excluded_rows, table, key, raw, checked.masks, checked.rejected)

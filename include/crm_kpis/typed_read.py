@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from crm_kpis.contract import ColumnSpec, load_contract, tables_read
+from crm_kpis.contract import ColumnSpec, load_contract, main_table, tables_read
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +55,13 @@ def column_specs(sql_name: str) -> dict[str, ColumnSpec]:
     """
     contract = load_contract()
     names = tables_read(sql_name)
-    text = _main_table(sql_name)
-    ordered = ([text] if text in names else []) + [n for n in names if n != text]
+    main = main_table(sql_name)
+    ordered = ([main] if main in names else []) + [n for n in names if n != main]
     specs: dict[str, ColumnSpec] = {}
     for table_name in ordered:
         for name, spec in contract.tables[table_name].columns.items():
             specs.setdefault(name, spec)
     return specs
-
-
-def _main_table(sql_name: str) -> str | None:
-    """The table of a SQL file's outermost FROM (comments and subqueries skipped)."""
-    from crm_kpis.config import SQL_DIR
-
-    sql = "\n".join(line.split("--", 1)[0] for line in (SQL_DIR / sql_name).read_text(encoding="utf-8").splitlines())
-    for match in re.finditer(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)", sql, re.IGNORECASE):
-        before = sql[:match.start()]
-        if before.count("(") == before.count(")"):
-            return match.group(1)
-    return None
 
 
 def _kind(name: str, specs: dict[str, ColumnSpec]) -> ColumnSpec | None:
