@@ -108,11 +108,15 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
     """The tracking signals with no row in their source before the period's end (name → reason)."""
     contract = load_contract()
     out = {}
+    sources: dict[str, tuple[Any, dict[str, Any]]] = {}  # per connection: its engine and the bound period
     for name in sorted(signals):
         signal = contract.signals[name]
         conn_id = contract.tables[signal.table].conn_id
-        engine = engine_for(conn_id)
-        params = bind_values(period.sql_params(source_settings(conn_id).timezone), engine.dialect.name)
+        if conn_id not in sources:
+            engine = engine_for(conn_id)
+            sources[conn_id] = (engine, bind_values(period.sql_params(source_settings(conn_id).timezone),
+                                                    engine.dialect.name))
+        engine, params = sources[conn_id]
         if not signal_present(engine, signal, params):
             out[name] = signal.says
             log.info("%s: not tracked before %s (%s): its KPIs are n/a", name, period.end_date, signal.says)

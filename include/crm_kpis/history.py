@@ -276,18 +276,19 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
     conn.execute(delete(kpi_runs).where(and_(kpi_runs.c.grain == period.grain,
                                              kpi_runs.c.period_start == period.start_date)))
     kpis = len({r["kpi_id"] for r in rows})
+    exclusions = merged_exclusions(excluded)
     conn.execute(insert(kpi_runs).values(
         grain=period.grain, period_start=period.start_date, timezone=period.tz, run_id=run_id,
         computed_at=computed_at, kpis=kpis, values_written=len(rows), rows_read=json.dumps(rows_read),
         rows_rejected=json.dumps(rejected),
         latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
         warnings=json.dumps(warnings),
-        rows_excluded=json.dumps(merged_exclusions(excluded)),
+        rows_excluded=json.dumps(exclusions),
         unreadable=json.dumps(unreadable),
         not_tracked=json.dumps(untracked),
     ))
     conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
-    n_rejected = sum(n for rules in merged_exclusions(excluded).values() for n in rules.values())
+    n_rejected = sum(n for rules in exclusions.values() for n in rules.values())
     summary = PublishSummary(period.key, kpis, len(rows), replaced or 0, n_rejected)
     log.info("published %s: %d KPIs, %d rows written, %d rows replaced", period, kpis, len(rows), replaced or 0)
     return summary
@@ -351,10 +352,14 @@ def read_run(engine: Engine, period: ReportPeriod) -> dict[str, Any] | None:
     return out
 
 
+def _previous_starts(period: ReportPeriod, periods: int) -> list[date]:
+    """The start dates of the `periods` periods before this one."""
+    return [period.shift(-n).start_date for n in range(1, periods + 1)]
+
+
 def recent_values(engine: Engine, period: ReportPeriod, periods: int) -> dict[str, list[float]]:
     """Company-wide values of each KPI in the `periods` periods before this one, oldest first."""
-    starts = [period.shift(-n).start_date for n in range(periods, 0, -1)]
-    frame = read_history(engine, period.grain, starts, company_only=True)
+    frame = read_history(engine, period.grain, _previous_starts(period, periods), company_only=True)
     out: dict[str, list[float]] = {}
     for row in frame.sort_values("period_start").itertuples(index=False):
         if row.value is not None and not pd.isna(row.value):
@@ -372,7 +377,7 @@ def read_staged(engine: Engine, run_id: str) -> dict[str, dict[str, Any]]:
 
 def recent_rows_read(engine: Engine, period: ReportPeriod, periods: int) -> list[dict[str, int]]:
     """Rows read per extract by the runs of the `periods` periods before this one (those that exist)."""
-    starts = [period.shift(-n).start_date for n in range(1, periods + 1)]
+    starts = _previous_starts(period, periods)
     with engine.connect() as conn:
         rows = conn.execute(select(kpi_runs.c.rows_read).where(and_(
             kpi_runs.c.grain == period.grain, kpi_runs.c.period_start.in_(starts)))).all()

@@ -105,9 +105,7 @@ def check_quality(grain: str, interval_start: datetime, interval_end: datetime, 
             "; ".join(f.message for f in failures)
         if all(f.retryable for f in failures):
             raise QualityGateFailed(message)  # retried with back-off: the source load may still finish
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(message)  # a value out of range will not fix itself: no retries
+        fail_permanently(message)  # a value out of range will not fix itself: no retries
     warnings = [f"{f.check}: {f.message}" for f in findings]
     log.info("quality gate passed for %s with %d warning(s)", period, len(warnings))
     return {"period": period.key, "warnings": warnings}

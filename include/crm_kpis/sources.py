@@ -409,16 +409,17 @@ def read_extract(engine: Engine, name: str, params: dict[str, Any],
     sql = load_sql(name, dialect)
     try:
         if dialect == "postgresql":
-            frame = _read_postgres_arrow(engine, sql, params)
-        elif dialect == "mysql":
-            frame = _shared_strings(_decimals_to_float(_read_mysql_unbuffered(engine, sql, bind_values(params, dialect))))
+            frame = _read_postgres_arrow(engine, sql, params)  # Arrow types: floats and labels already
         else:
-            # A server-side cursor read in chunks: the driver never holds every row as Python
-            # tuples beside the DataFrame, which is what makes large periods expensive in memory.
-            with engine.connect().execution_options(stream_results=True) as conn:
-                chunks = list(pd.read_sql_query(text(sql), conn, params=bind_values(params, dialect),
-                                                chunksize=CHUNK_ROWS))
-            frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+            if dialect == "mysql":
+                frame = _read_mysql_unbuffered(engine, sql, bind_values(params, dialect))
+            else:
+                # A server-side cursor read in chunks: the driver never holds every row as Python
+                # tuples beside the DataFrame, which is what makes large periods expensive in memory.
+                with engine.connect().execution_options(stream_results=True) as conn:
+                    chunks = list(pd.read_sql_query(text(sql), conn, params=bind_values(params, dialect),
+                                                    chunksize=CHUNK_ROWS))
+                frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
             frame = _shared_strings(_decimals_to_float(frame))
     except SourceError:
         raise

@@ -132,6 +132,7 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
     with each column's best and worst member marked (by the KPI's direction)."""
     tables = []
     area_rows = rows[rows["kpi_id"].str.startswith(area + ".") & ~rows["dimension"].isin(["", "statistic"])]
+    tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and _value(r.value) is not None}
     for dimension in sorted(area_rows["dimension"].unique()):
         part = area_rows[area_rows["dimension"] == dimension]
         kpi_ids = [k.id for k in kpis_for(area, grain) if k.id in set(part["kpi_id"])][:BREAKDOWN_COLUMNS]
@@ -139,7 +140,6 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
         lookup = {(r.kpi_id, r.member): _value(r.value) for r in part.itertuples(index=False)}
         # a count with no row for a member of the period (no open social cases) is a real 0, not n/a,
         # when the KPI has a company-wide value (it is tracked); rates and means stay undefined
-        tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and _value(r.value) is not None}
         for kpi_id in kpi_ids:
             if REGISTRY[kpi_id].unit == "count" and kpi_id in tracked:
                 for member in members:

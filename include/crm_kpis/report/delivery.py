@@ -114,10 +114,11 @@ def latest_attempt(engine: Engine, report_id: str, grain: str, period_start: dat
     return None if row is None else (int(row.attempt), str(row.created_by))
 
 
-def ensure_intents(engine: Engine, key: DeliveryKey, recipients: list[str], message_id: str, run_id: str) -> None:
+def ensure_intents(engine: Engine, key: DeliveryKey, recipients: list[str], message_id: str, run_id: str,
+                   created_by: str) -> None:
     """Write the pending intent of every recipient not yet recorded (concurrent writers: one wins).
 
-    `run_id` is the DAG run instance that starts this delivery (see email._attempt).
+    `created_by` is the DAG run instance that starts this delivery (see email._attempt).
     """
     c = delivery_intents.c
     for recipient in recipients:
@@ -129,7 +130,7 @@ def ensure_intents(engine: Engine, key: DeliveryKey, recipients: list[str], mess
                     conn.execute(insert(delivery_intents).values(
                         report_id=key.report_id, grain=key.grain, period_start=key.period_start,
                         variant=key.variant, attempt=key.attempt, recipient=recipient, channel="email",
-                        message_id=message_id, state=PENDING, created_by=run_id, run_id=run_id,
+                        message_id=message_id, state=PENDING, created_by=created_by, run_id=run_id,
                         updated_at=_now()))
         except IntegrityError:  # another run wrote it between our check and our insert
             pass

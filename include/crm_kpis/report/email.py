@@ -149,7 +149,7 @@ def deliver(
     key = DeliveryKey(report.report_id, period.grain, period.start_date, "", attempt)
     message_id = key.message_id(period.key)
     size = pdf.stat().st_size
-    ensure_intents(engine, key, recipients, message_id, run_instance)
+    ensure_intents(engine, key, recipients, message_id, run_id, run_instance)
     token, claimed = claim(engine, key, recipients, run_id)
     if not claimed:
         current = states(engine, key)
