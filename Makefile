@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # pip on some machines warns about missing local mirrors on every package; keep the output readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo data pipeline test lint clean airflow bench check-sources backfill
+.PHONY: install demo data pipeline test lint clean airflow bench check-sources backfill prereqs-demo prereqs-test
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
+## Debian packages (deploy/system-packages.txt) and, for the tests, the database servers: installed
+## or started when run as root, else one message with the command to run, before anything else runs
+prereqs-demo:
+	@bash deploy/system-prereqs.sh demo
+
+prereqs-test:
+	@bash deploy/system-prereqs.sh test
+
 ## make demo: generate the demo CRM and helpdesk data, run both DAGs, print where the outputs are
-demo: install data pipeline
+demo: prereqs-demo install data pipeline
 
 data: install
 	$(BIN)/python -m crm_kpis.demo
@@ -30,7 +38,7 @@ pipeline: install
 	$(BIN)/python -m crm_kpis.demo.run
 
 ## make test: the whole test suite (unit, SQL on SQLite, DAG integrity, end-to-end with SMTP)
-test: install
+test: prereqs-test install
 	$(BIN)/python -m pytest
 
 ## make check-sources: the sources against the source contract (connections crm_db, helpdesk_db)
