@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class AlertNotifier(SmtpNotifier):
-    """Email the alert through `smtp_default`, or write it to `<outbox>/alerts/` when it is not set."""
+    """Email the alert through `smtp_default`, or write it to `<outbox>/alerts/` when it is not set.
+
+    `outbox_name` names the outbox file when the context has no task instance (a deadline alert).
+    """
+
+    def __init__(self, *args: Any, outbox_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outbox_name = outbox_name
 
     def notify(self, context: Any) -> None:
         from crm_kpis.sources import airflow_connection  # pandas and SQLAlchemy: not at parse time
@@ -42,8 +49,9 @@ class AlertNotifier(SmtpNotifier):
         msg.set_content("This alert is HTML; open the .eml file in a mail client.")
         msg.add_alternative(self.html_content or "", subtype="html")
         ti = context.get("ti") or context.get("task_instance")
-        name = "-".join(str(part) for part in (getattr(ti, "dag_id", "dag"), getattr(ti, "task_id", "task"),
-                                                context.get("run_id") or "run", getattr(ti, "try_number", 0)))
+        name = self.outbox_name or "-".join(str(part) for part in (
+            getattr(ti, "dag_id", "dag"), getattr(ti, "task_id", "task"), context.get("run_id") or "run",
+            getattr(ti, "try_number", 0)))
         folder = outbox_dir() / "alerts"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".eml")

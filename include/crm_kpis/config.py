@@ -64,6 +64,9 @@ class ReportConfig:
     reply_to: str | None = None
     from_email: str | None = None
     headline: tuple[str, ...] = ()  # KPI ids shown first, in the email body and on page one
+    #: hours after the period's end by which the report must be delivered, else ops are alerted
+    #: (Airflow's Deadline Alerts, crm_kpis.deadlines); None: no deadline
+    deliver_by_hours: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ def _load(path: str, mtime: float) -> Settings:
             reply_to=spec.get("reply_to"),
             from_email=spec.get("from_email"),
             headline=_as_tuple(spec.get("headline")),
+            deliver_by_hours=_deliver_by(f"{path}: reports.{report_id}", spec.get("deliver_by_hours")),
         )
     return Settings(
         timezone=raw.get("timezone", "UTC"),
@@ -140,6 +144,15 @@ def _load(path: str, mtime: float) -> Settings:
         alerts_to=_as_tuple((raw.get("alerts") or {}).get("to")),
         history_start=_history_start(path, raw.get("history_start")),
     )
+
+
+def _deliver_by(where: str, raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+        raise ValueError(f"{where}.deliver_by_hours must be a number of hours after the period's end "
+                         f"(e.g. 6 for 06:00 the next day), not {raw!r}")
+    return float(raw)
 
 
 def _history_start(path: str, raw: Any) -> date:

@@ -11,9 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, dag, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
 
 from crm_kpis.config import dag_id_for, load_settings
+from crm_kpis.deadlines import delivery_deadline
 from crm_kpis.timetable import PeriodTimetable
 
 AREAS = ("marketing", "sales", "operations")
@@ -38,6 +39,12 @@ the run has no logical date{% endif %}. Run: {{ run_id }}.</p>
 <p>Nothing after the failed task ran: a failure before <i>publish_history</i> left the history unchanged,
 one before <i>send_report</i> emailed nobody.</p>
 """
+
+
+def history_asset(grain: str) -> Asset:
+    """The grain's KPI history as an Airflow Asset: `publish_history` emits an event per published
+    period (period and run in its extra), so a BI refresh or another DAG can be scheduled on it."""
+    return Asset(name=f"kpi_history/{grain}", uri=f"crm-kpis://kpi_history/{grain}", group="kpi_history")
 
 
 def failure_alert(to: tuple[str, ...]) -> Any:
@@ -78,7 +85,10 @@ otherwise written to `var/outbox/`. Sent once per period: a retry or re-run does
 unless the run sets `resend`. Backfill runs do not email unless `deliver` is `yes`.
 
 **Alerts**: a task that fails for good emails {alerts} (connection `smtp_default`) with the error
-and a link to its log.
+and a link to its log. {deadline}
+
+**Asset**: each published period emits an event of `{asset}` (extra: period, run, KPIs written), to
+schedule a BI refresh or another DAG on.
 
 **Params**: `deliver` (auto | yes | no), `resend` (send again although already sent),
 `page_size` (A4 | Letter).
@@ -90,6 +100,9 @@ def make_kpi_dag(grain: str) -> DAG:
     tz = settings.timezone
     report = settings.report_for_grain(grain)
     unit = "day" if grain == "daily" else "month"
+    history = history_asset(grain)
+    deadline = (delivery_deadline(report.report_id, report.deliver_by_hours, settings.alerts_to)
+                if report.deliver_by_hours is not None and settings.alerts_to else None)
 
     @dag(
         dag_id=dag_id_for(grain),
@@ -98,6 +111,7 @@ def make_kpi_dag(grain: str) -> DAG:
         start_date=pendulum.datetime(*START_DATE, tz=tz),
         catchup=False,
         max_active_runs=1,
+        deadline=deadline,
         tags=["kpi", "crm", grain],
         default_args={
             "owner": OWNER,
@@ -119,6 +133,10 @@ def make_kpi_dag(grain: str) -> DAG:
             example="2026-10-05" if grain == "daily" else "October 2026",
             n_hint="KPIs of grain D" if grain == "daily" else "KPIs of grains D and M",
             alerts=", ".join(settings.alerts_to) or "nobody (set alerts.to in reports.yaml)",
+            asset=history.name,
+            deadline=(f"**Deadline**: a scheduled run's report not delivered {report.deliver_by_hours:g} h after "
+                      f"its period's end (failed, hung or never started) alerts the same addresses."
+                      if deadline else "No delivery deadline (set `deliver_by_hours` and `alerts.to`)."),
         ),
     )
     def kpi_dag() -> None:
@@ -137,12 +155,17 @@ def make_kpi_dag(grain: str) -> DAG:
 
             return gate(grain, data_interval_start, data_interval_end, run_id)
 
-        @task(doc_md="Replace the period's rows in kpi_history with this run's staged values, in one transaction.")
+        @task(outlets=[history],
+              doc_md=f"Replace the period's rows in kpi_history with this run's staged values, in one "
+                     f"transaction; then emit an event of the Asset `{history.name}` (period and run in its extra).")
         def publish_history(gate_result: dict[str, Any], data_interval_start: Any = None,
                             data_interval_end: Any = None, run_id: str | None = None) -> dict[str, Any]:
-            from crm_kpis.pipeline import publish
+            from crm_kpis.pipeline import asset_event_extra, publish
 
-            return publish(grain, data_interval_start, data_interval_end, run_id, gate_result.get("warnings"))
+            result = publish(grain, data_interval_start, data_interval_end, run_id, gate_result.get("warnings"))
+            get_current_context()["outlet_events"][history].extra = asset_event_extra(grain, data_interval_start,
+                                                                                      run_id, result)
+            return result
 
         @task(doc_md="Render the period's PDF report and email bodies from the history.")
         def render_report(data_interval_start: Any = None, data_interval_end: Any = None,

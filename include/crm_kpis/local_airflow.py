@@ -208,9 +208,6 @@ def standalone_env(port: int, schedule: bool = True, extra: dict[str, str] | Non
         "AIRFLOW__API__BASE_URL": os.environ.get("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{port}"),
         # task logs show the rows read, excluded and written (the demo's console stays at WARNING)
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("CRM_KPIS_AIRFLOW_LOG_LEVEL", "INFO"),
-        # the log servers bind every interface by default (8793, 8794): keep them beside the UI port
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port + 1),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port + 2),
         **(extra or {}),
     }
     if not schedule:  # no scheduled DAG runs; backfills and manual runs still run
@@ -218,18 +215,34 @@ def standalone_env(port: int, schedule: bool = True, extra: dict[str, str] | Non
     return env
 
 
+#: What `airflow standalone` starts, minus its log servers. Airflow 3.3.2's worker and triggerer log
+#: servers bind every interface (`host=""`, no setting), so a laptop's `make airflow` served task
+#: logs to its whole network. On one machine they are not needed: the API server reads the log
+#: files where the tasks wrote them. The shell is the process group's leader; stopping the group
+#: stops every component and the task processes they started.
+COMPONENTS = """
+trap 'kill 0' TERM INT
+airflow scheduler --skip-serve-logs &
+airflow dag-processor &
+airflow triggerer --skip-serve-logs &
+airflow api-server --host 127.0.0.1 --port "$AIRFLOW__API__PORT" &
+wait
+"""
+
+
 @contextmanager
 def standalone(port: int = 8080, schedule: bool = True, extra_env: dict[str, str] | None = None,
                timeout: float = 240) -> Iterator[RunningAirflow]:
-    """Start `airflow standalone` in its own process group; stop the whole group on exit."""
+    """Start Airflow's components (as `airflow standalone` does, without log servers) in their own
+    process group, bound to 127.0.0.1; stop the whole group on exit."""
     home = configure()
     migrate()
     env = standalone_env(port, schedule, extra_env)
     log_file = home / "standalone.log"
     base = f"http://127.0.0.1:{port}"
     with open(log_file, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(["bash", "-c", COMPONENTS], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         if not _wait_healthy(base, proc, timeout=timeout):
             raise RuntimeError(f"Airflow did not become healthy within {timeout:.0f} s; see {log_file}")
@@ -272,8 +285,41 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def run_in_process(dag: Any, **test_kwargs: Any) -> Any:
+    """One DAG run in this process (`dag.test()`), as the demo and the tests run periods.
+
+    Why not `dag.test()` directly:
+    - in Airflow 3.3.2 it crashes when the run ends for any DAG with a Deadline Alert
+      (`DagRun.update_state` looks the alerts up by id, and `dag.test()` hands it the serialized
+      alerts: "'dict' object has no attribute 'hex'"). A deadline belongs to the scheduler's runs
+      only (crm_kpis.deadlines gives other runs none), so the in-process run drops it;
+    - it records the logical date as the run's start, so the UI's grid showed runs of a past period
+      lasting months, and names the run after the clock: the run's start becomes its first task's,
+      and its note names its period, as the scheduler's run ids do.
+    """
+    import pendulum
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    dag.deadline = None
+    dag_run = dag.test(**test_kwargs)
+    start = dag_run.data_interval_start
+    period = dag.timetable.period_key(pendulum.instance(start)) if start is not None else None
+    with create_session() as session:
+        stored = session.scalars(select(DagRun).where(DagRun.id == dag_run.id)).one()
+        first_task = session.scalar(select(func.min(TaskInstance.start_date)).where(
+            TaskInstance.dag_id == stored.dag_id, TaskInstance.run_id == stored.run_id))
+        if first_task is not None:
+            stored.start_date = first_task
+        if period:
+            stored.note = f"period {period} (in-process run)"
+    return dag_run
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Start `airflow standalone` with the project's DAGs and plugins; stop it and all its children on Ctrl-C."""
+    """Start Airflow (scheduler, dag-processor, triggerer, API server on 127.0.0.1) with the project's DAGs and
+    plugins; stop it and all its children on Ctrl-C."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m crm_kpis.local_airflow", description=main.__doc__)
@@ -305,3 +351,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -120,6 +120,12 @@ def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id
     return publish_period(warehouse, period, run_id, AREAS, warnings).as_dict()
 
 
+def asset_event_extra(grain: str, interval_start: datetime, run_id: str, published: dict[str, Any]) -> dict[str, Any]:
+    """The extra of the history Asset's event: enough for a consumer to refresh only that period."""
+    return {"grain": grain, "period": published["period"], "period_start": interval_start.isoformat(),
+            "run_id": run_id, "kpis": published["kpis"], "rows_written": published["rows_written"]}
+
+
 def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, Path]:
     """Where the render task writes a period's report and the send task reads it back."""
     folder = reports_dir() / report.report_id

@@ -122,3 +122,37 @@ def test_parsing_a_dag_file_imports_nothing_heavy():
                              capture_output=True, text=True, env=os.environ.copy(), check=True).stdout.strip()
         heavy_from_us += [m for m in out.split(",") if m in ("weasyprint", "crm_kpis.kpis")]
     assert heavy_from_us == []
+
+
+@pytest.mark.parametrize(("dag_id", "hours"), [("crm_kpis_daily", 6), ("crm_kpis_monthly", 24)])
+def test_the_scheduler_sees_a_delivery_deadline_after_the_periods_end(bag, dag_id, hours):
+    """As the DAG processor parses (no parsing context): a deadline at the period's end + deliver_by_hours,
+    which survives serialization (the plugin registers the custom reference for the scheduler)."""
+    from datetime import timedelta
+
+    from airflow.serialization.definitions.deadline import SerializedReferenceModels
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from crm_kpis.deadlines import PeriodEndDeadline
+
+    (alert,) = bag.get_dag(dag_id).deadline
+    assert isinstance(alert.reference, PeriodEndDeadline) and alert.interval == timedelta(hours=hours)
+    assert alert.callback.path == "crm_kpis.deadlines.report_overdue"
+    assert alert.callback.kwargs["to"] == ["data-ops@example.com"]
+    serialized = DagSerialization.serialize_dag(bag.get_dag(dag_id))
+    (encoded,) = serialized["deadline"]
+    from airflow.serialization.decoders import decode_deadline_alert
+
+    decoded = decode_deadline_alert(encoded)
+    assert isinstance(decoded.reference, SerializedReferenceModels.SerializedCustomReference)
+    assert isinstance(decoded.reference.inner_ref, PeriodEndDeadline)
+
+
+def test_a_parse_for_one_run_carries_no_deadline(monkeypatch):
+    """A worker or `airflow dags test` parses with Airflow's parsing context set: no deadline there."""
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "crm_kpis_daily")
+    from crm_kpis.config import load_settings
+    from crm_kpis.dag_factory import make_kpi_dag
+
+    assert load_settings().report_for_grain("daily").deliver_by_hours == 6
+    assert not make_kpi_dag("daily").deadline

@@ -17,6 +17,7 @@ import pytest
 from crm_kpis.config import PROJECT_DIR, load_settings
 from crm_kpis.history import read_history
 from crm_kpis.kpis import REGISTRY
+from crm_kpis.local_airflow import run_in_process
 from crm_kpis.report.formatting import format_value
 from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
 from tests.e2e.helpers import smtp_server
@@ -48,7 +49,7 @@ def dags(airflow_db, demo_sources):
 
 
 def run(dag, logical: tuple[int, int, int], conf: dict | None = None):
-    dag_run = dag.test(logical_date=pendulum.datetime(*logical, tz="UTC"), run_conf=conf)
+    dag_run = run_in_process(dag, logical_date=pendulum.datetime(*logical, tz="UTC"), run_conf=conf)
     assert str(dag_run.state).endswith("success"), f"{dag.dag_id} {logical}: {dag_run.state}"
     return dag_run
 
@@ -148,7 +149,7 @@ def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypa
     monkeypatch.setitem(REGISTRY, "operations.csat",
                         type(broken)(**{**broken.__dict__, "compute": lambda x: [Measure(1.5)]}))
     sent = len(smtp_inbox.messages)
-    dag_run = dags["daily"].test(logical_date=pendulum.datetime(2026, 10, 28, tz="UTC"))
+    dag_run = run_in_process(dags["daily"], logical_date=pendulum.datetime(2026, 10, 28, tz="UTC"))
     assert str(dag_run.state).endswith("failed")
     new = smtp_inbox.messages[sent:]
     assert len(new) == 1, [m["message"]["Subject"] for m in new]  # the alert, and no report

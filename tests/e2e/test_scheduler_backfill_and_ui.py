@@ -108,6 +108,17 @@ def test_a_backfill_through_the_scheduler_stores_every_period_once_and_emails_no
     publish = json.dumps(running.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/publish_history/logs/1"))
     assert "rows written" in publish, publish[:2000]
 
+    # each published period is an event of the Asset kpi_history/daily, with its period and run
+    (asset,) = [a for a in running.api("GET", "/assets?limit=100")["assets"] if a["name"] == "kpi_history/daily"]
+    assert asset["uri"] == "crm-kpis://kpi_history/daily"
+    events = running.api("GET", f"/assets/events?asset_id={asset['id']}&limit=100")["asset_events"]
+    by_period = {e["extra"]["period"]: e for e in events if e["source_run_id"].startswith("backfill__")}
+    assert sorted(by_period) == [d.isoformat() for d in DAYS]
+    for day in DAYS:
+        extra = by_period[day.isoformat()]["extra"]
+        assert extra["run_id"] == by_period[day.isoformat()]["source_run_id"]
+        assert extra["grain"] == "daily" and extra["kpis"] > 40 and extra["rows_written"] > 200
+
 
 def test_rerunning_existing_periods_gives_identical_numbers_and_leaves_the_others(airflow):
     running, warehouse, inbox = airflow

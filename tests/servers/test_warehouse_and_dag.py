@@ -84,6 +84,8 @@ def test_monthly_dag_on_postgresql_and_mariadb(engines, postgres, airflow_db, mo
     """Sources on PostgreSQL (CRM) and MariaDB (helpdesk), history on PostgreSQL, through Airflow."""
     from airflow.dag_processing.dagbag import DagBag
 
+    from crm_kpis.local_airflow import run_in_process
+
     warehouse_url = postgres.create("dagwh")
     to_airflow = lambda url: url.replace("postgresql+psycopg://", "postgresql://").replace("mysql+pymysql://", "mysql://")  # noqa: E731
     monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", to_airflow(engines["production"]["crm_db"]))
@@ -91,7 +93,7 @@ def test_monthly_dag_on_postgresql_and_mariadb(engines, postgres, airflow_db, mo
     monkeypatch.setenv("AIRFLOW_CONN_KPI_WAREHOUSE", to_airflow(warehouse_url))
     monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
     dag = DagBag(dag_folder=str(PROJECT_DIR / "dags")).get_dag("crm_kpis_monthly")
-    run = dag.test(logical_date=pendulum.datetime(2026, 10, 1, tz="UTC"), run_conf={"deliver": "no"})  # October
+    run = run_in_process(dag, logical_date=pendulum.datetime(2026, 10, 1, tz="UTC"), run_conf={"deliver": "no"})  # October
     assert str(run.state).endswith("success")
     history = read_history(engine_for(warehouse_url), "monthly", [date(2026, 10, 1)], company_only=True)
     assert set(history["kpi_id"]) == set(REGISTRY)

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     def run(dag, logical: date, history_only: bool) -> None:
         started = time.perf_counter()
         # logical date = the period's start, as the scheduler's run for that period has it
-        dag_run = dag.test(
+        dag_run = local_airflow.run_in_process(
+            dag,
             logical_date=pendulum.datetime(logical.year, logical.month, logical.day, tz=tz),
             mark_success_pattern=HISTORY_ONLY if history_only else None,
         )

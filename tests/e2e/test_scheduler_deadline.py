@@ -1,0 +1,117 @@
+"""The scheduler's own run for a period, and its Deadline Alert, against a real Airflow.
+
+What ops rely on after unpausing a DAG: the scheduler creates the run for the last complete period
+(logical date = its start, named after it), and when that period's report is not delivered by its
+deadline, they get an alert linking to the run, whatever went wrong. Here the run cannot succeed
+(the test data end in October 2026, so the freshness gate keeps failing and retrying), and the
+daily report's deadline is set to the period's end itself, so it is already missed when the run
+is created: the alert must come within a few scheduler loops. Also checked: Airflow listens on
+127.0.0.1 only (no log server on every interface).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crm_kpis.config import PROJECT_DIR
+from crm_kpis.local_airflow import standalone
+from tests.e2e.helpers import free_port_block, smtp_server
+
+DAG_ID = "crm_kpis_daily"
+ALERT_TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def scheduling_airflow(demo_sources, airflow_db, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("deadline")
+    config = (PROJECT_DIR / "include/config/reports.yaml").read_text()
+    config = config.replace("deliver_by_hours: 6", "deliver_by_hours: 0").replace(
+        "to: [data-ops@example.com]", "to: [deadline-watch@example.com]")
+    assert "deliver_by_hours: 0" in config and "deadline-watch@example.com" in config
+    (folder / "reports.yaml").write_text(config)
+    with smtp_server() as (inbox, smtp_conn):
+        extra = {
+            "CRM_KPIS_CONFIG": str(folder / "reports.yaml"),
+            "AIRFLOW_CONN_KPI_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(folder / "warehouse.db")}),
+            "AIRFLOW_CONN_SMTP_DEFAULT": smtp_conn,
+        }
+        with standalone(free_port_block(), schedule=True, extra_env=extra) as running:
+            running.wait_for_dags({DAG_ID})
+            _wait_for_this_config(running)
+            try:
+                yield running, inbox
+            finally:
+                running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": True})
+                for run in running.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=scheduled&limit=50")["dag_runs"]:
+                    if run["state"] not in ("success", "failed"):
+                        running.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", {"state": "failed"})
+
+
+def _wait_for_this_config(running, timeout: float = 120) -> None:
+    """The metadata database is shared with other tests: wait until the DAG processor has stored the
+    DAG as parsed with this test's configuration (its doc names the deadline and the address)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        doc = running.api("GET", f"/dags/{DAG_ID}/details").get("doc_md") or ""
+        if "deadline-watch@example.com" in doc and "delivered 0 h after" in doc:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the DAG was not re-parsed with the test configuration; see {running.log_file}")
+
+
+def test_unpausing_schedules_the_last_period_and_its_missed_deadline_alerts_ops(scheduling_airflow):
+    running, inbox = scheduling_airflow
+    running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+
+    # the scheduler's run: the last complete day (UTC, the test's report timezone), named after it
+    end = time.monotonic() + ALERT_TIMEOUT_S
+    runs: list = []
+    while time.monotonic() < end and not runs:
+        runs = running.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=scheduled&limit=5")["dag_runs"]
+        time.sleep(2)
+    assert runs, f"the scheduler created no run; see {running.log_file}"
+    (run,) = runs
+    day = datetime.fromisoformat(run["data_interval_start"]).date()
+    assert run["dag_run_id"] == f"scheduled__{day.isoformat()}"
+    assert run["logical_date"] == run["data_interval_start"]
+    assert datetime.fromisoformat(run["data_interval_end"]) - datetime.fromisoformat(run["data_interval_start"]) \
+        == timedelta(days=1)
+    assert datetime.fromisoformat(run["data_interval_end"]) <= datetime.now(UTC)  # a period that has ended
+
+    # the deadline (the period's end + 0 h) has passed: the alert arrives while the run still retries
+    while time.monotonic() < end and not [m for m in inbox.messages if "deadline" in m["message"]["Subject"]]:
+        time.sleep(2)
+    alerts = [m for m in inbox.messages if "deadline" in m["message"]["Subject"]]
+    assert len(alerts) == 1, f"{len(inbox.messages)} messages, no deadline alert; see {running.log_file}"
+    alert = alerts[0]
+    assert alert["rcpt"] == ["deadline-watch@example.com"]
+    assert alert["message"]["Subject"] == (f"[CRM KPIs] daily_operations for {day.isoformat()} not delivered "
+                                           "by its deadline (0 h after the period)")
+    body = alert["message"].get_body(("html",)).get_content()
+    assert re.search(r"What happened: <b>the run (is still running|failed|was queued)", body), body
+    link = re.search(r'href="([^"]+)"', body).group(1)
+    assert link == f"{running.base_url}/dags/{DAG_ID}/runs/{run['dag_run_id']}"  # this UI, this run
+    with urllib.request.urlopen(link, timeout=10) as page:  # the UI answers there (its app page)
+        assert page.status == 200
+    assert running.api("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}")["state"] != "success"
+    # nobody but ops was written to: the report itself was not sent
+    assert all(m["rcpt"] == ["deadline-watch@example.com"] for m in inbox.messages)
+
+
+def test_airflow_listens_on_loopback_only(scheduling_airflow):
+    running, _ = scheduling_airflow
+    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    pids = {str(running.process.pid)} | set(subprocess.run(
+        ["pgrep", "-g", str(running.process.pid)], capture_output=True, text=True).stdout.split())
+    ours = [line for line in listening.splitlines() if any(f"pid={pid}," in line for pid in pids)]
+    assert ours, listening
+    for line in ours:
+        local = line.split()[3]
+        assert local.startswith(("127.0.0.1:", "[::1]:")), f"listening beyond loopback: {line}"
