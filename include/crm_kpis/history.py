@@ -432,3 +432,16 @@ def read_breakdowns(engine: Engine, kpi_id: str, grain: str) -> dict[str, list[s
         for row in conn.execute(query):
             out.setdefault(row.dimension, []).append(row.member)
     return out
+
+
+def read_members(engine: Engine, kpi_id: str, grain: str, dimension: str, starts: list[date]) -> list[dict[str, Any]]:
+    """Every member's row of one breakdown, and the company-wide row (member ''), for the given
+    periods: the side-by-side table of the history view. Every value is a bound parameter."""
+    query = (
+        select(kpi_history.c.period_start, kpi_history.c.dimension, kpi_history.c.member, kpi_history.c.value,
+               kpi_history.c.numerator, kpi_history.c.denominator)
+        .where(and_(kpi_history.c.kpi_id == kpi_id, kpi_history.c.grain == grain,
+                    kpi_history.c.dimension.in_(["", dimension]), kpi_history.c.period_start.in_(starts)))
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]

@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_kpis.config import dag_id_for
@@ -82,6 +83,77 @@ class Series:
     @property
     def missing(self) -> list[date]:
         return [r.period_start for r in self.rows if not r.stored]
+
+
+@dataclass(frozen=True)
+class GapRange:
+    """Consecutive periods with no stored history: one line and one backfill, not one per period."""
+
+    first: date
+    last: date
+    periods: int
+
+    def label(self, grain: str) -> str:
+        first, last = ReportPeriod(grain, self.first).key, ReportPeriod(grain, self.last).key
+        return first if self.periods == 1 else f"{first} .. {last}"
+
+
+def gap_ranges(series: Series) -> list[GapRange]:
+    """The missing periods of a series as ranges, oldest first."""
+    ranges: list[GapRange] = []
+    run: list[date] = []
+    for row in [*series.rows, None]:
+        if row is not None and not row.stored:
+            run.append(row.period_start)
+        elif run:
+            ranges.append(GapRange(run[0], run[-1], len(run)))
+            run = []
+    return ranges
+
+
+def backfill_body(grain: str, gap: GapRange, timezone: str) -> dict[str, Any]:
+    """The body of `POST /api/v2/backfills` that computes exactly the gap's periods: logical dates
+    are the periods' local starts (with their UTC offset), both ends inclusive; missing runs only,
+    nobody emailed (a backfill run does not deliver unless asked)."""
+    from crm_kpis.backfill import logical_date
+
+    return {"dag_id": dag_id_for(grain), "from_date": logical_date(ReportPeriod(grain, gap.first, timezone)),
+            "to_date": logical_date(ReportPeriod(grain, gap.last, timezone)), "reprocess_behavior": "none",
+            "max_active_runs": 2, "run_backwards": False, "dag_run_conf": {}}
+
+
+#: Units whose members add up to the company value: their share is of the value itself; for rates,
+#: averages and scores the share is of the denominator (the member's part of the base).
+ADDITIVE_UNITS = ("count", "money")
+
+
+@dataclass(frozen=True)
+class MemberCell:
+    value: float | None
+    share: float | None  # of the company value (additive units) or of its denominator
+
+
+def members_side_by_side(engine: Engine, series: Series) -> tuple[list[str], list[tuple[date, dict[str, MemberCell]]]]:
+    """Every member of the series' breakdown per stored period (newest first), each with its share."""
+    from crm_kpis.history import read_members
+
+    members = series.breakdowns.get(series.dimension, [])
+    starts = [r.period_start for r in series.rows if r.stored]
+    rows = read_members(engine, series.kpi.id, series.grain, series.dimension, starts)
+    company = {r["period_start"]: r for r in rows if r["dimension"] == ""}
+    additive = series.kpi.unit in ADDITIVE_UNITS
+    table = []
+    for start in sorted(starts, reverse=True):
+        total = company.get(start) or {}
+        base = total.get("value") if additive else total.get("denominator")
+        cells = {}
+        for r in rows:
+            if r["period_start"] == start and r["dimension"] == series.dimension:
+                part = r["value"] if additive else r["denominator"]
+                share = part / base if part is not None and base not in (None, 0) else None
+                cells[r["member"]] = MemberCell(r["value"], share)
+        table.append((start, cells))
+    return members, table
 
 
 # --- the series, without a web server -----------------------------------------------------------
@@ -173,34 +245,92 @@ def _label(start: date, grain: str) -> str:
     return ReportPeriod(grain, start).key
 
 
-def render_page(series: Series | None, grain: str, periods: int | None = None, error: str | None = None) -> str:
+@dataclass(frozen=True)
+class Choice:
+    """What the user asked for, kept in the selectors even when the request was refused."""
+
+    grain: str = "monthly"
+    kpi: str = ""
+    dimension: str = ""
+    member: str = ""
+    periods: int | None = None
+
+
+def series_csv(series: Series) -> str:
+    """The series as CSV, oldest first: one line per period, a missing one with an empty value."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period", "period_start", "kpi_id", "grain", "dimension", "member", "value", "numerator",
+                     "denominator", "status", "run_id", "computed_at_utc"])
+    for r in series.rows:
+        writer.writerow([_label(r.period_start, series.grain), r.period_start.isoformat(), series.kpi.id,
+                         series.grain, series.dimension, series.member,
+                         "" if r.value is None else repr(r.value), "" if r.numerator is None else r.numerator,
+                         "" if r.denominator is None else r.denominator,
+                         "stored" if r.stored else "not computed", r.run_id or "",
+                         r.computed_at.isoformat(sep=" ") if r.computed_at else ""])
+    return out.getvalue()
+
+
+def report_pdf(grain: str, start: date) -> Path | None:
+    """The rendered report of a period, when there is one on this server."""
     from crm_kpis.config import load_settings
-    from crm_kpis.report.charts import trend_chart
+    from crm_kpis.pipeline import report_files
+
+    settings = load_settings()
+    pdf = report_files(settings.report_for_grain(grain), ReportPeriod(grain, start, settings.timezone))["pdf"]
+    return pdf if pdf.exists() else None
+
+
+def render_page(series: Series | None, choice: Choice, error: str | None = None,
+                engine: Engine | None = None) -> str:
+    from crm_kpis.config import load_settings
+    from crm_kpis.report.charts import axis_chart
     from crm_kpis.report.formatting import format_value
     from crm_kpis.report.render import render_template
 
-    currency = load_settings().currency
-    chart = None
-    rows: list[dict[str, Any]] = []
+    settings = load_settings()
+    grain = choice.grain if choice.grain in GRAINS else "monthly"
+    chart, rows, gaps, members, side_by_side = None, [], [], [], []
+    target = None
     if series is not None and series.rows:
-        unit = series.kpi.unit
+        unit, currency = series.kpi.unit, settings.currency
+        target_def = settings.target_for(grain, series.kpi.id, series.dimension, series.member)
+        target = target_def.target if target_def else None
         labels = [_label(r.period_start, grain) for r in series.rows]
-        values = [r.value for r in series.rows]
-        chart = trend_chart(series.kpi.name, labels, values,
-                            [format_value(v, unit, currency) for v in values], width=520, height=170)
+        chart = axis_chart(labels, [r.value for r in series.rows], lambda v: format_value(v, unit, currency),
+                           target=target, title=series.kpi.name)
         dag_id = dag_id_for(grain)
-        for r in reversed(series.rows):
+        gaps = [{"label": g.label(grain), "periods": g.periods, "first": g.first.isoformat(),
+                 "body": backfill_body(grain, g, settings.timezone)} for g in gap_ranges(series)]
+        gap_by_last = {g["body"]["to_date"][:10]: g for g in gaps}
+        for r in reversed(series.rows):  # newest first; a run of missing periods is one row
+            if not r.stored:
+                if r.period_start.isoformat() in gap_by_last:
+                    rows.append({"gap": gap_by_last[r.period_start.isoformat()]})
+                continue
             rows.append({
-                "period": _label(r.period_start, grain), "stored": r.stored,
-                "value": format_value(r.value, unit, currency) if r.stored else "",
+                "gap": None, "period": _label(r.period_start, grain), "start": r.period_start.isoformat(),
+                "value": format_value(r.value, unit, currency),
                 "numerator": _number(r.numerator), "denominator": _number(r.denominator),
-                "run_id": r.run_id, "run_url": r.run_id and f"/dags/{dag_id}/runs/{r.run_id}",
+                "run_id": r.run_id, "run_url": f"/dags/{dag_id}/runs/{r.run_id}",
                 "computed_at": r.computed_at and r.computed_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "pdf": report_pdf(grain, r.period_start) is not None,
             })
+        if series.dimension and engine is not None:
+            members, table = members_side_by_side(engine, series)
+            side_by_side = [{"period": _label(start, grain), "cells": [
+                (format_value(cells[m].value, unit, currency), "" if cells[m].share is None else f"{cells[m].share:.1%}")
+                if m in cells else ("", "") for m in members]} for start, cells in table]
     return render_template("kpi_history.html.j2", {
-        "series": series, "grain": grain, "grains": GRAINS, "error": error, "chart": chart, "rows": rows,
-        "kpis": catalogue(grain), "dag_id": dag_id_for(grain), "max_periods": MAX_PERIODS,
-        "periods": periods or DEFAULT_PERIODS[grain], "prefix": URL_PREFIX,
+        "series": series, "choice": choice, "grain": grain, "grains": GRAINS, "error": error, "chart": chart,
+        "rows": rows, "gaps": gaps, "members": members, "side_by_side": side_by_side,
+        "share_of": "value" if series is not None and series.kpi.unit in ADDITIVE_UNITS else "denominator",
+        "target": target, "kpis": catalogue(grain), "dag_id": dag_id_for(grain), "max_periods": MAX_PERIODS,
+        "periods": choice.periods or DEFAULT_PERIODS[grain], "prefix": URL_PREFIX,
     })
 
 
@@ -214,7 +344,7 @@ def _warehouse() -> Engine:
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def authorized_user(request: Request, grain: Grain = "monthly",
+async def authorized_user(request: Request, grain: Annotated[str, Query(max_length=20)] = "monthly",
                           credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Any:  # noqa: B008
     """Airflow's own login check (Bearer token or the UI's cookie), then DAG read permission.
 
@@ -226,14 +356,35 @@ async def authorized_user(request: Request, grain: Grain = "monthly",
     from airflow.api_fastapi.core_api.security import get_auth_manager, get_user
 
     user = await get_user(request, None, credentials)
-    dag_id = dag_id_for(grain)
-    if not get_auth_manager().is_authorized_dag(method="GET", user=user, details=DagDetails(id=dag_id)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not read DAG {dag_id}")
+    # a grain that does not exist is the page's to explain; reading it needs both DAGs' permission
+    for dag_id in [dag_id_for(grain)] if grain in GRAINS else [dag_id_for(g) for g in GRAINS]:
+        if not get_auth_manager().is_authorized_dag(method="GET", user=user, details=DagDetails(id=dag_id)):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not read DAG {dag_id}")
     return user
 
 
+def _choice(grain: str, kpi: str, dimension: str, member: str, periods: str) -> tuple[Choice, str | None]:
+    """The page's request values as the user typed them, and what is wrong with them (or None)."""
+    number = None
+    problem = None
+    if periods.strip():
+        try:
+            number = int(periods)
+        except ValueError:
+            problem = f"periods must be a whole number between 1 and {MAX_PERIODS}, not {periods!r}"
+        else:
+            if not 1 <= number <= MAX_PERIODS:
+                problem = f"periods must be between 1 and {MAX_PERIODS}, not {number}"
+    if grain not in GRAINS:
+        problem = f"grain must be one of {', '.join(GRAINS)}, not {grain!r}"
+    return Choice(grain, kpi, dimension, member, number), problem
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(title="CRM KPI history", description=__doc__, dependencies=[Depends(authorized_user)])
+    # no /docs, /redoc or /openapi.json: they would answer anonymous visitors (FastAPI serves them
+    # outside the app's dependencies), and the Airflow REST API documents itself
+    app = FastAPI(title="CRM KPI history", description=__doc__, dependencies=[Depends(authorized_user)],
+                  openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/api/kpis")
     def kpis(grain: Grain | None = None) -> list[dict[str, Any]]:
@@ -249,15 +400,47 @@ def create_app() -> FastAPI:
         except ViewError as exc:
             raise HTTPException(exc.status_code, str(exc)) from exc
 
-    @app.get("/", response_class=HTMLResponse)
-    def page(grain: Grain = "monthly", kpi: Kpi = "", dimension: Dimension = "", member: Member = "",
-             periods: Periods = None) -> HTMLResponse:
-        """The page shown inside the Airflow UI (Browse → KPI history)."""
-        kpi = kpi or catalogue(grain)[0]["id"]
+    @app.get("/api/history.csv")
+    def history_csv(kpi: Kpi, grain: Grain = "monthly", dimension: Dimension = "", member: Member = "",
+                    periods: Periods = None) -> Response:
+        """The same series as a CSV download, oldest first, missing periods included."""
         try:
             series = load_series(_warehouse(), kpi, grain, dimension, member, periods)
         except ViewError as exc:
-            return HTMLResponse(render_page(None, grain, periods, str(exc)), status_code=exc.status_code)
-        return HTMLResponse(render_page(series, grain, periods))
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        name = "_".join(p for p in (kpi, grain, dimension, member) if p)
+        return Response(series_csv(series), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{_safe_name(name)}.csv"'})
+
+    @app.get("/report.pdf")
+    def report(period: date, grain: Grain = "monthly") -> Response:
+        """The period's rendered PDF report, as emailed (grain in the query, so that the login check
+        reads the same DAG permission as every other route)."""
+        pdf = report_pdf(grain, period) if grain == "daily" or period.day == 1 else None
+        if pdf is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rendered {grain} report for {period}")
+        return FileResponse(pdf, media_type="application/pdf", filename=f"{grain}-kpi-report-{pdf.stem}.pdf")
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(grain: Annotated[str, Query(max_length=20)] = "monthly", kpi: Kpi = "", dimension: Dimension = "",
+             member: Member = "", periods: Annotated[str, Query(max_length=10)] = "") -> HTMLResponse:
+        """The page shown inside the Airflow UI (Browse → KPI history); bad values get this page
+        with the reason and the user's choices kept, not an API error."""
+        choice, problem = _choice(grain, kpi, dimension, member, periods)
+        if problem:
+            return HTMLResponse(render_page(None, choice, problem), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        engine = _warehouse()
+        try:
+            series = load_series(engine, kpi or catalogue(choice.grain)[0]["id"], choice.grain, dimension, member,
+                                 choice.periods)
+        except ViewError as exc:
+            return HTMLResponse(render_page(None, choice, str(exc)), status_code=exc.status_code)
+        return HTMLResponse(render_page(series, choice, engine=engine))
 
     return app
+
+
+def _safe_name(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:120]

@@ -137,7 +137,7 @@ def test_rerunning_existing_periods_gives_identical_numbers_and_leaves_the_other
 
 
 # --- the UI in a real browser -------------------------------------------------------------------
-def _browser():
+def _browser(downloads: Path | None = None):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -152,6 +152,9 @@ def _browser():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1400,1000", "--force-device-scale-factor=1"):
         options.add_argument(flag)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
     return webdriver.Chrome(options=options, service=Service(driver))
 
 
@@ -162,25 +165,42 @@ def screenshot_dir(test_home: Path) -> Path:
     return target
 
 
-def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home):
+def _log_in(browser, wait, running) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    running, _warehouse, _inbox = airflow
+    browser.get(f"{running.base_url}/dags")
+    wait.until(ec.url_contains("/auth/login"))
+    wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(running.password)
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[type=submit]"))).click()
+    wait.until(lambda b: "/auth/login" not in b.current_url)
+
+
+def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    running, warehouse, inbox = airflow
     shots = screenshot_dir(test_home)
-    browser = _browser()
+    # two days that were never computed: no history rows and no runs (as after a failed load)
+    gap = [date(2026, 10, 5), date(2026, 10, 6)]
+    with warehouse.begin() as conn:
+        conn.execute(kpi_history.delete().where(kpi_history.c.period_start.in_(gap)))
+    for day in gap:
+        from urllib.parse import quote
+
+        running.api("DELETE", f"/dags/{DAG_ID}/dagRuns/" + quote(f"backfill__{(day + timedelta(days=1)).isoformat()}"
+                                                                f"T00:00:00+00:00", safe=""))
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser = _browser(downloads)
     wait = WebDriverWait(browser, 60)
     try:
         browser.get(f"{running.base_url}/kpi-history/")  # the app itself refuses anonymous visitors
         assert "Not authenticated" in browser.page_source
-
-        browser.get(f"{running.base_url}/dags")
-        wait.until(ec.url_contains("/auth/login"))
-        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys("admin")
-        browser.find_element(By.NAME, "password").send_keys(running.password)
-        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[type=submit]"))).click()
-        wait.until(lambda b: "/auth/login" not in b.current_url)
+        _log_in(browser, wait, running)
 
         browser.get(f"{running.base_url}/dags")
         wait.until(ec.presence_of_element_located((By.PARTIAL_LINK_TEXT, "crm_kpis_monthly")))
@@ -188,25 +208,85 @@ def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home):
         time.sleep(1)  # let the run bars finish drawing
         browser.save_screenshot(str(shots / "airflow-dag-list.png"))
 
-        browser.get(f"{running.base_url}/plugin/kpi-history")
+        # a shared link with its query opens that view: daily revenue, not the default page
+        browser.get(f"{running.base_url}/plugin/kpi-history?grain=daily&kpi=sales.revenue&periods=60")
         frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe")))
         browser.switch_to.frame(frame)
-        wait.until(ec.presence_of_element_located((By.NAME, "grain")))
-        Select(browser.find_element(By.NAME, "grain")).select_by_value("daily")  # submits the form
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
-        Select(browser.find_element(By.NAME, "kpi")).select_by_value("sales.revenue")
-        wait.until(lambda b: "Revenue" in b.find_element(By.TAG_NAME, "p").text or "Revenue" in b.page_source)
-        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table tbody tr")))
-        rows = browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
-        periods = [r.find_element(By.TAG_NAME, "td").text for r in rows]
-        assert periods == [d.isoformat() for d in reversed(DAYS)]  # newest first, one row each
-        assert all("backfill__" in r.text for r in rows)
-        assert browser.find_elements(By.CSS_SELECTOR, "svg.trend")
+        wait.until(lambda b: "kpi=sales.revenue" in b.execute_script("return location.search"))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table#history tbody tr")))
+        assert "Revenue" in browser.find_element(By.TAG_NAME, "p").text or "<b>Revenue</b>" in browser.page_source
+        rows = browser.find_elements(By.CSS_SELECTOR, "table#history tbody tr")
+        assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == [
+            "2026-10-07", "2026-10-05 .. 2026-10-06", "2026-10-04", "2026-10-03", "2026-10-02", "2026-10-01"]
+        gaps = browser.find_elements(By.CSS_SELECTOR, "ul.gaps li")
+        assert [g.text.split(" (")[0] for g in gaps] == ["not computed: 2026-10-05 .. 2026-10-06"]
+        svg = browser.find_element(By.CSS_SELECTOR, "svg.trend")
+        labels = [t.text for t in svg.find_elements(By.TAG_NAME, "text")]
+        assert sum(1 for t in labels if t.startswith("2026-10-")) >= 3 and any("$" in t or "USD" in t or t[0].isdigit()
+                                                                               for t in labels)
+        browser.switch_to.default_content()
+        time.sleep(1)
+        browser.save_screenshot(str(shots / "airflow-kpi-history-gap.png"))
+
+        # the CSV export downloads the series, the gap included
+        browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe"))
+        browser.find_element(By.PARTIAL_LINK_TEXT, "Download CSV").click()
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not list(downloads.glob("*.csv")):
+            time.sleep(0.5)
+        (csv_file,) = downloads.glob("*.csv")
+        lines = csv_file.read_text().splitlines()
+        assert [line.split(",")[0] for line in lines[1:]] == [f"2026-10-0{n}" for n in range(1, 8)]
+        assert [line.split(",")[9] for line in lines[1:]].count("not computed") == 2
+
+        # the gap's button creates the backfill through the REST API, as the logged-in user
+        browser.find_element(By.CSS_SELECTOR, "button.backfill").click()
+        wait.until(lambda b: "created" in b.find_element(By.CSS_SELECTOR, "ul.gaps .result").text)
+        assert "backfill" in browser.find_element(By.CSS_SELECTOR, "ul.gaps .result").text
+        browser.switch_to.default_content()
+        states = _wait_runs(running, {f"backfill__{(d + timedelta(days=1)).isoformat()}T00:00:00+00:00" for d in gap})
+        assert set(states.values()) == {"success"}, states
+        running.wait_backfills_completed(DAG_ID)
+        browser.refresh()
+        browser.switch_to.frame(wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe"))))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "table#history tbody tr")))
+        assert not browser.find_elements(By.CSS_SELECTOR, "ul.gaps li")  # filled
+        assert len(browser.find_elements(By.CSS_SELECTOR, "table#history tbody tr")) == 7
         browser.switch_to.default_content()
         time.sleep(1)
         browser.save_screenshot(str(shots / "airflow-kpi-history.png"))
+
+        # a run link opens that run's page in the UI (the iframe may not navigate the top window)
+        browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe"))
+        link = browser.find_element(By.CSS_SELECTOR, "a.run")
+        run_id = link.text
+        link.click()
+        browser.switch_to.default_content()
+        wait.until(lambda b: "/dags/crm_kpis_daily/runs/" in b.current_url)
+        wait.until(lambda b: run_id in b.find_element(By.TAG_NAME, "body").text)
+        browser.save_screenshot(str(shots / "airflow-run-from-history.png"))
+
+        # the downloaded CSV shown as text, to look at (Chromium would download a .csv URL again)
+        browser.get("about:blank")
+        browser.execute_script("const pre = document.createElement('pre'); pre.textContent = arguments[0];"
+                               "pre.style.font = '13px monospace'; document.body.appendChild(pre);",
+                               f"{csv_file.name}\n\n{csv_file.read_text()}")
+        browser.save_screenshot(str(shots / "airflow-kpi-history-csv.png"))
     finally:
         browser.quit()
-    for name in ("airflow-dag-list.png", "airflow-kpi-history.png"):
+    assert inbox.messages == []  # the backfill from the button emailed nobody
+    for name in ("airflow-dag-list.png", "airflow-kpi-history.png", "airflow-kpi-history-gap.png"):
         assert (shots / name).stat().st_size > 20_000, f"{name} looks empty"
     print(f"\nscreenshots: {shots}")
+
+
+def _wait_runs(running, wanted: set[str]) -> dict[str, str]:
+    end = time.monotonic() + RUN_TIMEOUT_S
+    states: dict[str, str] = {}
+    while time.monotonic() < end:
+        runs = running.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=backfill&limit=100")["dag_runs"]
+        states = {r["dag_run_id"]: r["state"] for r in runs if r["dag_run_id"] in wanted}
+        if len(states) == len(wanted) and all(s in ("success", "failed") for s in states.values()):
+            return states
+        time.sleep(3)
+    raise AssertionError(f"runs not finished: {states}")

@@ -165,3 +165,115 @@ def test_the_page_shows_a_bad_choice_as_a_message_not_a_trace(api, served):
     response = api.get("/kpi-history/?kpi=marketing.roi&grain=daily", cookies={"_token": _token()})
     assert response.status_code == 404
     assert 'role="alert"' in response.text and "monthly only" in response.text and "Traceback" not in response.text
+
+
+# --- gaps, CSV, side by side, chart, PDF links, readable errors -------------------------------------
+def _cookie():
+    return {"_token": _token()}
+
+
+def test_consecutive_missing_periods_are_one_range_with_its_backfill(warehouse):
+    from crm_kpis.history_view import backfill_body, gap_ranges
+
+    with warehouse.begin() as conn:  # Jan, Feb .. Jun stored without April; remove February and March too
+        conn.execute(kpi_history.delete().where(kpi_history.c.period_start.in_([date(2026, 2, 1), date(2026, 3, 1)])))
+    series = load_series(warehouse, WIN, "monthly")
+    (gap,) = gap_ranges(series)
+    assert (gap.first, gap.last, gap.periods, gap.label("monthly")) == (date(2026, 2, 1), date(2026, 4, 1), 3,
+                                                                         "2026-02 .. 2026-04")
+    body = backfill_body("monthly", gap, "Europe/Berlin")
+    # logical dates are the periods' local starts: 1 Feb is CET (+01:00), 1 April is CEST (+02:00)
+    assert body == {"dag_id": "crm_kpis_monthly", "from_date": "2026-02-01T00:00:00+01:00",
+                    "to_date": "2026-04-01T00:00:00+02:00", "reprocess_behavior": "none", "max_active_runs": 2,
+                    "run_backwards": False, "dag_run_conf": {}}
+
+
+def test_the_page_lists_a_gap_once_with_a_backfill_button(api, served):
+    with served.begin() as conn:
+        conn.execute(kpi_history.delete().where(kpi_history.c.period_start == date(2026, 3, 1)))
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies=_cookie()).text
+    assert "not computed: <b>2026-03 .. 2026-04</b> (2 periods)" in page
+    assert page.count('<tr class="gap">') == 1 and "Backfill these 2 periods" in page
+    assert "&#34;from_date&#34;: &#34;2026-03-01T00:00:00+00:00&#34;" in page or '"from_date": "2026-03-01T00:00:00+00:00"' in page
+
+
+def test_csv_download_is_the_series_oldest_first_with_the_missing_period(api, served):
+    response = api.get(f"/kpi-history/api/history.csv?kpi={WIN}&grain=monthly", cookies=_cookie())
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"] == 'attachment; filename="sales.win_rate_monthly.csv"'
+    lines = response.text.splitlines()
+    assert lines[0].startswith("period,period_start,kpi_id,grain,dimension,member,value,numerator,denominator,status")
+    assert [line.split(",")[0] for line in lines[1:]] == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
+    assert lines[1].split(",")[6:10] == ["0.3", "3.0", "10.0", "stored"]  # 3/10, unrounded
+    assert lines[4].split(",")[6:10] == ["", "", "", "not computed"]     # April
+    assert lines[5].split(",")[6:10] == ["", "0.0", "0.0", "stored"]    # May: no closed deals, no rate (not 0)
+
+
+def test_members_side_by_side_with_their_share(api, served):
+    from crm_kpis.history_view import members_side_by_side
+
+    series = load_series(served, WIN, "monthly", "segment", "smb")
+    members, table = members_side_by_side(served, series)
+    assert members == ["enterprise", "smb"]
+    june = dict(table)[date(2026, 6, 1)]
+    # a rate: the share is of the company's denominator (closed deals): smb 2 of 8, enterprise 6 of 8
+    assert (june["smb"].value, june["smb"].share) == (0.5, 2 / 8)
+    assert (june["enterprise"].value, june["enterprise"].share) == (1.0, 6 / 8)
+    may = dict(table)[date(2026, 5, 1)]
+    assert may["smb"].share is None and "enterprise" not in may  # 0 of 0: no share, not 0 %
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&dimension=segment&member=smb", cookies=_cookie()).text
+    assert "All members by segment, side by side" in page and "25.0%" in page and "75.0%" in page
+
+
+def test_the_chart_has_a_y_axis_period_labels_and_the_target_line(api, served, monkeypatch):
+    from crm_kpis.config import Settings, Target, load_settings
+
+    settings = load_settings()
+    with_target = Settings(**{**settings.__dict__, "targets": {"monthly": {WIN: Target(0.6)}}})
+    monkeypatch.setattr("crm_kpis.config.load_settings", lambda: with_target)
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies=_cookie()).text
+    svg = page[page.index('<svg class="trend"'):page.index("</svg>")]
+    import re
+
+    texts = re.findall(r"<text[^>]*>([^<]+)</text>", svg)
+    # round y values spanning 25 % .. 87.5 % and the 60 % target
+    assert [t for t in texts if t.endswith(" %")][:5] == ["20.0 %", "40.0 %", "60.0 %", "80.0 %", "100.0 %"]
+    assert [t for t in texts if re.fullmatch(r"2026-0\d", t)] == ["2026-01", "2026-02", "2026-03", "2026-04",
+                                                                   "2026-05", "2026-06"]
+    assert "stroke-dasharray" in svg and "target 60.0 %" in texts
+    assert "2026-06: 87.5 %" in texts  # the last value, in the margin beside the plot
+
+
+def test_a_period_links_to_its_pdf_when_rendered(api, served, test_home):
+    folder = test_home / "reports" / "monthly_executive"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "2026-06.pdf").write_bytes(b"%PDF-1.7 test")
+    try:
+        page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies=_cookie()).text
+        assert page.count(">PDF</a>") == 1 and 'href="/kpi-history/report.pdf?grain=monthly&amp;period=2026-06-01" download' in page
+        pdf = api.get("/kpi-history/report.pdf?grain=monthly&period=2026-06-01", cookies=_cookie())
+        assert pdf.status_code == 200 and pdf.content == b"%PDF-1.7 test"
+        assert api.get("/kpi-history/report.pdf?grain=monthly&period=2026-05-01", cookies=_cookie()).status_code == 404
+        assert api.get("/kpi-history/report.pdf?grain=monthly&period=2026-06-01").status_code == 401
+    finally:
+        (folder / "2026-06.pdf").unlink()
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("grain=weekly&kpi=sales.win_rate", "grain must be one of daily, monthly, not &#39;weekly&#39;"),
+    ("grain=monthly&kpi=sales.win_rate&periods=abc", "periods must be a whole number between 1 and 400"),
+    ("grain=monthly&kpi=sales.win_rate&periods=0", "periods must be between 1 and 400"),
+])
+def test_bad_values_get_a_readable_page_that_keeps_the_choice(api, served, query, message):
+    response = api.get(f"/kpi-history/?{query}", cookies=_cookie())
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert message in response.text and 'role="alert"' in response.text
+    assert '<option value="sales.win_rate" selected>' in response.text  # the KPI chosen stays chosen
+
+
+@pytest.mark.parametrize("path", ["/kpi-history/openapi.json", "/kpi-history/docs", "/kpi-history/redoc"])
+def test_the_apps_own_docs_are_off(api, served, path):
+    assert api.get(path).status_code in (401, 404)
+    assert api.get(path, cookies=_cookie()).status_code == 404

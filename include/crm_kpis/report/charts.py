@@ -6,7 +6,7 @@ vectors they stay sharp at any zoom and in print; WeasyPrint renders inline SVG 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
@@ -115,4 +115,84 @@ def trend_chart(title: str, labels: Sequence[str], values: Sequence[float | None
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
         f'<text x="0" y="10" font-size="8.5" font-weight="bold" fill="#1a1a1a">{escape(title)}</text>'
         f"{axis}{_polylines(points, 1.4)}{notes}</svg>"
+    )
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (1, 2 or 5 times a power of ten) covering [low, high]."""
+    import math
+
+    if high == low:
+        high, low = high + (abs(high) or 1) * 0.5, low - (abs(low) or 1) * 0.5
+    raw = (high - low) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(low / step) * step
+    ticks = [round(first, 12)]
+    while ticks[-1] < high:
+        ticks.append(round(first + len(ticks) * step, 12))
+    return ticks
+
+
+def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text: Callable[[float], str],
+               target: float | None = None, target_text: str = "", title: str = "",
+               width: int = 760, height: int = 260) -> Markup:
+    """A line chart with a y axis of round values, up to eight period labels, the target as a dashed
+    line, and every label in the margins, never on the line; each point tells its value on hover."""
+    known = [v for v in values if v is not None]
+    span = known + ([target] if target is not None else [])
+    last_text = next((f"{labels[i]}: {tick_text(v)}" for i, v in reversed(list(enumerate(values))) if v is not None), "")
+    target_label = (target_text or f"target {tick_text(target)}") if target is not None else ""
+    # the right margin holds the last value and the target's label, whole
+    left, top, bottom = 74, 12, 26
+    right = int(min(max(_text_width(last_text, 10), _text_width(target_label, 10), 40) + 14, width * 0.35))
+    plot_w, plot_h = width - left - right, height - top - bottom
+    ticks = nice_ticks(min(span), max(span)) if span else [0.0, 1.0]
+    low, high = ticks[0], ticks[-1]
+    step_x = plot_w / max(len(values) - 1, 1)
+
+    def x_of(i: int) -> float:
+        return round(left + i * step_x, 2)
+
+    def y_of(v: float) -> float:
+        return round(top + plot_h - (v - low) / ((high - low) or 1) * plot_h, 2)
+
+    parts = []
+    for t in ticks:
+        y = y_of(t)
+        parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="{GRID}"/>')
+        text = escape(tick_text(t))
+        parts.append(f'<text x="{left - 6 - _text_width(str(text), 10):.1f}" y="{y + 3.5:.1f}" font-size="10" '
+                     f'fill="{MUTED}">{text}</text>')
+    every = max(1, -(-len(labels) // 8))  # at most 8 labels, the last one always
+    shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
+    for i in shown:
+        if i != len(labels) - 1 and len(labels) - 1 - i < every / 2:
+            continue  # too close to the last label
+        parts.append(_label(x_of(i), height - 8, labels[i], 10, width, MUTED))
+    margin = []  # labels in the right margin: (y, text, colour)
+    if target is not None:
+        y = y_of(target)
+        parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="#8a5d00" '
+                     f'stroke-dasharray="5 4" stroke-width="1.2"/>')
+        margin.append([y, target_label, "#8a5d00"])
+    points = [None if v is None else (x_of(i), y_of(v)) for i, v in enumerate(values)]
+    parts.append(_polylines(points, 1.8))
+    for i, p in enumerate(points):
+        if p is not None:
+            parts.append(f'<circle cx="{p[0]}" cy="{p[1]}" r="2.6" fill="{LINE}"><title>{escape(labels[i])}: '
+                         f'{escape(tick_text(values[i]))}</title></circle>')  # type: ignore[arg-type]
+    last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
+    if last is not None:
+        margin.append([y_of(last[1]), last_text, LINE])
+    if len(margin) == 2 and abs(margin[0][0] - margin[1][0]) < 13:  # keep both readable
+        upper, lower = sorted(margin, key=lambda m: m[0])
+        upper[0], lower[0] = (upper[0] + lower[0]) / 2 - 7, (upper[0] + lower[0]) / 2 + 7
+    for y, text, colour in margin:
+        parts.append(f'<text x="{left + plot_w + 6}" y="{y + 3.5:.1f}" font-size="10" fill="{colour}">'
+                     f'{escape(text)}</text>')
+    return Markup(
+        f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{MUTED}"/>{"".join(parts)}</svg>'
     )
