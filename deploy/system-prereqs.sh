@@ -29,8 +29,14 @@ else
   if [ ${#missing[@]} -gt 0 ]; then
     if is_root && command -v apt-get >/dev/null; then
       echo "installing Debian packages: ${missing[*]}"
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      apt_log=$(mktemp)
+      if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+               "${missing[@]}"; } >"$apt_log" 2>&1; then
+        cat "$apt_log" >&2
+        echo "could not install ${missing[*]} (apt-get's output above)" >&2
+        exit 1
+      fi
+      rm -f "$apt_log"
     else
       # only the "faster" ones missing: the demo works, so say so and go on
       required=()

@@ -50,7 +50,8 @@ class Faulty:
         msg = message_from_bytes(envelope.content)
         with self.record.open("a", encoding="utf-8") as out:  # kept: the recipients will get it
             out.write(json.dumps({"rcpt": list(envelope.rcpt_tos), "message_id": msg["Message-ID"],
-                                  "subject": msg["Subject"]}) + "\n")
+                                  "subject": msg["Subject"],
+                                  "data": envelope.content.decode("utf-8", "replace")}) + "\n")
         if self.args.stall_data:
             # the message is kept, but the answer comes late: a client that times out cannot know
             await asyncio.sleep(self.args.stall_data)

@@ -91,7 +91,7 @@ and a link to its log. {deadline}
 schedule a BI refresh or another DAG on.
 
 **Params**: `deliver` (auto | yes | no), `resend` (send again although already sent),
-`page_size` (A4 | Letter).
+`page_size` (A4 | Letter), `test_to` (one address: a test send, marked as such, to it only).
 """
 
 
@@ -127,6 +127,9 @@ def make_kpi_dag(grain: str) -> DAG:
             "resend": Param(False, type="boolean",
                             description="email again although this period's report was already sent"),
             "page_size": Param("A4", enum=["A4", "Letter"], description="PDF page size"),
+            "test_to": Param("", type="string", maxLength=254,
+                             description="a test send: only this address gets the report, marked as a test; "
+                                         "not the report's delivery (its recipients get nothing)"),
         },
         doc_md=DOC.format(
             grain=grain, unit=unit, tz=tz, report_id=report.report_id, to=", ".join(report.to) or "nobody",
@@ -184,7 +187,8 @@ def make_kpi_dag(grain: str) -> DAG:
             run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
             result = send(grain, data_interval_start, data_interval_end, run_id,
                           deliver_param=params.get("deliver", "auto"), resend=bool(params.get("resend", False)),
-                          run_type=str(run_type), run_instance=f"{run_id}|{dag_run.run_after.isoformat()}")
+                          run_type=str(run_type), run_instance=f"{run_id}|{dag_run.run_after.isoformat()}",
+                          test_to=params.get("test_to") or None)
             if result.get("skip_reason"):
                 from airflow.sdk.exceptions import AirflowSkipException
 

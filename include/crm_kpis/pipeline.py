@@ -178,11 +178,16 @@ def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
 
 def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
                 deliver_param: str = "auto", resend: bool = False, run_type: str | None = None,
-                run_instance: str | None = None) -> dict[str, Any]:
-    """Email the rendered report once per period (SMTP when configured, else the outbox)."""
+                run_instance: str | None = None, test_to: str | None = None) -> dict[str, Any]:
+    """Email the rendered report once per period (SMTP when configured, else the outbox).
+
+    With `test_to`, only that address gets it, marked as a test, whatever `deliver` says (asking
+    for a test is asking to send one); the report's own delivery is left as it was.
+    """
     period = period_for(grain, interval_start, interval_end)
     report = report_for(grain)
-    if not wants_delivery(deliver_param, run_type):
+    test_to = (test_to or "").strip() or None
+    if test_to is None and not wants_delivery(deliver_param, run_type):
         reason = f"not emailed: the run does not deliver (deliver={deliver_param}, {run_type} run)"
         log.info("%s for %s: %s", report.report_id, period, reason)
         return {"status": "not requested", "deliver": deliver_param, "run_type": run_type, "skip_reason": reason}
@@ -195,13 +200,15 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
         result = deliver(
             warehouse, report, period, run_id, files["subject"].read_text(encoding="utf-8"),
             files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
-            files["pdf"], resend=resend, run_instance=run_instance,
+            files["pdf"], resend=resend, run_instance=run_instance, test_to=test_to,
         )
     except DeliveryRefused as exc:  # refused for good, or unknowable: alert now, never re-send
         log.error("%s", exc)
         fail_permanently(str(exc))
     out = result.as_dict()
-    if result.status == "skipped":
+    if result.status == "skipped" and test_to is not None:
+        out["skip_reason"] = f"not emailed: this run's test send to {test_to} already went out"
+    elif result.status == "skipped":
         out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
                               f"recipients with the report: {', '.join(result.recipients) or 'none'}")
     return out

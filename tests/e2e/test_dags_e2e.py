@@ -138,6 +138,17 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
     run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "resend": True})
     assert len(smtp_inbox.messages) == sent + 1
 
+    # a test send, even from a run that delivers nothing: the one address only, marked, not a delivery
+    test_run = run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com"})
+    assert len(smtp_inbox.messages) == sent + 2
+    test = smtp_inbox.messages[-1]
+    assert test["rcpt"] == ["analyst@example.com"]
+    assert test["message"]["Subject"].startswith("[TEST] Monthly KPI report · October 2026")
+    assert task_state(test_run, "send_report") == "success"
+    # the report's own delivery still counts as done (dag.test() keeps the run's earlier conf: reset it)
+    run(dags["monthly"], (2026, 10, 1), conf={"test_to": ""})
+    assert len(smtp_inbox.messages) == sent + 2
+
 
 def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypatch):
     """An impossible value stops the run at the gate (no retries): ops get an alert, executives nothing."""

@@ -72,20 +72,6 @@ def logged(engine) -> list[str]:
         return [r.recipients for r in conn.execute(select(report_deliveries.c.recipients))]
 
 
-@pytest.fixture()
-def warehouse(tmp_path):
-    engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    ensure_schema(engine)
-    return engine
-
-
-@pytest.fixture()
-def pdf(tmp_path):
-    path = tmp_path / "r.pdf"
-    path.write_bytes(b"%PDF-1.7 test")
-    return path
-
-
 def send(warehouse, pdf, run="run-1", **kw):
     return deliver(warehouse, REPORT, OCT, run, "Monthly KPI report · October 2026", "text", "<p>h</p>", pdf, **kw)
 

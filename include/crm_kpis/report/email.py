@@ -18,6 +18,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
 
+from markupsafe import escape
 from sqlalchemy import Engine, insert
 
 from crm_kpis.config import ReportConfig, outbox_dir
@@ -66,15 +67,42 @@ def attachment_name(report: ReportConfig, period: ReportPeriod) -> str:
     return f"{slug}-{period.key}.pdf"
 
 
+#: The variant name under which test sends are recorded: their own deliveries, never the report's.
+TEST_VARIANT = "test"
+TEST_SUBJECT = "[TEST] "
+
+
+def mark_as_test(subject: str, text: str, html: str, test_to: str, run_id: str) -> tuple[str, str, str]:
+    """A test send says so where the reader looks first: the subject and the top of the body."""
+    note = (f"TEST SEND to {test_to} only (run {run_id}): not the report's delivery; its recipients got "
+            "nothing and will get the report as usual.")
+    banner = (f'<div style="border:2px solid #8a5d00;background:#fff8e5;color:#1a1a1a;padding:8px 12px;'
+              f'margin:0 0 12px;font:14px sans-serif"><b>TEST SEND</b> to {escape(test_to)} only (run '
+              f'{escape(run_id)}): not the report\'s delivery; its recipients got nothing and will get the '
+              "report as usual.</div>")
+    at = re.search(r"<body[^>]*>", html)
+    html = html[:at.end()] + banner + html[at.end():] if at else banner + html
+    return TEST_SUBJECT + subject, f"{note}\n\n{text}", html
+
+
+def check_test_address(test_to: str) -> str:
+    """The one address a test goes to: refused (for good) unless it is a single plain address."""
+    name, address = parseaddr(test_to.strip())
+    if not re.fullmatch(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+", address or "") or "," in test_to:
+        raise DeliveryRefused(f"test_to must be one email address such as me@example.com, not {test_to!r}")
+    return address
+
+
 def build_message(
     report: ReportConfig, period: ReportPeriod, subject: str, text: str, html: str, pdf: Path,
     from_email: str, sent_at: datetime, resend_count: int = 0, message_id: str | None = None,
+    to: list[str] | None = None,
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = from_email
-    msg["To"] = ", ".join(report.to)
-    if report.cc:
+    msg["To"] = ", ".join(to if to is not None else report.to)
+    if report.cc and to is None:
         msg["Cc"] = ", ".join(report.cc)
     if report.reply_to:
         msg["Reply-To"] = report.reply_to
@@ -95,11 +123,12 @@ def _from_email(smtp_conn: object | None) -> str | None:
     return extra.get("from_email")
 
 
-def _attempt(engine: Engine, report: ReportConfig, period: ReportPeriod, run_instance: str, resend: bool) -> int:
+def _attempt(engine: Engine, report: ReportConfig, period: ReportPeriod, run_instance: str, resend: bool,
+             variant: str = "") -> int:
     """Which delivery this run works on: the first (0), or with `resend` a new one once per DAG run
     (`run_instance`: its id and creation time; a retry of the run's task continues the delivery it
     started instead of starting another, which is what keeps a crash from sending twice)."""
-    latest = latest_attempt(engine, report.report_id, period.grain, period.start_date, "")
+    latest = latest_attempt(engine, report.report_id, period.grain, period.start_date, variant)
     if latest is None:
         return 0
     attempt, created_by = latest
@@ -135,33 +164,46 @@ def _summary(current: dict[str, dict[str, Any]]) -> str:
 def deliver(
     engine: Engine, report: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
     html: str, pdf: Path, resend: bool = False, sent_at: datetime | None = None, run_instance: str | None = None,
+    test_to: str | None = None,
 ) -> Delivery:
     """Send the report once per period and recipient (again when `resend`), exactly once (delivery.py).
 
     `run_instance` identifies the DAG run across its tasks' retries (default: the run id).
+    `test_to`: send to that one address only, marked as a test, as a delivery of its own (variant
+    "test", one per DAG run, exactly once like any other) that is not the report's: the report's
+    recipients get nothing, `report_deliveries` does not list it, and the real delivery is unchanged.
     """
     run_instance = run_instance or run_id
     sent_at = sent_at or datetime.now(UTC).replace(tzinfo=None)
-    recipients = list(dict.fromkeys([*report.to, *report.cc, *report.bcc]))
-    if not recipients:
-        raise DeliveryError(f"report {report.report_id} has no recipients in the reports configuration")
-    attempt = _attempt(engine, report, period, run_instance, resend)
-    key = DeliveryKey(report.report_id, period.grain, period.start_date, "", attempt)
+    if test_to is not None:
+        recipients = [check_test_address(test_to)]
+        subject, text, html = mark_as_test(subject, text, html, recipients[0], run_id)
+        variant = TEST_VARIANT
+        attempt = _attempt(engine, report, period, run_instance, True, variant)  # a new test per DAG run
+    else:
+        recipients = list(dict.fromkeys([*report.to, *report.cc, *report.bcc]))
+        if not recipients:
+            raise DeliveryError(f"report {report.report_id} has no recipients in the reports configuration")
+        variant = ""
+        attempt = _attempt(engine, report, period, run_instance, resend)
+    key = DeliveryKey(report.report_id, period.grain, period.start_date, variant, attempt)
     message_id = key.message_id(period.key)
     size = pdf.stat().st_size
     ensure_intents(engine, key, recipients, message_id, run_id, run_instance)
     token, claimed = claim(engine, key, recipients, run_id)
+    what = f"{report.report_id} for {period}" + (" (test)" if test_to is not None else "")
     if not claimed:
         current = states(engine, key)
-        log.info("%s for %s (delivery %d): nothing left to send (%s); set resend to send again",
-                 report.report_id, period, attempt, _summary(current))
+        log.info("%s (delivery %d): nothing left to send (%s); set resend to send again",
+                 what, attempt, _summary(current))
         have = tuple(r for r, row in current.items() if row["state"] == SENT)
         return Delivery("skipped", "none", have, message_id, subject, "", size, attempt)
     if size > ATTACHMENT_WARN_BYTES:
         log.warning("attachment is %.1f MB; some mail gateways refuse messages this large", size / 2**20)
     smtp_conn = airflow_connection(SMTP_CONN_ID)  # looked up once: None means the outbox
     from_email = report.from_email or _from_email(smtp_conn) or DEFAULT_FROM
-    msg = build_message(report, period, subject, text, html, pdf, from_email, sent_at, attempt, message_id)
+    msg = build_message(report, period, subject, text, html, pdf, from_email, sent_at, attempt, message_id,
+                        to=recipients if test_to is not None else None)
     if smtp_conn is not None:
         transport, location = "smtp", f"smtp via connection {SMTP_CONN_ID}"
         outcome = _send_smtp(msg, parseaddr(from_email)[1] or from_email, claimed)
@@ -169,12 +211,15 @@ def deliver(
         transport = "outbox"
         outbox = outbox_dir()
         outbox.mkdir(parents=True, exist_ok=True)
-        target = outbox / f"{report.report_id}-{period.key}{f'-resend{attempt}' if attempt else ''}.eml"
+        suffix = f"-test{attempt}" if test_to is not None else (f"-resend{attempt}" if attempt else "")
+        target = outbox / f"{report.report_id}-{period.key}{suffix}.eml"
         target.write_bytes(msg.as_bytes())
         location = str(target)
         outcome = Outcome(sent=list(claimed))
 
     def log_delivery(conn: Any, sent: list[str]) -> None:
+        if test_to is not None:
+            return  # a test is not a delivery of the report: its intents alone record it
         conn.execute(insert(report_deliveries).values(
             report_id=report.report_id, grain=period.grain, period_start=period.start_date, run_id=run_id,
             transport=transport, recipients=", ".join(sent), subject=subject, message_id=message_id,
@@ -182,9 +227,9 @@ def deliver(
 
     record(engine, key, token, outcome, transport, log_delivery)
     for recipient, answer in {**outcome.refused, **outcome.unknown, **outcome.pending}.items():
-        log.warning("%s for %s: %s: %s", report.report_id, period, recipient, answer)
-    log.info("%s for %s (delivery %d, %s) by %s: sent to %d of %d claimed recipients (%s); now %s",
-             report.report_id, period, attempt, message_id, transport, len(outcome.sent), len(claimed), location,
+        log.warning("%s: %s: %s", what, recipient, answer)
+    log.info("%s (delivery %d, %s) by %s: sent to %d of %d claimed recipients (%s); now %s",
+             what, attempt, message_id, transport, len(outcome.sent), len(claimed), location,
              _summary(states(engine, key)))
     if outcome.pending:
         raise DeliveryError(f"{report.report_id} {period.key}: not yet delivered to "

@@ -1,0 +1,23 @@
+"""Fixtures shared by the delivery tests: an empty warehouse and a stand-in PDF."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_kpis.history import ensure_schema
+from crm_kpis.sources import engine_for
+
+
+@pytest.fixture()
+def warehouse(tmp_path):
+    """An empty warehouse (SQLite file) with the project's tables."""
+    engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    ensure_schema(engine)
+    return engine
+
+
+@pytest.fixture()
+def pdf(tmp_path):
+    path = tmp_path / "r.pdf"
+    path.write_bytes(b"%PDF-1.7 test")
+    return path
