@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
 from email.parser import BytesParser
+from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 
 
@@ -57,3 +61,32 @@ def smtp_server() -> Iterator[tuple[Inbox, str]]:
         yield inbox, json.dumps(conn)
     finally:
         controller.stop()
+
+
+def headless_chromium(downloads: Path | None = None, width: int = 1400, height: int = 1000):
+    """Debian's headless Chromium through Selenium (skipped off CI when it is not installed)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are needed: Debian's chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--window-size={width},{height}", "--force-device-scale-factor=1"):
+        options.add_argument(flag)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def screenshot_dir(test_home: Path) -> Path:
+    """Where screenshots go: `CRM_KPIS_SCREENSHOTS` (used to refresh docs/), else the test home."""
+    target = Path(os.environ.get("CRM_KPIS_SCREENSHOTS") or test_home / "screenshots")
+    target.mkdir(parents=True, exist_ok=True)
+    return target

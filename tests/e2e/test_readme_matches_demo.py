@@ -8,14 +8,10 @@ modules, in a subprocess, in a throw-away project home), on a small data set.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from crm_kpis.config import PROJECT_DIR
 
@@ -53,22 +49,6 @@ def test_every_make_command_in_the_readme_exists_with_its_variables():
         assert target in targets, f"README says `make {target}`, which the Makefile does not have"
         for name in re.findall(r"([A-Z_]+)=", assignments):
             assert f"$({name})" in MAKEFILE, f"README passes {name}= to make {target}; the Makefile never reads it"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, str]:
-    """`make demo`'s two steps in a fresh project home: (that home, what the demo printed)."""
-    home = tmp_path_factory.mktemp("readme-demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRM_KPIS"))}
-    env["CRM_KPIS_HOME"] = str(home)
-    out = []
-    for args in (["crm_kpis.demo", "--end-month", "2026-10", "--months", "14", "--scale", "0.2"],
-                 ["crm_kpis.demo.run", "--end-month", "2026-10", "--months", "2", "--days", "1"]):
-        done = subprocess.run([sys.executable, "-m", *args], env=env, cwd=PROJECT_DIR, capture_output=True,
-                              text=True, timeout=600)
-        assert done.returncode == 0, done.stdout + done.stderr
-        out.append(done.stdout + done.stderr)
-    return home, "".join(out)
 
 
 def test_the_demo_prints_its_runs_and_outputs_and_nothing_else(demo):

@@ -10,11 +10,8 @@ default, driven the way analysts and ops use it:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +19,7 @@ from sqlalchemy import func, select
 from crm_kpis.history import kpi_history, kpi_runs, report_deliveries
 from crm_kpis.local_airflow import RunningAirflow, standalone
 from crm_kpis.sources import engine_for
-from tests.e2e.helpers import free_port_block, smtp_server
+from tests.e2e.helpers import free_port_block, headless_chromium, screenshot_dir, smtp_server
 
 DAG_ID = "crm_kpis_daily"
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 7)  # inside the demo data (to October 2026)
@@ -137,34 +134,6 @@ def test_rerunning_existing_periods_gives_identical_numbers_and_leaves_the_other
 
 
 # --- the UI in a real browser -------------------------------------------------------------------
-def _browser(downloads: Path | None = None):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromedriver are needed: Debian's chromium and chromium-driver (.ci/run installs them)")
-        pytest.skip("Debian's chromium and chromium-driver are not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", "--force-device-scale-factor=1"):
-        options.add_argument(flag)
-    if downloads is not None:
-        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                                  "download.prompt_for_download": False})
-    return webdriver.Chrome(options=options, service=Service(driver))
-
-
-def screenshot_dir(test_home: Path) -> Path:
-    """Where screenshots go: `CRM_KPIS_SCREENSHOTS` (used to refresh docs/), else the test home."""
-    target = Path(os.environ.get("CRM_KPIS_SCREENSHOTS") or test_home / "screenshots")
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
 def _log_in(browser, wait, running) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -195,7 +164,7 @@ def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home, tm
                                                                 f"T00:00:00+00:00", safe=""))
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    browser = _browser(downloads)
+    browser = headless_chromium(downloads)
     wait = WebDriverWait(browser, 60)
     try:
         browser.get(f"{running.base_url}/kpi-history/")  # the app itself refuses anonymous visitors
