@@ -295,11 +295,17 @@ def run_in_process(dag: Any, **test_kwargs: Any) -> Any:
       only (crm_kpis.deadlines gives other runs none), so the in-process run drops it;
     - it records the logical date as the run's start, so the UI's grid showed runs of a past period
       lasting months, and names the run after the clock: the run's start becomes its first task's,
-      and its note names its period, as the scheduler's run ids do.
+      and its note names its period, as the scheduler's run ids do;
+    - it records a *manual* run. The scheduler's next period follows the last *scheduled* run, so
+      after `make demo` it kept proposing the period the demo had just run and logged "run already
+      exists; skipping dagrun creation" every time the DAG file was parsed. The run is the one the
+      scheduler would create for its period (same logical date and interval), so it is recorded as
+      that period's scheduled run, and the scheduler moves on to the next period.
     """
     import pendulum
     from airflow.models import DagRun, TaskInstance
     from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
     from sqlalchemy import func, select
 
     dag.deadline = None
@@ -314,6 +320,7 @@ def run_in_process(dag: Any, **test_kwargs: Any) -> Any:
             stored.start_date = first_task
         if period:
             stored.note = f"period {period} (in-process run)"
+            stored.run_type = DagRunType.SCHEDULED
     return dag_run
 
 

@@ -41,6 +41,7 @@ def scheduling_airflow(demo_sources, airflow_db, tmp_path_factory):
             "CRM_KPIS_CONFIG": str(folder / "reports.yaml"),
             "AIRFLOW_CONN_KPI_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(folder / "warehouse.db")}),
             "AIRFLOW_CONN_SMTP_DEFAULT": smtp_conn,
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",  # re-parses often: what loops shows
         }
         with standalone(free_port_block(), schedule=True, extra_env=extra) as running:
             running.wait_for_dags({DAG_ID})
@@ -48,7 +49,8 @@ def scheduling_airflow(demo_sources, airflow_db, tmp_path_factory):
             try:
                 yield running, inbox
             finally:
-                running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": True})
+                for dag_id in (DAG_ID, "crm_kpis_monthly"):
+                    running.api("PATCH", f"/dags/{dag_id}", {"is_paused": True})
                 for run in running.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=scheduled&limit=50")["dag_runs"]:
                     if run["state"] not in ("success", "failed"):
                         running.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", {"state": "failed"})
@@ -115,3 +117,33 @@ def test_airflow_listens_on_loopback_only(scheduling_airflow):
     for line in ours:
         local = line.split()[3]
         assert local.startswith(("127.0.0.1:", "[::1]:")), f"listening beyond loopback: {line}"
+
+
+def test_after_an_in_process_run_of_the_last_period_the_scheduler_moves_on(scheduling_airflow):
+    """`make demo` runs the last complete month in-process; unpausing must not make the scheduler
+    propose that month again and again ("run already exists; skipping dagrun creation")."""
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    from crm_kpis.local_airflow import run_in_process
+
+    running, _ = scheduling_airflow
+    today = datetime.now(UTC).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    dag = DagBag(dag_folder=str(PROJECT_DIR / "dags")).get_dag("crm_kpis_monthly")
+    done = run_in_process(dag, logical_date=pendulum.datetime(last_month.year, last_month.month, 1, tz="UTC"),
+                          mark_success_pattern=".*")  # as the demo's runs: the period's start
+    log_before = running.log_file.read_text()
+    running.api("PATCH", "/dags/crm_kpis_monthly", {"is_paused": False})
+    time.sleep(30)  # several parses of the DAG file and scheduler loops
+    runs = running.api("GET", "/dags/crm_kpis_monthly/dagRuns?limit=100")["dag_runs"]
+    mine = [r for r in runs if r["logical_date"][:10] == last_month.isoformat()]
+    assert [(r["dag_run_id"], r["run_type"]) for r in mine] == [(done.run_id, "scheduled")]
+    assert mine[0]["note"] == f"period {last_month:%Y-%m} (in-process run)"
+    details = running.api("GET", "/dags/crm_kpis_monthly")
+    assert details["next_dagrun_logical_date"][:10] == today.replace(day=1).isoformat()  # the next period
+    new_log = running.log_file.read_text()[len(log_before):]
+    # at most once: the DAG was parsed before this run existed, so the scheduler's first proposal is
+    # that month; it then follows this run, and no re-parse proposes it again (before: every parse)
+    repeats = [line for line in new_log.splitlines() if "already exists" in line and "crm_kpis_monthly" in line]
+    assert len(repeats) <= 1, repeats
