@@ -1,0 +1,75 @@
+"""BG/NBD: how many purchases a customer will make, and whether he is still "alive".
+
+Fader, Hardie & Lee (2005), "Counting your customers the easy way", Marketing Science 24(2).
+While alive a customer buys at rate λ (Poisson), λ ~ Gamma(r, α) across customers; after any
+purchase he drops out with probability p, p ~ Beta(a, b). With x repeat purchases, the last at t_x,
+in a calibration window of length T (all in the same unit, weeks for CDNOW), the likelihood is (eq. 6)
+
+    L = B(a, b+x)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+T)^(r+x))
+        + [x > 0] · B(a+1, b+x-1)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+t_x)^(r+x))
+
+The expected purchases of a new customer in (0, t] (eq. 7), with 2F1 Gauss's hypergeometric function:
+
+    E[X(t)] = (a+b-1)/(a-1) · [1 - (α/(α+t))^r · 2F1(r, b; a+b-1; t/(α+t))]
+
+and of a customer with history (x, t_x, T) in the next t (eq. 10):
+
+    E[Y(t) | x, t_x, T] = (a+b+x-1)/(a-1) · [1 - ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x-1; t/(α+T+t))]
+                          / (1 + [x > 0] · a/(b+x-1) · ((α+T)/(α+t_x))^(r+x))
+
+and P(alive | x, t_x, T) = 1 / (1 + [x > 0] · a/(b+x-1) · ((α+T)/(α+t_x))^(r+x)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, gammaln, hyp2f1
+
+from crm_kpis.clv.fitting import Fit, fit_positive
+
+PARAMS = ("r", "alpha", "a", "b")
+
+
+def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Each customer's log-likelihood (eq. 6), in log space so that large x cannot overflow."""
+    r, alpha, a, b = params
+    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    ended = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
+    dropped = np.where(x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b)
+                       - (r + x) * np.log(alpha + t_x), -np.inf)
+    return common + np.logaddexp(ended, dropped)
+
+
+def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Fit:  # noqa: N803
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
+    return fit_positive(PARAMS, lambda p: -log_likelihood(p, x, t_x, T).sum(), start, len(x))
+
+
+def expected_purchases(params: dict[str, float], t: np.ndarray | float) -> np.ndarray:
+    """E[X(t)]: purchases of a randomly chosen new customer in (0, t] (eq. 7)."""
+    r, alpha, a, b = (params[k] for k in PARAMS)
+    t = np.asarray(t, dtype=float)
+    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+
+
+def _alive_odds(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    r, alpha, a, b = (params[k] for k in PARAMS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    return np.where(x > 0, odds, 0.0)
+
+
+def probability_alive(params: dict[str, float], x, t_x, T) -> np.ndarray:  # noqa: N803
+    """P(alive | x, t_x, T): 1 for a customer who never bought again (the model's assumption)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
+    return 1.0 / (1.0 + _alive_odds(params, x, t_x, T))
+
+
+def conditional_expected_purchases(params: dict[str, float], t: float, x, t_x, T) -> np.ndarray:  # noqa: N803
+    """E[Y(t) | x, t_x, T]: a known customer's purchases in the next t (eq. 10)."""
+    r, alpha, a, b = (params[k] for k in PARAMS)
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
+    z = t / (alpha + T + t)
+    head = (a + b + x - 1) / (a - 1)
+    tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+    return head * tail / (1.0 + _alive_odds(params, x, t_x, T))

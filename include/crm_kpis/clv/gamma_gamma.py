@@ -1,0 +1,45 @@
+"""Gamma-Gamma: how much a customer spends per purchase.
+
+Fader, Hardie & Lee (2005), "RFM and CLV: using iso-value curves for customer base analysis",
+Journal of Marketing Research 42; Fader & Hardie, "The Gamma-Gamma model of monetary value" (note 025).
+A customer's purchases have mean value 1/ν·p (each ~ Gamma(p, ν)), with ν ~ Gamma(q, γ) across
+customers. For a customer with x ≥ 1 repeat purchases of mean value z̄, the likelihood of z̄ is
+
+    ln L = ln Γ(px+q) - ln Γ(px) - ln Γ(q) + q ln γ + (px-1) ln z̄ + px ln x - (px+q) ln(γ + x z̄)
+
+and the expected value of his purchases, given what he spent, is
+
+    E[Z | z̄, x] = p (γ + x z̄) / (px + q - 1).
+
+The model assumes spend independent of frequency; it is fitted on repeat buyers only (x > 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from crm_kpis.clv.fitting import Fit, fit_positive
+
+PARAMS = ("p", "q", "gamma")
+
+
+def log_likelihood(params: np.ndarray, x: np.ndarray, zbar: np.ndarray) -> np.ndarray:
+    p, q, gamma = params
+    px = p * x
+    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + (px - 1) * np.log(zbar)
+            + px * np.log(x) - (px + q) * np.log(gamma + x * zbar))
+
+
+def fit(x: np.ndarray, zbar: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0)) -> Fit:
+    x, zbar = np.asarray(x, dtype=float), np.asarray(zbar, dtype=float)
+    keep = (x > 0) & (zbar > 0)
+    x, zbar = x[keep], zbar[keep]
+    return fit_positive(PARAMS, lambda params: -log_likelihood(params, x, zbar).sum(), start, len(x))
+
+
+def expected_average_value(params: dict[str, float], x, zbar) -> np.ndarray:
+    """E[Z | z̄, x]: a customer's expected spend per purchase; the population mean pγ/(q-1) for x = 0."""
+    p, q, gamma = (params[k] for k in PARAMS)
+    x, zbar = np.asarray(x, dtype=float), np.asarray(zbar, dtype=float)
+    return p * (gamma + x * np.where(x > 0, zbar, 0.0)) / (p * x + q - 1)
