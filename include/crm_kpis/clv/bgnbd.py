@@ -41,8 +41,16 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
 
 
 def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Fit:  # noqa: N803
+    """Customers with the same (x, t_x, T) share one likelihood term: with t_x and T in whole days
+    there are far fewer distinct histories than customers, so each is evaluated once, weighted."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
-    return fit_positive(PARAMS, lambda p: -log_likelihood(p, x, t_x, T).sum(), start, len(x))
+    (ux, ut, uT), weight = _distinct(x, t_x, T)  # noqa: N806
+    return fit_positive(PARAMS, lambda p: -(weight * log_likelihood(p, ux, ut, uT)).sum(), start, len(x))
+
+
+def _distinct(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    return tuple(rows[:, i] for i in range(rows.shape[1])), counts.astype(float)
 
 
 def expected_purchases(params: dict[str, float], t: np.ndarray | float) -> np.ndarray:
