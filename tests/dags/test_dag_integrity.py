@@ -39,7 +39,7 @@ def test_policy(bag, dag_id):
     assert "kpi" in dag.tags and dag_id.split("_")[-1] in dag.tags
     assert dag.doc_md and "For which period" in dag.doc_md
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert set(dag.params.keys()) == {"deliver", "resend", "page_size"}
+    assert set(dag.params.keys()) == {"deliver", "resend", "page_size", "test_to"}
     assert {t.task_id for t in dag.tasks} == {
         "compute_marketing", "compute_sales", "compute_operations", "check_quality", "publish_history",
         "render_report", "send_report",
