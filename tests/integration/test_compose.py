@@ -1,7 +1,9 @@
 """The deployment compose file, checked statically (no Docker engine on these machines)."""
 
 import json
+import re
 
+import pytest
 import yaml
 
 from crm_kpis.config import PROJECT_DIR
@@ -15,8 +17,8 @@ AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-proce
 
 def test_services_of_the_official_shape_and_the_project():
     assert set(AIRFLOW_SERVICES) | {"postgres", "redis", "kpi-warehouse", "crm-db", "helpdesk-db", "mailpit",
-                                    "demo-data"} == set(COMPOSE["services"])
-    one_shot = {"airflow-init", "demo-data", "mailpit"}
+                                    "demo-data", "airflow-cli", "flower"} == set(COMPOSE["services"])
+    one_shot = {"airflow-init", "demo-data", "mailpit", "airflow-cli"}
     for name, service in COMPOSE["services"].items():
         assert name in one_shot or "healthcheck" in service, f"{name} has no healthcheck"
 
@@ -54,3 +56,73 @@ def test_project_folders_are_mounted_and_the_image_is_built():
         assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts
         assert service["environment"]["PYTHONPATH"] == "/opt/airflow/include"
     assert "pip install" in (PROJECT_DIR / "Dockerfile").read_text()
+
+
+# --- safe by default ------------------------------------------------------------------------------
+TEXT = (PROJECT_DIR / "docker-compose.yaml").read_text()
+VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+SECRET = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's own rules for ${VAR}, ${VAR:-default} and ${VAR:?error}."""
+    def one(match: re.Match) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        value = env.get(name, "")
+        if op == ":?" and not value:
+            raise KeyError(f"{name}: {arg}")
+        return value or (arg if op == ":-" else "")
+    return VARIABLE.sub(one, text)
+
+
+def test_no_secret_has_a_usable_default():
+    for name, op, _ in VARIABLE.findall(TEXT):
+        if SECRET.search(name):
+            assert op == ":?", f"${{{name}}} must be required (:?), not {op or 'optional'}"
+    # no literal password either: every password-like setting comes from a required variable
+    for service, spec in COMPOSE["services"].items():
+        env = spec.get("environment") or {}
+        for key, value in env.items():
+            if SECRET.search(key) and not key.startswith("_AIRFLOW_WWW_USER_CREATE"):
+                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", str(value)), f"{service}.{key} = {value!r}"
+        for arg in spec.get("command") or []:
+            for url_password in re.findall(r"://\w+:([^@]+)@", str(arg)):
+                assert url_password.startswith("${") and ":?" in url_password, f"{service}: {arg}"
+    for value in COMPOSE["services"]["airflow-scheduler"]["environment"].values():
+        for url_password in re.findall(r"://\w*:([^@]*)@", str(value)):
+            assert url_password == "" or (url_password.startswith("${") and ":?" in url_password), value
+
+
+def test_it_refuses_to_start_without_the_secrets_and_uses_the_ones_given():
+    with pytest.raises(KeyError, match="AIRFLOW_DB_PASSWORD|FERNET_KEY|AIRFLOW_JWT_SECRET"):
+        interpolate(TEXT, {})
+    given = {name: f"value-of-{name.lower()}" for name, op, _ in VARIABLE.findall(TEXT) if op == ":?"}
+    assert {"AIRFLOW_JWT_SECRET", "FERNET_KEY", "AIRFLOW_DB_PASSWORD", "AIRFLOW_ADMIN_PASSWORD"} <= set(given)
+    env = yaml.safe_load(interpolate(TEXT, given))["services"]["airflow-apiserver"]["environment"]
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "value-of-airflow_jwt_secret"
+    assert "change-me" not in TEXT
+
+
+def test_nothing_is_published_beyond_this_host_without_asking():
+    for service, spec in COMPOSE["services"].items():
+        for port in spec.get("ports") or []:
+            assert str(port).startswith(("127.0.0.1:", "${AIRFLOW_UI_BIND:-127.0.0.1}:")), f"{service}: {port}"
+
+
+def test_every_image_is_pinned_to_a_version():
+    images = {service: spec["image"] for service, spec in COMPOSE["services"].items() if "image" in spec}
+    images["base"] = re.search(r"^FROM (\S+)", (PROJECT_DIR / "Dockerfile").read_text(), re.M).group(1)
+    for service, image in images.items():
+        name, _, tag = image.rpartition(":")
+        assert name and re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[\w.]+)?", tag), f"{service}: {image} is not pinned"
+
+
+def test_a_team_auth_manager_with_the_first_admin_from_variables_and_the_official_profiles():
+    env = COMPOSE["services"]["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager")
+    assert "SIMPLE_AUTH_MANAGER_USERS" not in TEXT
+    init = COMPOSE["services"]["airflow-init"]["environment"]
+    assert init["_AIRFLOW_WWW_USER_CREATE"] == "true"
+    assert init["_AIRFLOW_WWW_USER_PASSWORD"].startswith("${AIRFLOW_ADMIN_PASSWORD:?")
+    assert COMPOSE["services"]["flower"]["profiles"] == ["flower"]
+    assert COMPOSE["services"]["airflow-cli"]["profiles"] == ["debug"]
