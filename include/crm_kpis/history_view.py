@@ -122,9 +122,11 @@ def backfill_body(grain: str, gap: GapRange, timezone: str) -> dict[str, Any]:
             "max_active_runs": 2, "run_backwards": False, "dag_run_conf": {}}
 
 
-#: Units whose members add up to the company value: their share is of the value itself; for rates,
-#: averages and scores the share is of the denominator (the member's part of the base).
-ADDITIVE_UNITS = ("count", "money")
+def is_sum(series: Series) -> bool:
+    """A KPI stored without a denominator is a sum (revenue, orders): its members add up to it, so
+    a member's share is of the value; for a ratio (a rate, an average, a cost per customer) it is of
+    the denominator, the member's part of the base."""
+    return all(r.denominator is None for r in series.rows if r.stored)
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,11 @@ class MemberCell:
 def members_side_by_side(engine: Engine, series: Series) -> tuple[list[str], list[tuple[date, dict[str, MemberCell]]]]:
     """Every member of the series' breakdown per stored period (newest first), each with its share."""
     from crm_kpis.history import read_members
-
     members = series.breakdowns.get(series.dimension, [])
     starts = [r.period_start for r in series.rows if r.stored]
     rows = read_members(engine, series.kpi.id, series.grain, series.dimension, starts)
     company = {r["period_start"]: r for r in rows if r["dimension"] == ""}
-    additive = series.kpi.unit in ADDITIVE_UNITS
+    additive = is_sum(series)
     table = []
     for start in sorted(starts, reverse=True):
         total = company.get(start) or {}
@@ -328,7 +329,7 @@ def render_page(series: Series | None, choice: Choice, error: str | None = None,
     return render_template("kpi_history.html.j2", {
         "series": series, "choice": choice, "grain": grain, "grains": GRAINS, "error": error, "chart": chart,
         "rows": rows, "gaps": gaps, "members": members, "side_by_side": side_by_side,
-        "share_of": "value" if series is not None and series.kpi.unit in ADDITIVE_UNITS else "denominator",
+        "share_of": "value" if series is not None and is_sum(series) else "denominator",
         "target": target, "kpis": catalogue(grain), "dag_id": dag_id_for(grain), "max_periods": MAX_PERIODS,
         "periods": choice.periods or DEFAULT_PERIODS[grain], "prefix": URL_PREFIX,
     })

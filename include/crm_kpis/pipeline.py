@@ -27,10 +27,11 @@ from crm_kpis.history import (
 )
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.report.context import KpiLine, build_context
+from crm_kpis.report.context import build_context
 from crm_kpis.report.delivery import DeliveryRefused
 from crm_kpis.report.email import deliver
 from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.report.what_changed import Mover
 from crm_kpis.sources import WAREHOUSE_CONN_ID, SourceConfigError, engine_for
 
 log = logging.getLogger(__name__)
@@ -132,11 +133,9 @@ def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, Path]:
     return {kind: folder / f"{period.key}.{kind}" for kind in ("html", "pdf", "email.html", "email.txt", "subject")}
 
 
-def _movers(headline: list[KpiLine], n: int = 2) -> str:
-    """The headline KPIs that moved most against the previous period, for the subject line."""
-    moved = [k for k in headline if k.value is not None and k.previous not in (None, 0)]
-    moved.sort(key=lambda k: abs((k.value - k.previous) / abs(k.previous)), reverse=True)  # type: ignore[operator]
-    return ", ".join(f"{k.name} {k.headline_change}" for k in moved[:n])
+def _movers(movers: list[Mover], n: int = 2) -> str:
+    """The subject's movers: the first of "What changed" (money first, then against target)."""
+    return ", ".join(f"{m.name} {m.change}" for m in movers[:n])
 
 
 def render_report(grain: str, interval_start: datetime, interval_end: datetime,
@@ -150,7 +149,7 @@ def render_report(grain: str, interval_start: datetime, interval_end: datetime,
     ensure_schema(warehouse)
     context = build_context(warehouse, period, settings, report,
                             rendered_at=datetime.now(UTC).replace(tzinfo=None))
-    movers = _movers(context["headline"])
+    movers = _movers(context["movers"])
     subject = f"{report.title} · {period.label}" + (f": {movers}" if movers else "")
     context["subject"] = subject
     files = report_files(report, period)

@@ -22,6 +22,7 @@ from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.charts import sparkline, trend_chart
 from crm_kpis.report.formatting import change_tone, format_change, format_value
 from crm_kpis.report.status import LABELS, status
+from crm_kpis.report.what_changed import what_changed
 
 AREA_TITLES = {"marketing": "Marketing", "sales": "Sales", "operations": "Operations"}
 DIMENSION_TITLES = {
@@ -163,6 +164,17 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
     return tables
 
 
+def _members(rows: pd.DataFrame) -> dict[str, dict[tuple[str, str], float | None]]:
+    """Breakdown values by KPI, then (dimension, member), of one period's history rows, for the KPIs
+    that are sums (stored without a denominator): only their members' moves add up to the company's.
+    A ratio's member moving most may be a member with three responses, so it names no driver."""
+    out: dict[str, dict[tuple[str, str], float | None]] = {}
+    for r in rows.itertuples(index=False):
+        if r.dimension not in ("", "statistic") and _value(r.denominator) is None:
+            out.setdefault(r.kpi_id, {})[(r.dimension, r.member)] = _value(r.value)
+    return out
+
+
 def _trend_charts(lines: list[KpiLine], history: _History) -> list[Markup]:
     labels = [p.key if p.grain == "monthly" else p.start_date.strftime("%d %b") for p in history.window]
     charts = []
@@ -203,6 +215,10 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
             "breakdowns": _breakdowns(current_rows, area, period.grain, settings),
         })
     headline = [lines_by_id[k] for k in headline_ids]  # the same lines as in the area tables
+    previous_rows = read_history(engine, period.grain, [period.previous().start_date])
+    movers = what_changed(
+        headline, lines_by_id, {k: (t.target if (t := settings.target_for(period.grain, k)) else None) for k in headline_ids},
+        _members(current_rows), _members(previous_rows), settings.currency)
     # each excluded source row once, by table (runs published before that count: per extract)
     rejected = run.get("rows_excluded") or rejected_by_extract(run)
     not_tracked = [line for line in lines_by_id.values() if line.note.startswith(NOT_TRACKED)]
@@ -216,6 +232,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "year_ago_period": period.year_ago(),
         "trend_periods": len(history.window),
         "headline": headline,
+        "movers": movers,
         "areas": areas,
         "run": run,
         "rejected": rejected,

@@ -1,0 +1,76 @@
+"""'What changed': ranked by business impact (money, then against target, then the rest), each
+mover with its declared driver; the email subject names the first two. Expectations by hand."""
+
+from __future__ import annotations
+
+from crm_kpis.kpis import REGISTRY
+from crm_kpis.pipeline import _movers
+from crm_kpis.report.context import KpiLine
+from crm_kpis.report.formatting import change_tone, format_change, format_value
+from crm_kpis.report.what_changed import impact, what_changed
+
+
+def line(kpi_id: str, now: float | None, before: float | None) -> KpiLine:
+    d = REGISTRY[kpi_id]
+    change_abs, change_pct = format_change(now, before, d.unit, "USD")
+    return KpiLine(d.id, d.name, d.unit, d.better, now, before, None, format_value(now, d.unit, "USD"),
+                   format_value(before, d.unit, "USD"), "n/a", change_abs, change_pct,
+                   change_tone(now, before, d.better, d.unit), "n/a", "neutral", "n/a")
+
+
+# revenue 1,000 -> 935 (-6.5 %) from 100 -> 96 orders (-4.0 %) at an average of 10.00 -> 935/96 = 9.7396 (-2.6 %)
+LINES = {k.id: k for k in [
+    line("sales.revenue", 935.0, 1000.0),
+    line("sales.orders", 96.0, 100.0),
+    line("sales.aov", 935.0 / 96, 10.0),
+    line("sales.win_rate", 0.439, 0.40),       # +3.9 pp, +9.75 % relative: ranked by the target instead
+    line("marketing.nps", 48.0, 41.0),         # +7 pts, +17 %: no target, after those with one
+    line("operations.csat", 0.8, 0.8),         # did not move
+    line("sales.churn_rate", None, 0.03),      # n/a now: cannot be compared
+]}
+HEADLINE = [LINES[k] for k in ("marketing.nps", "sales.win_rate", "operations.csat", "sales.churn_rate",
+                               "sales.revenue")]
+TARGETS = {"sales.win_rate": 0.45, "operations.csat": 0.8}
+SEGMENT_NOW = {"sales.revenue": {("segment", "enterprise"): 540.0, ("segment", "smb"): 395.0,
+                                 ("segment", "unknown"): 0.0}}
+SEGMENT_BEFORE = {"sales.revenue": {("segment", "enterprise"): 600.0, ("segment", "smb"): 330.0,
+                                    ("segment", "unknown"): 70.0}}
+
+
+def test_money_first_then_against_target_then_the_rest():
+    assert impact(LINES["sales.revenue"], None) == (0, abs(935 / 1000 - 1))
+    tier, moved = impact(LINES["sales.win_rate"], 0.45)
+    assert tier == 1 and abs(moved - 0.039 / 0.45) < 1e-12  # 8.7 % of the target
+    tier, moved = impact(LINES["marketing.nps"], None)
+    assert tier == 2 and abs(moved - 7 / 41) < 1e-12
+    assert impact(LINES["operations.csat"], 0.8) is None and impact(LINES["sales.churn_rate"], 0.03) is None
+    movers = what_changed(HEADLINE, LINES, TARGETS, SEGMENT_NOW, SEGMENT_BEFORE, "USD")
+    assert [m.kpi_id for m in movers] == ["sales.revenue", "sales.win_rate", "marketing.nps"]
+
+
+def test_revenue_is_split_into_orders_and_average_order_value_and_its_segment():
+    revenue = what_changed(HEADLINE, LINES, TARGETS, SEGMENT_NOW, SEGMENT_BEFORE, "USD")[0]
+    # enterprise moved -60 (600 -> 540), smb +65 (330 -> 395) is bigger; 'unknown' (-70) is not a driver
+    assert revenue.drivers == ("orders −4.0 %, average order value −2.6 %", "most in segment smb (+$65.00)")
+    assert revenue.sentence == ("Revenue −6.5 % ($1,000 → $935.00): orders −4.0 %, average order value −2.6 %; "
+                                "most in segment smb (+$65.00)")
+
+
+def test_the_subject_names_the_revenue_drop_before_the_win_rate():
+    movers = what_changed(HEADLINE, LINES, TARGETS, {}, {}, "USD")
+    assert _movers(movers) == "Revenue −6.5 %, Win rate +3.9 pp"
+    assert _movers([]) == ""
+
+
+def test_only_sums_name_a_member():
+    """A ratio's biggest member move may be a member with three responses: no driver is named."""
+    import pandas as pd
+
+    from crm_kpis.report.context import _members
+
+    rows = pd.DataFrame([
+        {"kpi_id": "sales.revenue", "dimension": "segment", "member": "smb", "value": 395.0, "denominator": None},
+        {"kpi_id": "sales.revenue", "dimension": "", "member": "", "value": 935.0, "denominator": None},
+        {"kpi_id": "marketing.nps", "dimension": "channel", "member": "email", "value": -100.0, "denominator": 3.0},
+    ])
+    assert _members(rows) == {"sales.revenue": {("segment", "smb"): 395.0}}
