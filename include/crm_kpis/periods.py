@@ -158,5 +158,14 @@ class ReportPeriod:
             return self.start_date.strftime("%B %Y")
         return self.start_date.strftime("%A %d %B %Y")
 
+    @property
+    def span(self) -> str:
+        """The days the period covers, as a reader says them: `1–31 October 2026`, `5 October 2026`
+        (not "2026-10-01 to 2026-11-01, end exclusive")."""
+        last = self.end_date - timedelta(days=1)
+        if self.grain == "daily":
+            return f"{self.start_date.day} {self.start_date:%B %Y}"
+        return f"{self.start_date.day}–{last.day} {self.start_date:%B %Y}"
+
     def __str__(self) -> str:
         return f"{self.grain} {self.key} ({self.tz})"

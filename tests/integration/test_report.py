@@ -179,6 +179,9 @@ def test_report_html_structure(warehouse):
     appendix = html.split("Appendix: KPI definitions", 1)[1]
     assert appendix.count("<code>") == len(REGISTRY)
     assert html.count('class="tile"') == len(REPORT.headline)
+    # words an executive knows: the period's days, pp and pts explained once
+    assert "1–31 October 2026 (UTC)" in html and "end exclusive" not in html
+    assert html.count("percentage points (pp") == 1
 
 
 def test_mistyped_kpi_ids_in_the_configuration_fail_clearly(warehouse):

@@ -112,3 +112,11 @@ def test_backfill_refuses_a_range_that_is_not_periods():
         parse_range("monthly", "October", "UTC")
     with pytest.raises(SystemExit, match="before the first"):
         parse_range("daily", "2026-10-05..2026-10-01", "UTC")
+
+
+def test_a_period_reads_as_its_days():
+    from crm_kpis.periods import ReportPeriod
+
+    assert ReportPeriod.parse("monthly", "2026-10").span == "1–31 October 2026"
+    assert ReportPeriod.parse("monthly", "2028-02").span == "1–29 February 2028"  # a leap year
+    assert ReportPeriod.parse("daily", "2026-10-05").span == "5 October 2026"

@@ -74,3 +74,10 @@ def test_only_sums_name_a_member():
         {"kpi_id": "marketing.nps", "dimension": "channel", "member": "email", "value": -100.0, "denominator": 3.0},
     ])
     assert _members(rows) == {"sales.revenue": {("segment", "smb"): 395.0}}
+
+
+def test_the_tables_percent_column_is_empty_for_rates_scores_and_ratios():
+    # a rate from 40 % to 43.9 % is +3.9 pp, not "+9.8 %"; a revenue's % stays
+    assert LINES["sales.win_rate"].relative_change == "" and LINES["marketing.nps"].relative_change == ""
+    assert line("marketing.roi", 1.19, -0.48).relative_change == ""
+    assert LINES["sales.revenue"].relative_change == "−6.5 %"

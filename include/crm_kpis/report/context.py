@@ -73,6 +73,12 @@ class KpiLine:
         return self.change_abs if self.unit in ("rate", "score") or self.change_pct == "n/a" else self.change_pct
 
     @property
+    def relative_change(self) -> str:
+        """The table's % column: empty for rates, scores and ratios, whose relative change misleads
+        (a growth rate from −0.5 % to +1.2 % "rose 345 %"); their change is in pp or pts."""
+        return "" if self.unit in ("rate", "score", "ratio") else self.change_pct
+
+    @property
     def headline_yoy(self) -> str:
         return self.yoy_abs if self.unit in ("rate", "score") or self.yoy_pct == "n/a" else self.yoy_pct
 
