@@ -31,6 +31,7 @@ LINES = {k.id: k for k in [
 HEADLINE = [LINES[k] for k in ("marketing.nps", "sales.win_rate", "operations.csat", "sales.churn_rate",
                                "sales.revenue")]
 TARGETS = {"sales.win_rate": 0.45, "operations.csat": 0.8}
+SUMS = frozenset({"sales.revenue", "sales.orders"})  # stored without a denominator
 SEGMENT_NOW = {"sales.revenue": {("segment", "enterprise"): 540.0, ("segment", "smb"): 395.0,
                                  ("segment", "unknown"): 0.0}}
 SEGMENT_BEFORE = {"sales.revenue": {("segment", "enterprise"): 600.0, ("segment", "smb"): 330.0,
@@ -38,18 +39,27 @@ SEGMENT_BEFORE = {"sales.revenue": {("segment", "enterprise"): 600.0, ("segment"
 
 
 def test_money_first_then_against_target_then_the_rest():
-    assert impact(LINES["sales.revenue"], None) == (0, abs(935 / 1000 - 1))
+    assert impact(LINES["sales.revenue"], None, is_sum=True) == (0, 65.0)  # the money moved
+    assert impact(LINES["sales.aov"], None) == (2, abs((935 / 96) / 10 - 1))  # a money ratio is not a total
     tier, moved = impact(LINES["sales.win_rate"], 0.45)
     assert tier == 1 and abs(moved - 0.039 / 0.45) < 1e-12  # 8.7 % of the target
     tier, moved = impact(LINES["marketing.nps"], None)
     assert tier == 2 and abs(moved - 7 / 41) < 1e-12
     assert impact(LINES["operations.csat"], 0.8) is None and impact(LINES["sales.churn_rate"], 0.03) is None
-    movers = what_changed(HEADLINE, LINES, TARGETS, SEGMENT_NOW, SEGMENT_BEFORE, "USD")
+    movers = what_changed(HEADLINE, LINES, TARGETS, SEGMENT_NOW, SEGMENT_BEFORE, "USD", SUMS)
     assert [m.kpi_id for m in movers] == ["sales.revenue", "sales.win_rate", "marketing.nps"]
 
 
+def test_a_cost_per_customer_is_judged_against_its_target_not_ranked_as_money():
+    # CAC $471.55 -> $439.20 (-6.9 %, target $450: 7.2 % of it) against revenue -6.5 % ($500k)
+    cac, revenue = line("marketing.cac", 439.20, 471.55), line("sales.revenue", 7_003_027.0, 7_503_468.0)
+    lines = {"marketing.cac": cac, "sales.revenue": revenue}
+    movers = what_changed([cac, revenue], lines, {"marketing.cac": 450.0}, {}, {}, "USD", frozenset({"sales.revenue"}))
+    assert [m.kpi_id for m in movers] == ["sales.revenue", "marketing.cac"]
+
+
 def test_revenue_is_split_into_orders_and_average_order_value_and_its_segment():
-    revenue = what_changed(HEADLINE, LINES, TARGETS, SEGMENT_NOW, SEGMENT_BEFORE, "USD")[0]
+    revenue = what_changed(HEADLINE, LINES, TARGETS, SEGMENT_NOW, SEGMENT_BEFORE, "USD", SUMS)[0]
     # enterprise moved -60 (600 -> 540), smb +65 (330 -> 395) is bigger; 'unknown' (-70) is not a driver
     assert revenue.drivers == ("orders −4.0 %, average order value −2.6 %", "most in segment smb (+$65.00)")
     assert revenue.sentence == ("Revenue −6.5 % ($1,000 → $935.00): orders −4.0 %, average order value −2.6 %; "
@@ -57,7 +67,7 @@ def test_revenue_is_split_into_orders_and_average_order_value_and_its_segment():
 
 
 def test_the_subject_names_the_revenue_drop_before_the_win_rate():
-    movers = what_changed(HEADLINE, LINES, TARGETS, {}, {}, "USD")
+    movers = what_changed(HEADLINE, LINES, TARGETS, {}, {}, "USD", SUMS)
     assert _movers(movers) == "Revenue −6.5 %, Win rate +3.9 pp"
     assert _movers([]) == ""
 

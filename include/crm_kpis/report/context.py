@@ -181,6 +181,12 @@ def _members(rows: pd.DataFrame) -> dict[str, dict[tuple[str, str], float | None
     return out
 
 
+def _sums(rows: pd.DataFrame) -> frozenset[str]:
+    """The KPIs whose company-wide row has no denominator: totals, not ratios."""
+    return frozenset(r.kpi_id for r in rows.itertuples(index=False)
+                     if r.dimension == "" and _value(r.value) is not None and _value(r.denominator) is None)
+
+
 def _trend_charts(lines: list[KpiLine], history: _History) -> list[Markup]:
     labels = [p.key if p.grain == "monthly" else p.start_date.strftime("%d %b") for p in history.window]
     charts = []
@@ -224,7 +230,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     previous_rows = read_history(engine, period.grain, [period.previous().start_date])
     movers = what_changed(
         headline, lines_by_id, {k: (t.target if (t := settings.target_for(period.grain, k)) else None) for k in headline_ids},
-        _members(current_rows), _members(previous_rows), settings.currency)
+        _members(current_rows), _members(previous_rows), settings.currency, _sums(current_rows))
     # each excluded source row once, by table (runs published before that count: per extract)
     rejected = run.get("rows_excluded") or rejected_by_extract(run)
     not_tracked = [line for line in lines_by_id.values() if line.note.startswith(NOT_TRACKED)]

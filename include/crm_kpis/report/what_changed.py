@@ -4,9 +4,12 @@ Why a ranking of its own: sorting by relative change put a +3.9 pp win rate (+9.
 of a −6.5 % revenue drop in the email's subject. An executive reads money first, then the rates
 and scores he has targets for, measured by how much of the target moved, then the rest:
 
-    tier 0  money KPIs                      by |now / previous − 1|
-    tier 1  KPIs with a target              by |now − previous| / |target|
-    tier 2  the others                      by |now / previous − 1|
+    tier 0  money totals (sums: revenue, MRR)   by the money moved, |now − previous|
+    tier 1  KPIs with a target                  by |now − previous| / |target|
+    tier 2  the others                          by |now / previous − 1|
+
+A money *ratio* (a cost per customer, an average order) is not a total: $32 less per acquired
+customer is not ranked above a $500,000 revenue drop; with a target it is judged against it.
 
 A mover's driver is declared, not guessed: a KPI that is a product of others (`DECOMPOSITIONS`)
 is split into their changes, and for a sum the breakdown member whose value moved most is named.
@@ -40,12 +43,12 @@ class Mover:
         return head + (": " + "; ".join(self.drivers) if self.drivers else "")
 
 
-def impact(line: Any, target: float | None) -> tuple[int, float] | None:
+def impact(line: Any, target: float | None, is_sum: bool = False) -> tuple[int, float] | None:
     """(tier, magnitude) of a headline line's move; None when it did not move or cannot be compared."""
     if line.value is None or line.previous is None or line.value == line.previous:
         return None
-    if line.unit == "money":
-        return (0, abs(line.value / line.previous - 1)) if line.previous else None
+    if line.unit == "money" and is_sum:
+        return 0, abs(line.value - line.previous)
     if target:
         return 1, abs(line.value - line.previous) / abs(target)
     return (2, abs(line.value / line.previous - 1)) if line.previous else None
@@ -71,11 +74,12 @@ def member_driver(kpi_id: str, rows_now: dict[tuple[str, str], float | None],
 def what_changed(headline: list[Any], lines_by_id: dict[str, Any], targets: dict[str, float | None],
                  breakdowns_now: dict[str, dict[tuple[str, str], float | None]],
                  breakdowns_before: dict[str, dict[tuple[str, str], float | None]], currency: str,
-                 limit: int = 5) -> list[Mover]:
-    """The headline KPIs that moved, most important first (at most `limit`)."""
+                 sums: frozenset[str] = frozenset(), limit: int = 5) -> list[Mover]:
+    """The headline KPIs that moved, most important first (at most `limit`); `sums` are the KPIs
+    stored without a denominator (totals)."""
     ranked = []
     for line in headline:
-        rank = impact(line, targets.get(line.id))
+        rank = impact(line, targets.get(line.id), line.id in sums)
         if rank is not None:
             ranked.append((rank[0], -rank[1], line.id, line))
     movers = []
