@@ -30,6 +30,7 @@ from crm_kpis.periods import GRAINS, ReportPeriod
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from crm_kpis.config import Settings
     from crm_kpis.kpis.base import KpiDef
 
 log = logging.getLogger(__name__)
@@ -132,27 +133,30 @@ def is_sum(series: Series) -> bool:
 @dataclass(frozen=True)
 class MemberCell:
     value: float | None
-    share: float | None  # of the company value (additive units) or of its denominator
+    share: float | None  # of the company value (sums) or of its denominator (ratios)
 
 
 def members_side_by_side(engine: Engine, series: Series) -> tuple[list[str], list[tuple[date, dict[str, MemberCell]]]]:
     """Every member of the series' breakdown per stored period (newest first), each with its share."""
     from crm_kpis.history import read_members
+
     members = series.breakdowns.get(series.dimension, [])
     starts = [r.period_start for r in series.rows if r.stored]
     rows = read_members(engine, series.kpi.id, series.grain, series.dimension, starts)
     company = {r["period_start"]: r for r in rows if r["dimension"] == ""}
-    additive = is_sum(series)
+    by_period: dict[date, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["dimension"] == series.dimension:
+            by_period.setdefault(r["period_start"], []).append(r)
+    basis = "value" if is_sum(series) else "denominator"  # what a share is of
     table = []
     for start in sorted(starts, reverse=True):
-        total = company.get(start) or {}
-        base = total.get("value") if additive else total.get("denominator")
+        base = (company.get(start) or {}).get(basis)
         cells = {}
-        for r in rows:
-            if r["period_start"] == start and r["dimension"] == series.dimension:
-                part = r["value"] if additive else r["denominator"]
-                share = part / base if part is not None and base not in (None, 0) else None
-                cells[r["member"]] = MemberCell(r["value"], share)
+        for r in by_period.get(start, []):
+            part = r[basis]
+            share = part / base if part is not None and base not in (None, 0) else None
+            cells[r["member"]] = MemberCell(r["value"], share)
         table.append((start, cells))
     return members, table
 
@@ -276,12 +280,12 @@ def series_csv(series: Series) -> str:
     return out.getvalue()
 
 
-def report_pdf(grain: str, start: date) -> Path | None:
+def report_pdf(grain: str, start: date, settings: Settings | None = None) -> Path | None:
     """The rendered report of a period, when there is one on this server."""
     from crm_kpis.config import load_settings
     from crm_kpis.pipeline import report_files
 
-    settings = load_settings()
+    settings = settings or load_settings()
     pdf = report_files(settings.report_for_grain(grain), ReportPeriod(grain, start, settings.timezone))["pdf"]
     return pdf if pdf.exists() else None
 
@@ -305,13 +309,13 @@ def render_page(series: Series | None, choice: Choice, error: str | None = None,
         chart = axis_chart(labels, [r.value for r in series.rows], lambda v: format_value(v, unit, currency),
                            target=target, title=series.kpi.name)
         dag_id = dag_id_for(grain)
-        gaps = [{"label": g.label(grain), "periods": g.periods, "first": g.first.isoformat(),
-                 "body": backfill_body(grain, g, settings.timezone)} for g in gap_ranges(series)]
-        gap_by_last = {g["body"]["to_date"][:10]: g for g in gaps}
+        gap_by_last = {g.last: {"label": g.label(grain), "periods": g.periods,
+                                "body": backfill_body(grain, g, settings.timezone)} for g in gap_ranges(series)}
+        gaps = list(gap_by_last.values())
         for r in reversed(series.rows):  # newest first; a run of missing periods is one row
             if not r.stored:
-                if r.period_start.isoformat() in gap_by_last:
-                    rows.append({"gap": gap_by_last[r.period_start.isoformat()]})
+                if r.period_start in gap_by_last:
+                    rows.append({"gap": gap_by_last[r.period_start]})
                 continue
             rows.append({
                 "gap": None, "period": _label(r.period_start, grain), "start": r.period_start.isoformat(),
@@ -319,7 +323,7 @@ def render_page(series: Series | None, choice: Choice, error: str | None = None,
                 "numerator": _number(r.numerator), "denominator": _number(r.denominator),
                 "run_id": r.run_id, "run_url": f"/dags/{dag_id}/runs/{r.run_id}",
                 "computed_at": r.computed_at and r.computed_at.strftime("%Y-%m-%d %H:%M:%S"),
-                "pdf": report_pdf(grain, r.period_start) is not None,
+                "pdf": report_pdf(grain, r.period_start, settings) is not None,
             })
         if series.dimension and engine is not None:
             members, table = members_side_by_side(engine, series)

@@ -141,7 +141,8 @@ def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text:
     line, and every label in the margins, never on the line; each point tells its value on hover."""
     known = [v for v in values if v is not None]
     span = known + ([target] if target is not None else [])
-    last_text = next((f"{labels[i]}: {tick_text(v)}" for i, v in reversed(list(enumerate(values))) if v is not None), "")
+    last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
+    last_text = f"{labels[last[0]]}: {tick_text(last[1])}" if last is not None else ""
     target_label = (target_text or f"target {tick_text(target)}") if target is not None else ""
     # the right margin holds the last value and the target's label, whole
     left, top, bottom = 74, 12, 26
@@ -182,7 +183,6 @@ def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text:
         if p is not None:
             parts.append(f'<circle cx="{p[0]}" cy="{p[1]}" r="2.6" fill="{LINE}"><title>{escape(labels[i])}: '
                          f'{escape(tick_text(values[i]))}</title></circle>')  # type: ignore[arg-type]
-    last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
     if last is not None:
         margin.append([y_of(last[1]), last_text, LINE])
     if len(margin) == 2 and abs(margin[0][0] - margin[1][0]) < 13:  # keep both readable
