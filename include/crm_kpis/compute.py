@@ -42,6 +42,8 @@ class AreaResult:
     untracked: dict[str, str] = field(default_factory=dict)
     #: the largest row of each watched magnitude column (extracts.Extract.outliers)
     extremes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: what the KPIs fitted (parameters and diagnostics of the lifetime-value models), kept with the run
+    models: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         """What the task logs and returns through XCom: counts only."""
@@ -89,12 +91,15 @@ def prepare_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFrame],
-                   untracked: dict[str, str] | None = None) -> list[KpiValue]:
+                   untracked: dict[str, str] | None = None, models: dict[str, Any] | None = None) -> list[KpiValue]:
     """Compute the area's KPIs from already-loaded frames (used by the tests with fixtures).
 
     `untracked`: tracking signals that do not hold (see `untracked_signals`); their KPIs are n/a.
+    `models`, when given, receives what the KPIs fitted (Inputs.models).
     """
     inputs = Inputs(period, prepare_frames(frames))
+    if models is not None:
+        inputs.models = models
     values: list[KpiValue] = []
     for definition in kpis_for(area, period.grain):
         try:
@@ -129,10 +134,11 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     verify_sources(needed)
     loaded = load_extracts(needed, period)
     untracked = untracked_signals({s for d in definitions for s in (*d.tracked, *d.partial)}, period)
-    values = compute_frames(area, period, loaded.frames, untracked)
+    models: dict[str, Any] = {}
+    values = compute_frames(area, period, loaded.frames, untracked, models)
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
-                        untracked, loaded.extremes)
+                        untracked, loaded.extremes, models)
     summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
              summary["kpis"], summary["values"], summary["rows_read"], summary["rows_rejected"])

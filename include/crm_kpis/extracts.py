@@ -46,6 +46,8 @@ class Extract:
     counted_in_sql: tuple[tuple[str, str, str], ...] = ()
     #: magnitude columns in which one row far beyond the period's median stops the run (gate.py)
     outliers: tuple[str, ...] = ()
+    #: the reference table its rows stand for, where the outermost FROM is a CTE of the query
+    table: str | None = None
 
 
 EXTRACTS: dict[str, Extract] = {
@@ -93,6 +95,14 @@ EXTRACTS: dict[str, Extract] = {
                 (Rule("buyer_without_line_with_tier_and_category", lambda f: f["lines_judged"] < 1),),
                 counted_in_sql=(("order_line_missing_tier_or_category", "lines_excluded", "order_lines"),)),
         Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql", ORDER_RULES),
+        # a row is a customer's whole history: one of an unknown customer is left out and counted as a
+        # customer (not as his orders, which the other order extracts count by order_id)
+        Extract("purchase_histories", CRM_CONN_ID, "crm/purchase_histories.sql",
+                (Rule("purchase_history_of_unknown_customer", lambda f: f["known_customer_id"].isna()),),
+                counted_in_sql=(("negative_or_missing_total_amount", "orders_excluded", "orders"),),
+                table="orders"),
+        Extract("customer_lifetimes", CRM_CONN_ID, "crm/customer_lifetimes.sql",
+                (duplicate("customer_id"), before("churned_at", "created_at"))),
         Extract("customers_trailing", CRM_CONN_ID, "crm/customers_trailing.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
         Extract("tickets_created", HELPDESK_CONN_ID, "helpdesk/tickets_created.sql",
@@ -144,7 +154,7 @@ def extremes_of(frame: pd.DataFrame, table: str, key: str | None, columns: tuple
 
 def source_table(extract: Extract) -> str:
     """The reference table an extract's rows come from (its SQL's outermost FROM)."""
-    return main_table(extract.sql) or extract.name
+    return extract.table or main_table(extract.sql) or extract.name
 
 
 def _count_rows(into: dict[str, dict[str, dict[str, Any]]], table: str, rule: str, n: int) -> None:

@@ -92,6 +92,7 @@ kpi_runs = Table(
     Column("rows_excluded", Text),  # JSON {table: {rule: rows}}: each source row counted once
     Column("unreadable", Text),  # JSON {extract: {column: {unreadable, values, table}}}
     Column("not_tracked", Text),  # JSON {signal: what it says}: inputs the sources do not record
+    Column("models", Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")),  # JSON: the fitted models
 )
 
 report_deliveries = Table(
@@ -145,7 +146,8 @@ def _utcnow() -> datetime:
 #: Columns added after a table's first release: (table, column, DDL type), added when missing.
 ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"), ("kpi_history", "note", "TEXT"),
                  ("kpi_history", "coverage", "DOUBLE PRECISION"), ("kpi_runs", "rows_excluded", "TEXT"),
-                 ("kpi_runs", "unreadable", "TEXT"), ("kpi_runs", "not_tracked", "TEXT"))
+                 ("kpi_runs", "unreadable", "TEXT"), ("kpi_runs", "not_tracked", "TEXT"),
+                 ("kpi_runs", "models", "TEXT"))
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -170,6 +172,7 @@ def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
         "excluded": result.excluded,
         "untracked": result.untracked,
         "extremes": result.extremes,
+        "models": result.models,
     }
     with engine.begin() as conn:
         conn.execute(delete(kpi_staging).where(and_(kpi_staging.c.run_id == run_id,
@@ -254,6 +257,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
     excluded: list[dict[str, Any]] = []
     unreadable: dict[str, Any] = {}
     untracked: dict[str, str] = {}
+    models: dict[str, Any] = {}
     for area in areas:
         payload = json.loads(found[area].payload)
         rows_read[area] = payload["rows_read"]
@@ -261,6 +265,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         excluded.append(payload.get("excluded") or {})
         unreadable.update(payload.get("unreadable") or {})
         untracked.update(payload.get("untracked") or {})
+        models.update(payload.get("models") or {})
         if payload["latest_source_ts"]:
             latest.append(payload["latest_source_ts"])
         for value in payload["values"]:
@@ -286,6 +291,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         rows_excluded=json.dumps(exclusions),
         unreadable=json.dumps(unreadable),
         not_tracked=json.dumps(untracked),
+        models=json.dumps(models),
     ))
     conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
     n_rejected = sum(n for rules in exclusions.values() for n in rules.values())
@@ -347,7 +353,7 @@ def read_run(engine: Engine, period: ReportPeriod) -> dict[str, Any] | None:
     out["rows_read"] = json.loads(out["rows_read"])
     out["rows_rejected"] = json.loads(out["rows_rejected"])
     out["warnings"] = json.loads(out["warnings"] or "[]")
-    for name in ("rows_excluded", "unreadable", "not_tracked"):
+    for name in ("rows_excluded", "unreadable", "not_tracked", "models"):
         out[name] = json.loads(out.get(name) or "{}")
     return out
 

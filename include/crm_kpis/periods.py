@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 GRAINS = ("daily", "monthly")
+#: months of the lifetime-value models' holdout check (crm_kpis.clv.forecast), bound by every extract
+HOLDOUT_MONTHS = 6
 
 
 class PeriodError(ValueError):
@@ -92,6 +94,10 @@ class ReportPeriod:
         local = datetime.combine(day, time(0, 0), tzinfo=ZoneInfo(self.tz))
         return local.astimezone(UTC).replace(tzinfo=None)
 
+    def utc_of(self, day: date) -> datetime:
+        """The local midnight starting `day`, as a naive UTC timestamp."""
+        return self._utc(day)
+
     @property
     def utc_start(self) -> datetime:
         """Start as a naive UTC timestamp, the form the sources store."""
@@ -120,6 +126,10 @@ class ReportPeriod:
             "end_date": self.end_date,
             # the twelve months that end with this period's month (trailing windows, e.g. CLV)
             "trailing_start": self._in_source(self.trailing_months_start(12), source_tz),
+            # the lifetime-value models' holdout check: the six months that end with this period's
+            # month, holdout_1 its first month's start, holdout_2 … holdout_6 the next months' starts
+            **{f"holdout_{i}": self._in_source(self.trailing_months_start(HOLDOUT_MONTHS + 1 - i), source_tz)
+               for i in range(1, HOLDOUT_MONTHS + 1)},
         }
 
     @staticmethod

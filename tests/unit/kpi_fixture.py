@@ -34,7 +34,49 @@ def frames() -> dict[str, pd.DataFrame]:
     # crm/campaign_orders.sql reads only completed campaign orders; the KPIs apply that definition
     # themselves, so they get every order here and must drop the others
     data["campaign_orders"] = data["orders"]
+    data["purchase_histories"] = purchase_histories()
+    data["customer_lifetimes"] = customer_lifetimes()
     return data
+
+
+def purchase_histories(customers: int = 150) -> pd.DataFrame:
+    """Enough buyers for the lifetime-value models to fit (crm/purchase_histories.sql's row shape),
+    drawn once with a fixed seed from the BG/NBD story (r 0.8, α 6 weeks, a 1.5, b 4): customer i
+    first bought 3i days after 1 Jan 2025, then at Poisson times until he dropped out; each repeat
+    purchase $(30 + i). Its values are the models', checked in test_clv_*; here they feed the
+    properties every KPI must have."""
+    rng = np.random.default_rng(19)
+    end = pd.Timestamp("2026-11-01")
+    rows = []
+    for i in range(customers):
+        first = pd.Timestamp("2025-01-01") + pd.Timedelta(days=i * 3)
+        rate, drop = rng.gamma(0.8, 1 / 6.0), rng.beta(1.5, 4.0)  # purchases a week; dropout after each
+        at, times = first, []
+        while True:
+            at = at + pd.Timedelta(days=min(float(rng.exponential(7.0 / rate)), 1000.0))
+            if at >= end:
+                break
+            times.append(at)
+            if rng.uniform() < drop:
+                break
+        x = len(times)
+        rows.append((i + 1, i + 1, ("smb", "enterprise", None)[i % 3], first, times[-1] if times else first, x,
+                     (30.0 + i) * x, 0, NaT, 0, 0, 0, 0, 0, 0, 0))
+    return frame("customer_id known_customer_id segment first_at last_at repeat_purchases repeat_amount "
+                 "calibration_repeats calibration_last_at holdout_1 holdout_2 holdout_3 holdout_4 holdout_5 "
+                 "holdout_6 orders_excluded", rows)
+
+
+def customer_lifetimes(customers: int = 120) -> pd.DataFrame:
+    """Customer i joined i × 5 days after 1 Jan 2024; every third left (i mod 11 + 1) × 29 days later,
+    if that was before November."""
+    rows = []
+    for i in range(customers):
+        created = pd.Timestamp("2024-01-01") + pd.Timedelta(days=i * 5)
+        churned = created + pd.Timedelta(days=(i % 11 + 1) * 29) if i % 3 == 0 else NaT
+        rows.append((i + 1, ("smb", "enterprise")[i % 2], created,
+                     churned if churned is not NaT and churned < pd.Timestamp("2026-11-01") else NaT))
+    return frame("customer_id segment created_at churned_at", rows)
 
 
 def _frames() -> dict[str, pd.DataFrame]:

@@ -32,13 +32,14 @@ def fit_positive(names: Sequence[str], negative_ll: Callable[[np.ndarray], float
     the same parameters on every run."""
 
     def objective(log_params: np.ndarray) -> float:
-        value = negative_ll(np.exp(log_params))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a wild step is just rejected
+            value = negative_ll(np.exp(log_params))
         return float(value) if np.isfinite(value) else 1e300
 
     first = minimize(objective, np.log(np.asarray(start, dtype=float)), method="Nelder-Mead",
                      options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20_000, "maxfev": 40_000})
     polished = minimize(objective, first.x, method="BFGS", options={"gtol": 1e-8, "maxiter": 2_000})
     best = polished if polished.fun <= first.fun else first
-    converged = bool(first.success or polished.success) and np.isfinite(best.fun) and best.fun < 1e299
+    converged = bool((first.success or polished.success) and np.isfinite(best.fun) and best.fun < 1e299)
     return Fit(dict(zip(names, (float(v) for v in np.exp(best.x)), strict=True)), float(-best.fun), converged,
                int(first.nit + getattr(polished, "nit", 0)), observations, str(best.message))

@@ -1,6 +1,7 @@
 """The KPI catalogue as code: importing this package registers every KPI declaration."""
 
-from crm_kpis.kpis import marketing, operations, sales  # noqa: F401 - registers the KPIs
+from crm_kpis.kpis import marketing, operations, sales  # noqa: F401, I001 - registers the KPIs
+from crm_kpis.kpis import lifetime_value  # noqa: F401, I001 - after sales: its KPIs follow them
 from crm_kpis.kpis.base import AREAS, REGISTRY, KpiDef, KpiValue
 
 

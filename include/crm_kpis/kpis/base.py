@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -61,6 +62,13 @@ class KpiValue:
 
 
 NOT_TRACKED = "not tracked"
+#: the note of a value the data cannot define (a model that cannot be fitted), with the reason
+UNDEFINED = "undefined"
+
+
+class Undefined(Exception):
+    """Raised by a KPI's compute when the period's data cannot define its value; the message is
+    the reason, stored as the value's note and printed under the KPI (never a 0)."""
 
 
 class Inputs:
@@ -69,9 +77,11 @@ class Inputs:
     def __init__(self, period: ReportPeriod, frames: dict[str, pd.DataFrame]) -> None:
         self.period = period
         self._frames = frames
-        self._derived: dict[str, pd.DataFrame] = {}
+        self._derived: dict[str, Any] = {}
+        #: what a KPI fitted or derived that the run keeps beside the values (kpi_runs.models)
+        self.models: dict[str, Any] = {}
 
-    def derived(self, key: str, build: Callable[[Inputs], pd.DataFrame]) -> pd.DataFrame:
+    def derived(self, key: str, build: Callable[[Inputs], Any]) -> Any:
         """A frame several KPIs derive the same way (e.g. customer flags), built once per period."""
         if key not in self._derived:
             self._derived[key] = build(self)
@@ -129,9 +139,13 @@ class KpiDef:
                 coverage = float(frame[self.coverage[1]].notna().mean())
                 if coverage == 0:
                     return [self.not_tracked(f"no {self.coverage[1]} in any of the period's {len(frame):,} rows")]
+        try:
+            measures = self.compute(inputs)
+        except Undefined as exc:
+            return [KpiValue(self.id, None, None, None, note=f"{UNDEFINED}: {exc}")]
         values = [
             KpiValue(self.id, _clean(m.value), _clean(m.numerator), _clean(m.denominator), m.dimension, m.member)
-            for m in self.compute(inputs)
+            for m in measures
         ]
         notes = [f"partial: {untracked[s]}" for s in self.partial if untracked and s in untracked]
         if coverage is not None and coverage < 1:

@@ -134,6 +134,63 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
+def _axes(ticks: Sequence[float], labels: Sequence[str], tick_text: Callable[[float], str],
+          y_of: Callable[[float], float], x_of: Callable[[int], float], left: float, plot_w: float,
+          width: float, height: float) -> list[str]:
+    """Grid lines with their round values on the left, and up to eight labels along the bottom."""
+    parts = []
+    for t in ticks:
+        y = y_of(t)
+        parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="{GRID}"/>')
+        text = escape(tick_text(t))
+        parts.append(f'<text x="{left - 6 - _text_width(str(text), 10):.1f}" y="{y + 3.5:.1f}" font-size="10" '
+                     f'fill="{MUTED}">{text}</text>')
+    every = max(1, -(-len(labels) // 8))  # at most 8 labels, the last one always
+    shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
+    for i in shown:
+        if i != len(labels) - 1 and len(labels) - 1 - i < every / 2:
+            continue  # too close to the last label
+        parts.append(_label(x_of(i), height - 8, labels[i], 10, width, MUTED))
+    return parts
+
+
+PREDICTED = "#b85c00"
+
+
+def comparison_chart(labels: Sequence[str], actual: Sequence[float], predicted: Sequence[float],
+                     tick_text: Callable[[float], str], title: str, width: int = 520, height: int = 220) -> Markup:
+    """What happened (solid) against what a model predicted (dashed), from zero, with a legend: the
+    holdout check of the lifetime-value models (Fader, Hardie & Lee 2005, figure 4)."""
+    left, top, bottom, right = 74, 26, 26, 16
+    plot_w, plot_h = width - left - right, height - top - bottom
+    ticks = nice_ticks(0.0, max([*actual, *predicted, 1.0]))
+    high = ticks[-1]
+    step_x = plot_w / max(len(labels) - 1, 1)
+
+    def x_of(i: int) -> float:
+        return round(left + i * step_x, 2)
+
+    def y_of(v: float) -> float:
+        return round(top + plot_h - v / (high or 1) * plot_h, 2)
+
+    parts = _axes(ticks, labels, tick_text, y_of, x_of, left, plot_w, width, height)
+    for values, colour, dash, name in ((actual, LINE, "", "actual"), (predicted, PREDICTED, ' stroke-dasharray="6 4"',
+                                                                       "predicted")):
+        coords = " ".join(f"{x_of(i)},{y_of(v)}" for i, v in enumerate(values))
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
+        parts.extend(f'<circle cx="{x_of(i)}" cy="{y_of(v)}" r="2.4" fill="{colour}"><title>{escape(labels[i])} '
+                     f'{name}: {escape(tick_text(v))}</title></circle>' for i, v in enumerate(values))
+    legend = (f'<line x1="{left}" y1="14" x2="{left + 22}" y2="14" stroke="{LINE}" stroke-width="1.8"/>'
+              f'<text x="{left + 26}" y="17.5" font-size="10" fill="#1a1a1a">actual</text>'
+              f'<line x1="{left + 74}" y1="14" x2="{left + 96}" y2="14" stroke="{PREDICTED}" stroke-width="1.8" '
+              f'stroke-dasharray="6 4"/><text x="{left + 100}" y="17.5" font-size="10" fill="#1a1a1a">predicted</text>')
+    return Markup(
+        f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">{legend}'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{MUTED}"/>{"".join(parts)}</svg>'
+    )
+
+
 def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text: Callable[[float], str],
                target: float | None = None, target_text: str = "", title: str = "",
                width: int = 760, height: int = 260) -> Markup:
@@ -158,19 +215,7 @@ def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text:
     def y_of(v: float) -> float:
         return round(top + plot_h - (v - low) / ((high - low) or 1) * plot_h, 2)
 
-    parts = []
-    for t in ticks:
-        y = y_of(t)
-        parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="{GRID}"/>')
-        text = escape(tick_text(t))
-        parts.append(f'<text x="{left - 6 - _text_width(str(text), 10):.1f}" y="{y + 3.5:.1f}" font-size="10" '
-                     f'fill="{MUTED}">{text}</text>')
-    every = max(1, -(-len(labels) // 8))  # at most 8 labels, the last one always
-    shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
-    for i in shown:
-        if i != len(labels) - 1 and len(labels) - 1 - i < every / 2:
-            continue  # too close to the last label
-        parts.append(_label(x_of(i), height - 8, labels[i], 10, width, MUTED))
+    parts = _axes(ticks, labels, tick_text, y_of, x_of, left, plot_w, width, height)
     margin = []  # labels in the right margin: (y, text, colour)
     if target is not None:
         y = y_of(target)

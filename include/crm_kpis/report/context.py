@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 from crm_kpis.config import ReportConfig, Settings
 from crm_kpis.history import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
-from crm_kpis.kpis.base import AREAS, NOT_TRACKED
+from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.charts import sparkline, trend_chart
 from crm_kpis.report.formatting import change_tone, format_change, format_value
+from crm_kpis.report.models_appendix import models_appendix
 from crm_kpis.report.status import LABELS, status
 from crm_kpis.report.what_changed import what_changed
 
@@ -234,7 +235,8 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     # each excluded source row once, by table (runs published before that count: per extract)
     rejected = run.get("rows_excluded") or rejected_by_extract(run)
     not_tracked = [line for line in lines_by_id.values() if line.note.startswith(NOT_TRACKED)]
-    partial = [line for line in lines_by_id.values() if line.note and not line.note.startswith(NOT_TRACKED)]
+    partial = [line for line in lines_by_id.values()
+               if line.note and not line.note.startswith((NOT_TRACKED, UNDEFINED))]
     return {
         "report": report,
         "company": settings.company,
@@ -254,4 +256,5 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "unreadable": run.get("unreadable") or {},
         "rendered_at": rendered_at,
         "definitions": [REGISTRY[k.id] for area in AREAS for k in kpis_for(area, period.grain)],
+        "models": models_appendix(run.get("models")),
     }
