@@ -276,6 +276,38 @@ def step_pdf(scale: float, month: str) -> dict[str, Any]:
     return {"pdf_bytes": out["pdf_bytes"], "seconds": round(time.perf_counter() - started, 2)}
 
 
+def step_clv(scale: float, month: str) -> dict[str, Any]:
+    """The lifetime-value models of the month alone: their two extracts read through the pipeline's
+    reader (every customer's purchase history and tenure up to the month's end), then the fits
+    (BG/NBD on the whole history and again on the calibration part, Gamma-Gamma, sBG) and the
+    per-customer predictions; the read and the fit timed apart."""
+    from crm_kpis.clv import forecast
+    from crm_kpis.extracts import load_extracts
+    from crm_kpis.periods import ReportPeriod
+
+    period = ReportPeriod.parse("monthly", month)
+    started = time.perf_counter()
+    frames = load_extracts({"purchase_histories", "customer_lifetimes"}, period).frames
+    read = time.perf_counter() - started
+    out: dict[str, Any] = {"read_seconds": round(read, 3), "customers": len(frames["purchase_histories"])}
+    started = time.perf_counter()
+    try:
+        d = forecast.forecast(frames["purchase_histories"], period).diagnostics()
+        out.update(repeat_buyers=d["repeat_buyers"], bgnbd=d["bgnbd"]["params"], gamma_gamma=d["gamma_gamma"]["params"],
+                   holdout={k: d["holdout"].get(k) for k in ("actual_cumulative", "predicted_cumulative")})
+    except forecast.ModelUndefined as exc:  # a tiny scale: say so, the timing still counts
+        out["undefined"] = str(exc)
+    out["fit_seconds"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    try:
+        out["sbg"] = forecast.retention_projection(frames["customer_lifetimes"], period)[1].params
+    except forecast.ModelUndefined as exc:
+        out["sbg_undefined"] = str(exc)
+    out["sbg_seconds"] = round(time.perf_counter() - started, 3)
+    out["seconds"] = round(read + out["fit_seconds"] + out["sbg_seconds"], 3)
+    return out
+
+
 def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
     """Every query of include/sql/bench/ (each computes several KPIs) against PostgreSQL."""
     import psycopg
@@ -339,6 +371,7 @@ STEPS = {
     "generate": step_generate, "floor": step_floor, "monthly": step_pipeline, "daily": step_pipeline,
     "area": step_area, "monthly_dag": step_pipeline_dag,
     "sql_baseline": step_sql_baseline, "backfill": step_backfill, "pdf": step_pdf,
+    "clv": step_clv,
 }
 
 
@@ -410,6 +443,11 @@ def table(results: dict[str, Any]) -> str:
         bf = s["backfill"]
         row(f"backfill {bf['months']} months", bf["monthly_seconds"], bf["peak_rss_mb"], "", False)
         row(f"backfill {bf['days']} days", bf["daily_seconds"], None, "", False)
+    if "clv" in s:
+        c = s["clv"]
+        row("lifetime-value models, monthly", c["seconds"], c["peak_rss_mb"],
+            f"{c['customers']:,} customers: read {c['read_seconds']:.1f} s, fit {c['fit_seconds']:.1f} s, "
+            f"sBG {c['sbg_seconds']:.1f} s", False)
     if "pdf" in s:
         row("monthly PDF", s["pdf"]["seconds"], s["pdf"]["peak_rss_mb"], f"{s['pdf']['pdf_bytes'] / 1024:.0f} KB",
             False)
@@ -435,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill-months", type=int, default=12)
     parser.add_argument("--backfill-days", type=int, default=31)
     parser.add_argument("--regenerate", action="store_true", help="generate the data again even if present")
-    parser.add_argument("--steps", default="floor,monthly,monthly_dag,daily,sql_baseline,backfill,pdf",
+    parser.add_argument("--steps", default="floor,monthly,monthly_dag,daily,sql_baseline,backfill,clv,pdf",
                         help="which measurements to run (comma-separated; data is generated when missing)")
     parser.add_argument("--json", type=Path, help="where to write the results (default var/bench/bench-<scale>.json)")
     args = parser.parse_args(argv)
@@ -469,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         ("daily", {"grain": "daily", "key": args.day}),
         ("sql_baseline", {"month": args.month}),
         ("backfill", {"month": args.month, "months": args.backfill_months, "days": args.backfill_days}),
+        ("clv", {"month": args.month}),
         ("pdf", {"month": args.month}),
     ):
         if name not in wanted:

@@ -40,13 +40,17 @@ def bench_run(tmp_path_factory):
 def test_every_step_reports_time_memory_and_volume(bench_run):
     results, _urls = bench_run
     steps = results["steps"]
-    assert set(steps) == {"generate", "floor", "monthly", "monthly_dag", "daily", "sql_baseline", "backfill", "pdf"}
+    assert set(steps) == {"generate", "floor", "monthly", "monthly_dag", "daily", "sql_baseline", "backfill", "clv",
+                          "pdf"}
     assert all(step["peak_rss_mb"] > 50 and step["wall_seconds"] > 0 for step in steps.values())
     assert steps["floor"]["rows"] > 1000 and steps["monthly"]["rows_read"] >= steps["floor"]["rows"]
     assert steps["monthly"]["values_written"] > 300 and steps["pdf"]["pdf_bytes"] > 20_000
     dag = steps["monthly_dag"]  # the same month through three parallel area processes: the same volume
     assert dag["rows_read"] == steps["monthly"]["rows_read"] and dag["values_written"] == steps["monthly"]["values_written"]
     assert set(dag["areas"]) == {"marketing", "sales", "operations"}
+    clv = steps["clv"]  # every buyer of the 13 months, read and fitted (or why not, at this tiny scale)
+    assert clv["customers"] > 100 and clv["read_seconds"] > 0
+    assert "bgnbd" in clv or clv["undefined"].endswith("the models need 30 or more")
     assert dag["areas_peak_sum_mb"] == pytest.approx(sum(a["peak_rss_mb"] for a in dag["areas"].values()), abs=0.2)
     assert steps["backfill"]["months"] == 2 and steps["backfill"]["days"] == 2
     assert len(steps["backfill"]["periods"]) == 4  # each period's own time, to see whether history depth costs
