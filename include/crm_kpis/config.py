@@ -8,6 +8,7 @@ same file through the same function. Reading a small YAML file is cheap enough f
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
@@ -51,9 +52,43 @@ def outbox_dir() -> Path:
     return var_dir() / "outbox"
 
 
+#: The breakdowns a report variant can be filtered to (compute.DIMENSIONS; kept here so that the
+#: DAG files, which read this module at parse time, need not import the computation).
+VARIANT_DIMENSIONS = ("channel", "segment", "rep_team", "ticket_channel", "agent_team")
+DIMENSION_TITLES = {
+    "channel": "Channel", "segment": "Customer segment", "rep_team": "Sales team",
+    "ticket_channel": "Ticket channel", "agent_team": "Support team", "stage": "Pipeline stage",
+}
+#: variant ids that name something else: the company-wide report ("") and test sends
+RESERVED_VARIANT_IDS = ("", "all", "test")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A report filtered to one breakdown member (a sales team, a segment), with its own recipients."""
+
+    variant_id: str
+    dimension: str
+    member: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How the title and subject name it: "Enterprise (customer segment)"."""
+        member = self.member.replace("_", " ")
+        return f"{member[:1].upper()}{member[1:]} ({DIMENSION_TITLES.get(self.dimension, self.dimension).lower()})"
+
+
 @dataclass(frozen=True)
 class ReportConfig:
-    """One scheduled report: who gets it and how it is labelled."""
+    """One scheduled report: who gets it and how it is labelled.
+
+    With `variants`, one run also renders and sends an edition per variant (`editions`): the same
+    report filtered to that member, to the variant's recipients, delivered exactly once like the
+    company-wide one, under its own delivery key.
+    """
 
     report_id: str
     title: str
@@ -67,6 +102,29 @@ class ReportConfig:
     #: hours after the period's end by which the report must be delivered, else ops are alerted
     #: (Airflow's Deadline Alerts, crm_kpis.deadlines); None: no deadline
     deliver_by_hours: float | None = None
+    variants: tuple[Variant, ...] = ()
+    #: set on an edition of one variant (see `editions`); None on the company-wide report
+    variant: Variant | None = None
+
+    @property
+    def edition_id(self) -> str:
+        """"" for the company-wide report, else the variant's id (delivery key, file names)."""
+        return self.variant.variant_id if self.variant else ""
+
+    @property
+    def edition_title(self) -> str:
+        return f"{self.title} · {self.variant.label}" if self.variant else self.title
+
+    def editions(self) -> tuple[ReportConfig, ...]:
+        """The company-wide report, then one edition per variant, each with its own recipients."""
+        return (self, *(replace(self, to=v.to, cc=v.cc, bcc=v.bcc, variants=(), variant=v) for v in self.variants))
+
+    def edition(self, edition_id: str) -> ReportConfig:
+        for edition in self.editions():
+            if edition.edition_id == edition_id:
+                return edition
+        known = ", ".join(repr(e.edition_id) for e in self.editions())
+        raise KeyError(f"report {self.report_id} has no variant {edition_id!r} (its editions: {known})")
 
 
 @dataclass(frozen=True)
@@ -133,6 +191,7 @@ def _load(path: str, mtime: float) -> Settings:
             from_email=spec.get("from_email"),
             headline=_as_tuple(spec.get("headline")),
             deliver_by_hours=_deliver_by(f"{path}: reports.{report_id}", spec.get("deliver_by_hours")),
+            variants=_variants(f"{path}: reports.{report_id}.variants", spec.get("variants")),
         )
     return Settings(
         timezone=raw.get("timezone", "UTC"),
@@ -144,6 +203,33 @@ def _load(path: str, mtime: float) -> Settings:
         alerts_to=_as_tuple((raw.get("alerts") or {}).get("to")),
         history_start=_history_start(path, raw.get("history_start")),
     )
+
+
+def _variants(where: str, raw: Any) -> tuple[Variant, ...]:
+    """`variants: [{dimension: segment, member: enterprise, to: [...]}, ...]`, each checked here, so
+    that a typo fails the DAG's parse with its place instead of a send to nobody."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: a list of variants, e.g. [{{dimension: segment, member: enterprise, to: [...]}}]")
+    out: list[Variant] = []
+    for i, spec in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(spec, dict) or spec.get("dimension") not in VARIANT_DIMENSIONS or not spec.get("member"):
+            raise ValueError(f"{at}: needs `dimension` (one of {', '.join(VARIANT_DIMENSIONS)}) and `member`")
+        member = str(spec["member"])
+        variant_id = str(spec.get("id") or re.sub(r"[^a-z0-9]+", "-", f"{spec['dimension']}-{member}".lower()).strip("-"))
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,79}", variant_id) or variant_id in RESERVED_VARIANT_IDS:
+            raise ValueError(f"{at}: id {variant_id!r} must be lower-case letters, digits, - or _ "
+                             f"and not one of {RESERVED_VARIANT_IDS[1:]}")
+        if variant_id in {v.variant_id for v in out}:
+            raise ValueError(f"{at}: id {variant_id!r} is used twice")
+        to = _as_tuple(spec.get("to"))
+        if not to:
+            raise ValueError(f"{at}: the variant {variant_id!r} needs recipients under `to`")
+        out.append(Variant(variant_id, spec["dimension"], member, to, _as_tuple(spec.get("cc")),
+                           _as_tuple(spec.get("bcc"))))
+    return tuple(out)
 
 
 def _deliver_by(where: str, raw: Any) -> float | None:

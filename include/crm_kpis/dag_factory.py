@@ -91,7 +91,10 @@ and a link to its log. {deadline}
 schedule a BI refresh or another DAG on.
 
 **Params**: `deliver` (auto | yes | no), `resend` (send again although already sent),
-`page_size` (A4 | Letter), `test_to` (one address: a test send, marked as such, to it only).
+`page_size` (A4 | Letter), `test_to` (one address: a test send, marked as such, to it only),
+`test_variant` (with `test_to`: one edition only, `company` or a variant id).
+
+**Variants**: {variants}.
 """
 
 
@@ -130,9 +133,13 @@ def make_kpi_dag(grain: str) -> DAG:
             "test_to": Param("", type="string", maxLength=254,
                              description="a test send: only this address gets the report, marked as a test; "
                                          "not the report's delivery (its recipients get nothing)"),
+            "test_variant": Param("", type="string", maxLength=80,
+                                  description="with test_to: send only this edition (company, or a variant id; "
+                                              "empty: the company-wide report and every variant)"),
         },
         doc_md=DOC.format(
             grain=grain, unit=unit, tz=tz, report_id=report.report_id, to=", ".join(report.to) or "nobody",
+            variants="; ".join(f"{v.variant_id} ({v.label}) to {', '.join(v.to)}" for v in report.variants) or "none",
             example="2026-10-05" if grain == "daily" else "October 2026",
             n_hint="KPIs of grain D" if grain == "daily" else "KPIs of grains D and M",
             alerts=", ".join(settings.alerts_to) or "nobody (set alerts.to in reports.yaml)",
@@ -188,7 +195,7 @@ def make_kpi_dag(grain: str) -> DAG:
             result = send(grain, data_interval_start, data_interval_end, run_id,
                           deliver_param=params.get("deliver", "auto"), resend=bool(params.get("resend", False)),
                           run_type=str(run_type), run_instance=f"{run_id}|{dag_run.run_after.isoformat()}",
-                          test_to=params.get("test_to") or None)
+                          test_to=params.get("test_to") or None, test_variant=params.get("test_variant") or None)
             if result.get("skip_reason"):
                 from airflow.sdk.exceptions import AirflowSkipException
 

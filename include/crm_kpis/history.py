@@ -100,6 +100,7 @@ report_deliveries = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("report_id", String(80), nullable=False),
+    Column("variant", String(120), nullable=False, server_default=""),  # "" the company-wide report
     Column("grain", String(10), nullable=False),
     Column("period_start", Date, nullable=False),
     Column("run_id", String(250), nullable=False),
@@ -147,7 +148,7 @@ def _utcnow() -> datetime:
 ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"), ("kpi_history", "note", "TEXT"),
                  ("kpi_history", "coverage", "DOUBLE PRECISION"), ("kpi_runs", "rows_excluded", "TEXT"),
                  ("kpi_runs", "unreadable", "TEXT"), ("kpi_runs", "not_tracked", "TEXT"),
-                 ("kpi_runs", "models", "TEXT"))
+                 ("kpi_runs", "models", "TEXT"), ("report_deliveries", "variant", "VARCHAR(120) NOT NULL DEFAULT ''"))
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -326,8 +327,10 @@ def merged_exclusions(parts: list[dict[str, dict[str, dict[str, Any]]]]) -> dict
     return out
 
 
-def read_history(engine: Engine, grain: str, starts: list[date], company_only: bool = False) -> pd.DataFrame:
-    """History rows of the given periods (value, numerator, denominator, run)."""
+def read_history(engine: Engine, grain: str, starts: list[date], company_only: bool = False,
+                 dimensions: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """History rows of the given periods (value, numerator, denominator, run); only the company-wide
+    rows with `company_only`, only those dimensions' rows ("" the company's) with `dimensions`."""
     query = select(
         kpi_history.c.kpi_id, kpi_history.c.period_start, kpi_history.c.dimension, kpi_history.c.member,
         kpi_history.c.value, kpi_history.c.numerator, kpi_history.c.denominator, kpi_history.c.run_id,
@@ -335,6 +338,8 @@ def read_history(engine: Engine, grain: str, starts: list[date], company_only: b
     ).where(and_(kpi_history.c.grain == grain, kpi_history.c.period_start.in_(starts)))
     if company_only:
         query = query.where(kpi_history.c.dimension == "")
+    if dimensions is not None:
+        query = query.where(kpi_history.c.dimension.in_(dimensions))
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).mappings().all())
     if frame.empty:

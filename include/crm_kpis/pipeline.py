@@ -28,7 +28,7 @@ from crm_kpis.history import (
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.context import build_context
-from crm_kpis.report.delivery import DeliveryRefused
+from crm_kpis.report.delivery import DeliveryError, DeliveryRefused
 from crm_kpis.report.email import deliver
 from crm_kpis.report.render import render_template, write_pdf
 from crm_kpis.report.what_changed import Mover
@@ -128,9 +128,11 @@ def asset_event_extra(grain: str, interval_start: datetime, run_id: str, publish
 
 
 def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, Path]:
-    """Where the render task writes a period's report and the send task reads it back."""
+    """Where the render task writes a period's report (or a variant's edition of it) and the send
+    task reads it back: `2026-11.pdf`, `2026-11.segment-enterprise.pdf`."""
     folder = reports_dir() / report.report_id
-    return {kind: folder / f"{period.key}.{kind}" for kind in ("html", "pdf", "email.html", "email.txt", "subject")}
+    stem = f"{period.key}.{report.edition_id}" if report.edition_id else period.key
+    return {kind: folder / f"{stem}.{kind}" for kind in ("html", "pdf", "email.html", "email.txt", "subject")}
 
 
 def _movers(movers: list[Mover], n: int = 2) -> str:
@@ -140,19 +142,30 @@ def _movers(movers: list[Mover], n: int = 2) -> str:
 
 def render_report(grain: str, interval_start: datetime, interval_end: datetime,
                   page_size: str = "A4") -> dict[str, Any]:
-    """Render the period's report (HTML and PDF) and its email bodies from the history."""
+    """Render the period's report (HTML and PDF) and its email bodies from the history, and the
+    same for each of the report's variants (one member's edition, with its own recipients)."""
     started = time.perf_counter()
     settings = load_settings()
     period = period_for(grain, interval_start, interval_end)
     report = settings.report_for_grain(grain)
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
-    context = build_context(warehouse, period, settings, report,
-                            rendered_at=datetime.now(UTC).replace(tzinfo=None))
+    rendered_at = datetime.now(UTC).replace(tzinfo=None)
+    company, *variants = (_render_edition(warehouse, period, settings, edition, page_size, rendered_at)
+                          for edition in report.editions())
+    out = {**company, "variants": {v["variant"]: v for v in variants},
+           "seconds": round(time.perf_counter() - started, 2)}
+    log.info("rendered %s for %s: %s", report.report_id, period, out)
+    return out
+
+
+def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition: ReportConfig, page_size: str,
+                    rendered_at: datetime) -> dict[str, Any]:
+    context = build_context(warehouse, period, settings, edition, rendered_at=rendered_at)
     movers = _movers(context["movers"])
-    subject = f"{report.title} · {period.label}" + (f": {movers}" if movers else "")
+    subject = f"{edition.edition_title} · {period.label}" + (f": {movers}" if movers else "")
     context["subject"] = subject
-    files = report_files(report, period)
+    files = report_files(edition, period)
     files["pdf"].parent.mkdir(parents=True, exist_ok=True)
     html = render_template("report.html.j2", context)
     files["html"].write_text(html, encoding="utf-8")
@@ -160,10 +173,9 @@ def render_report(grain: str, interval_start: datetime, interval_end: datetime,
     files["email.html"].write_text(render_template("email.html.j2", context), encoding="utf-8")
     files["email.txt"].write_text(render_template("email.txt.j2", context), encoding="utf-8")
     files["subject"].write_text(subject, encoding="utf-8")
-    out = {"pdf": str(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject,
-           "seconds": round(time.perf_counter() - started, 2)}
-    log.info("rendered %s for %s: %s", report.report_id, period, out)
-    return out
+    if edition.variant is not None:
+        log.info("rendered variant %s (%s): %s", edition.edition_id, edition.variant.label, files["pdf"])
+    return {"variant": edition.edition_id, "pdf": str(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject}
 
 
 def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
@@ -177,11 +189,18 @@ def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
 
 def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
                 deliver_param: str = "auto", resend: bool = False, run_type: str | None = None,
-                run_instance: str | None = None, test_to: str | None = None) -> dict[str, Any]:
-    """Email the rendered report once per period (SMTP when configured, else the outbox).
+                run_instance: str | None = None, test_to: str | None = None,
+                test_variant: str | None = None) -> dict[str, Any]:
+    """Email the rendered report once per period and edition (the company-wide report and each
+    variant's, each to its own recipients; SMTP when configured, else the outbox).
 
-    With `test_to`, only that address gets it, marked as a test, whatever `deliver` says (asking
-    for a test is asking to send one); the report's own delivery is left as it was.
+    With `test_to`, only that address gets them, marked as tests, whatever `deliver` says (asking
+    for a test is asking to send one); `test_variant` picks one edition ("company" the company-wide
+    one, else a variant id). The report's own deliveries are left as they were.
+
+    Every edition is tried, whatever happened to the others: a recipient still pending (the server
+    was down, a 4xx) fails the task so that its retry sends to the pending ones only; a recipient
+    refused for good, or whose outcome cannot be known, fails it for good once nothing is pending.
     """
     period = period_for(grain, interval_start, interval_end)
     report = report_for(grain)
@@ -190,24 +209,49 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
         reason = f"not emailed: the run does not deliver (deliver={deliver_param}, {run_type} run)"
         log.info("%s for %s: %s", report.report_id, period, reason)
         return {"status": "not requested", "deliver": deliver_param, "run_type": run_type, "skip_reason": reason}
-    files = report_files(report, period)
-    if not files["pdf"].exists():
-        raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
+    editions = report.editions()
+    if test_to is not None and (test_variant or "").strip():
+        chosen = test_variant.strip()  # type: ignore[union-attr]
+        try:
+            editions = (report.edition("" if chosen == "company" else chosen),)
+        except KeyError as exc:
+            fail_permanently(str(exc.args[0]))
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
-    try:
-        result = deliver(
-            warehouse, report, period, run_id, files["subject"].read_text(encoding="utf-8"),
-            files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
-            files["pdf"], resend=resend, run_instance=run_instance, test_to=test_to,
-        )
-    except DeliveryRefused as exc:  # refused for good, or unknowable: alert now, never re-send
-        log.error("%s", exc)
-        fail_permanently(str(exc))
-    out = result.as_dict()
-    if result.status == "skipped" and test_to is not None:
-        out["skip_reason"] = f"not emailed: this run's test send to {test_to} already went out"
-    elif result.status == "skipped":
-        out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
-                              f"recipients with the report: {', '.join(result.recipients) or 'none'}")
-    return out
+    results: list[dict[str, Any]] = []
+    pending: list[str] = []
+    refused: list[str] = []
+    for edition in editions:
+        files = report_files(edition, period)
+        if not files["pdf"].exists():
+            raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
+        try:
+            result = deliver(
+                warehouse, edition, period, run_id, files["subject"].read_text(encoding="utf-8"),
+                files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
+                files["pdf"], resend=resend, run_instance=run_instance, test_to=test_to,
+            )
+        except DeliveryError as exc:  # some recipients still pending: the task's retry sends to them
+            log.warning("%s", exc)
+            pending.append(str(exc))
+            continue
+        except DeliveryRefused as exc:  # refused for good, or unknowable: never re-sent
+            log.error("%s", exc)
+            refused.append(str(exc))
+            continue
+        out = result.as_dict()
+        if result.problems:  # an earlier try of this run met them: still to be said
+            refused.append(f"{edition.report_id} {edition.edition_id or 'company-wide'} {period.key}: "
+                           + "; ".join(f"{r} {p}" for r, p in result.problems.items()))
+        if result.status == "skipped" and test_to is not None:
+            out["skip_reason"] = f"not emailed: this run's test send to {test_to} already went out"
+        elif result.status == "skipped":
+            out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
+                                  f"recipients with the report: {', '.join(result.recipients) or 'none'}")
+        results.append(out)
+    if pending:
+        raise DeliveryError(" | ".join(pending + refused))
+    if refused:
+        fail_permanently(" | ".join(refused))
+    company = next((r for r in results if not r["variant"]), results[0])
+    return {**company, "variants": {r["variant"]: r for r in results if r["variant"]}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pendulum
@@ -82,10 +83,13 @@ def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
     assert october_run.logical_date.date().isoformat() == "2026-10-01"
     run(dags["daily"], (2026, 10, 31))
 
-    assert len(smtp_inbox.messages) == 3
-    october = next(m for m in smtp_inbox.messages if "October 2026" in m["message"]["Subject"])
-    msg = october["message"]
+    # each monthly run: the company-wide report and one edition per variant (two in reports.yaml)
     report = load_settings().report_for_grain("monthly")
+    assert len(report.variants) == 2
+    assert len(smtp_inbox.messages) == 2 * 3 + 1
+    october = next(m for m in smtp_inbox.messages if m["message"]["Subject"].startswith(
+        "Monthly KPI report · October 2026"))
+    msg = october["message"]
     assert sorted(october["rcpt"]) == sorted([*report.to, *report.cc])
     assert msg["From"] == "kpi-reports@example.com"
     assert msg["Subject"].startswith("Monthly KPI report · October 2026")
@@ -98,7 +102,6 @@ def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
     pdf.write_bytes(pdf_part.get_content())
 
     # the numbers in the PDF and in both bodies are the ones in the history table
-    from datetime import date
 
     values = company_values("monthly", date(2026, 10, 1))
     assert len(values) == len([k for k in REGISTRY.values() if k.applies_to("monthly")])
@@ -121,6 +124,29 @@ def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
     dark = sum(1 for p in page.getdata() if p < 128) / (page.width * page.height)
     assert 0.01 < dark < 0.5, f"page 1 looks blank or broken ({dark:.3%} dark pixels)"
 
+    # the enterprise edition: to its own recipient only, the member named in subject, file and title,
+    # the member's values where the history breaks a KPI down by segment, the company's marked elsewhere
+    enterprise = next(m for m in smtp_inbox.messages if m["message"]["Subject"].startswith(
+        "Monthly KPI report · Enterprise (customer segment) · October 2026"))
+    assert enterprise["rcpt"] == ["vp-enterprise@example.com"]
+    (part,) = list(enterprise["message"].iter_attachments())
+    assert part.get_filename() == "monthly-kpi-report-enterprise-customer-segment-2026-10.pdf"
+    edition = tmp_path / "enterprise.pdf"
+    edition.write_bytes(part.get_content())
+    text = pdf_text(edition)
+    assert "Enterprise (customer segment): October 2026" in " ".join(text.split())  # the title, wrapped
+    members = read_history(engine_for(WAREHOUSE_CONN_ID), "monthly", [date(2026, 10, 1)])
+    own = members[(members["dimension"] == "segment") & (members["member"] == "enterprise")].set_index("kpi_id")
+    for kpi_id in ("sales.revenue", "sales.win_rate", "sales.churn_rate"):
+        assert format_value(own.at[kpi_id, "value"], REGISTRY[kpi_id].unit) in text, kpi_id
+    assert format_value(values["sales.revenue"], "money") not in text.split("Sales by")[0]  # not the company's
+    flat = " ".join(text.split())
+    assert "Marketing (company-wide: no KPI of this area is broken down by segment)" in flat
+    assert "Sales calls (company-wide)" in flat  # a sales KPI broken down by team only
+    assert "Revenue (1st of 3)" in flat or "Revenue (2nd of 3)" in flat or "Revenue (3rd of 3)" in flat
+    inside = next(m for m in smtp_inbox.messages if "Inside Sales (sales team) · October 2026" in m["message"]["Subject"])
+    assert inside["rcpt"] == ["head-inside-sales@example.com"]
+
 
 def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
     from datetime import date
@@ -133,21 +159,28 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
     assert task_state(again, "send_report") == "skipped"  # Airflow's skipped state, not a green success
 
     run(dags["monthly"], (2026, 10, 1), conf={"resend": True})
-    assert len(smtp_inbox.messages) == sent + 1
+    assert len(smtp_inbox.messages) == sent + 3  # the company-wide report and both variants, again
 
     run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "resend": True})
-    assert len(smtp_inbox.messages) == sent + 1
+    assert len(smtp_inbox.messages) == sent + 3
 
-    # a test send, even from a run that delivers nothing: the one address only, marked, not a delivery
+    # a test send, even from a run that delivers nothing: the one address only, marked, not a delivery;
+    # every edition, or the one chosen
     test_run = run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com"})
-    assert len(smtp_inbox.messages) == sent + 2
-    test = smtp_inbox.messages[-1]
-    assert test["rcpt"] == ["analyst@example.com"]
-    assert test["message"]["Subject"].startswith("[TEST] Monthly KPI report · October 2026")
+    assert len(smtp_inbox.messages) == sent + 6
+    assert {m["rcpt"][0] for m in smtp_inbox.messages[-3:]} == {"analyst@example.com"}
+    assert sorted(m["message"]["Subject"].split(": ")[0] for m in smtp_inbox.messages[-3:]) == [
+        "[TEST] Monthly KPI report · Enterprise (customer segment) · October 2026",
+        "[TEST] Monthly KPI report · Inside Sales (sales team) · October 2026",
+        "[TEST] Monthly KPI report · October 2026"]
     assert task_state(test_run, "send_report") == "success"
+    run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com",
+                                             "test_variant": "inside-sales"})
+    assert len(smtp_inbox.messages) == sent + 7
+    assert smtp_inbox.messages[-1]["message"]["Subject"].startswith("[TEST] Monthly KPI report · Inside Sales")
     # the report's own delivery still counts as done (dag.test() keeps the run's earlier conf: reset it)
-    run(dags["monthly"], (2026, 10, 1), conf={"test_to": ""})
-    assert len(smtp_inbox.messages) == sent + 2
+    run(dags["monthly"], (2026, 10, 1), conf={"test_to": "", "test_variant": ""})
+    assert len(smtp_inbox.messages) == sent + 7
 
 
 def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypatch):

@@ -6,7 +6,7 @@ touching the sources, and a backfilled earlier period improves every later repor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,8 @@ import pandas as pd
 from markupsafe import Markup
 from sqlalchemy import Engine
 
-from crm_kpis.config import ReportConfig, Settings
+from crm_kpis.compute import UNKNOWN_MEMBER
+from crm_kpis.config import DIMENSION_TITLES, ReportConfig, Settings, Variant
 from crm_kpis.history import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
@@ -26,10 +27,6 @@ from crm_kpis.report.status import LABELS, status
 from crm_kpis.report.what_changed import what_changed
 
 AREA_TITLES = {"marketing": "Marketing", "sales": "Sales", "operations": "Operations"}
-DIMENSION_TITLES = {
-    "channel": "Channel", "segment": "Customer segment", "rep_team": "Sales team",
-    "ticket_channel": "Ticket channel", "agent_team": "Support team", "stage": "Pipeline stage",
-}
 #: Periods in a sparkline or trend chart, current one included.
 TREND_PERIODS = {"monthly": 12, "daily": 30}
 BREAKDOWN_COLUMNS = 6
@@ -63,6 +60,8 @@ class KpiLine:
     spark: Markup = field(default=Markup(""), repr=False)
     #: why the value is n/a ("not tracked: no tickets.first_response_at") or its coverage
     note: str = ""
+    #: in a variant: "company-wide" (the KPI has no breakdown by the variant's member) or its rank
+    scope: str = ""
 
     @property
     def status_label(self) -> str:
@@ -89,16 +88,37 @@ def _value(x: Any) -> float | None:
 
 
 class _History:
-    """Company-wide values by (period start, KPI) over the trend window and the year-ago period."""
+    """Values by (period start, KPI) over the trend window and the year-ago period: company-wide,
+    or for a variant its member's, where the KPI is broken down by the variant's dimension.
 
-    def __init__(self, engine: Engine, period: ReportPeriod) -> None:
+    A variant's KPI without that breakdown keeps the company's figure and is marked company-wide
+    (`company_wide`); one with it gets the member's value, target and rank among its peers.
+    """
+
+    def __init__(self, engine: Engine, period: ReportPeriod, variant: Variant | None = None) -> None:
         self.period = period
+        self.variant = variant
         self.window = [period.shift(-n) for n in range(TREND_PERIODS[period.grain] - 1, -1, -1)]
         starts = sorted({p.start_date for p in self.window} | {period.year_ago().start_date})
-        rows = read_history(engine, period.grain, starts, company_only=True)
-        self.values = {(r.period_start, r.kpi_id): _value(r.value) for r in rows.itertuples(index=False)}
-        self.notes = {r.kpi_id: r.note for r in rows.itertuples(index=False)
+        rows = read_history(engine, period.grain, starts, dimensions=("", variant.dimension) if variant else ("",))
+        company = rows[rows["dimension"] == ""]
+        self.values = {(r.period_start, r.kpi_id): _value(r.value) for r in company.itertuples(index=False)}
+        self.notes = {r.kpi_id: r.note for r in company.itertuples(index=False)
                       if r.period_start == period.start_date and isinstance(r.note, str) and r.note}
+        self.company_wide: frozenset[str] = frozenset()
+        self.ranks: dict[str, str] = {}
+        if variant is None:
+            return
+        part = rows[rows["dimension"] == variant.dimension]
+        broken = set(part["kpi_id"])
+        self.company_wide = frozenset(set(company["kpi_id"]) - broken)
+        self.values = {key: v for key, v in self.values.items() if key[1] not in broken}
+        self.values.update({(r.period_start, r.kpi_id): _value(r.value) for r in part.itertuples(index=False)
+                            if r.member == variant.member})
+        self.notes = {k: n for k, n in self.notes.items() if k not in broken}
+        current = part[part["period_start"] == period.start_date]
+        for kpi_id, peers in current.groupby("kpi_id"):
+            self.ranks[str(kpi_id)] = _rank(str(kpi_id), variant.member, peers)
 
     def get(self, period: ReportPeriod, kpi_id: str) -> float | None:
         return self.values.get((period.start_date, kpi_id))
@@ -106,13 +126,40 @@ class _History:
     def series(self, kpi_id: str) -> tuple[float | None, ...]:
         return tuple(self.get(p, kpi_id) for p in self.window)
 
+    def scope(self, kpi_id: str) -> str:
+        """What a variant's line is: "company-wide" (no breakdown), or its rank among its peers."""
+        if self.variant is None:
+            return ""
+        return "company-wide" if kpi_id in self.company_wide else self.ranks.get(kpi_id, "")
+
+
+def _rank(kpi_id: str, member: str, peers: pd.DataFrame) -> str:
+    """"2nd of 3" in the KPI's own direction (members without a value and "unknown" not counted)."""
+    better = REGISTRY[kpi_id].better
+    known = {r.member: _value(r.value) for r in peers.itertuples(index=False) if r.member != UNKNOWN_MEMBER}
+    known = {m: v for m, v in known.items() if v is not None}
+    if not better or member not in known or len(known) < 2:
+        return ""
+    mine = known[member]
+    place = 1 + sum(1 for v in known.values() if (v > mine if better == "up" else v < mine))
+    return f"{_ordinal(place)} of {len(known)}"
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
 
 def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
     d, period, currency = REGISTRY[kpi_id], history.period, settings.currency
     now, prev, ago = history.get(period, kpi_id), history.get(period.previous(), kpi_id), history.get(period.year_ago(), kpi_id)
     change_abs, change_pct = format_change(now, prev, d.unit, currency)
     yoy_abs, yoy_pct = format_change(now, ago, d.unit, currency)
-    target = settings.target_for(period.grain, kpi_id)
+    scope = history.scope(kpi_id)
+    variant = history.variant
+    if variant is not None and scope != "company-wide":  # a member's line: the member's target only
+        target = settings.target_for(period.grain, kpi_id, variant.dimension, variant.member)
+    else:
+        target = settings.target_for(period.grain, kpi_id)
     series = history.series(kpi_id)
     return KpiLine(
         d.id, d.name, d.unit, d.better, now, prev, ago,
@@ -124,6 +171,7 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
         series=series,
         spark=sparkline(series) if any(v is not None for v in series) else Markup(""),
         note=history.notes.get(kpi_id, ""),
+        scope=scope,
     )
 
 
@@ -135,9 +183,11 @@ def _cell(kpi_id: str, dimension: str, member: str, value: float | None, marks: 
             "status": status(value, target, REGISTRY[kpi_id].better) or ""}
 
 
-def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -> list[dict[str, Any]]:
+def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
+                variant: Variant | None = None) -> list[dict[str, Any]]:
     """Per dimension, a compact table: members as rows, the area's broken-down KPIs as columns,
-    with each column's best and worst member marked (by the KPI's direction)."""
+    with each column's best and worst member marked (by the KPI's direction); a variant's member
+    row is marked as its own."""
     tables = []
     area_rows = rows[rows["kpi_id"].str.startswith(area + ".") & ~rows["dimension"].isin(["", "statistic"])]
     tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and _value(r.value) is not None}
@@ -161,7 +211,7 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings) -
                 best = (max if better == "up" else min)(known, key=lambda mv: mv[1])[0]
                 worst = (min if better == "up" else max)(known, key=lambda mv: mv[1])[0]
                 marks[(kpi_id, best)], marks[(kpi_id, worst)] = "best", "worst"
-        table_rows = [{"member": member.replace("_", " "),
+        table_rows = [{"member": member.replace("_", " "), "own": variant is not None and member == variant.member,
                        "cells": [_cell(k, dimension, member, lookup.get((k, member)), marks, grain, settings)
                                  for k in kpi_ids]}
                       for member in members
@@ -194,8 +244,18 @@ def _trend_charts(lines: list[KpiLine], history: _History) -> list[Markup]:
     for line in lines:
         if sum(v is not None for v in line.series) >= 2:
             texts = [format_value(v, line.unit) for v in line.series]
-            charts.append(trend_chart(line.name, labels, line.series, texts))
+            title = line.name + (" (company-wide)" if line.scope == "company-wide" else "")
+            charts.append(trend_chart(title, labels, line.series, texts))
     return charts
+
+
+def _target_value(settings: Settings, period: ReportPeriod, kpi_id: str, history: _History) -> float | None:
+    variant = history.variant
+    if variant is not None and history.scope(kpi_id) != "company-wide":
+        target = settings.target_for(period.grain, kpi_id, variant.dimension, variant.member)
+    else:
+        target = settings.target_for(period.grain, kpi_id)
+    return target.target if target else None
 
 
 def check_config(settings: Settings, report: ReportConfig) -> None:
@@ -213,8 +273,11 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     run = read_run(engine, period)
     if run is None:
         raise ReportDataMissing(f"no KPI history for {period}: run the computation for it first")
-    history = _History(engine, period)
+    variant = report.variant
+    history = _History(engine, period, variant)
     current_rows = read_history(engine, period.grain, [period.start_date])
+    # a variant's breakdown tables are its own dimension's: the member among its peers
+    table_rows = current_rows[current_rows["dimension"].isin(["", variant.dimension])] if variant else current_rows
     headline_ids = [k for k in report.headline if k in REGISTRY and REGISTRY[k].applies_to(period.grain)]
     areas = []
     lines_by_id: dict[str, KpiLine] = {}
@@ -222,16 +285,24 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         lines = [_line(k.id, history, settings) for k in kpis_for(area, period.grain)]
         lines_by_id.update((line.id, line) for line in lines)
         featured = [line for line in lines if line.id in headline_ids] or lines[:2]
+        # an area with no KPI broken down by the variant's dimension says so once, not on every line
+        company_wide = variant is not None and all(line.scope == "company-wide" for line in lines)
+        if company_wide:
+            lines = [replace(line, scope="") for line in lines]
+            lines_by_id.update((line.id, line) for line in lines)
         areas.append({
-            "id": area, "title": AREA_TITLES[area], "kpis": lines,
+            "id": area, "title": AREA_TITLES[area], "kpis": lines, "company_wide": company_wide,
             "charts": _trend_charts(featured[:3], history),
-            "breakdowns": _breakdowns(current_rows, area, period.grain, settings),
+            "breakdowns": _breakdowns(table_rows, area, period.grain, settings, variant),
         })
     headline = [lines_by_id[k] for k in headline_ids]  # the same lines as in the area tables
     previous_rows = read_history(engine, period.grain, [period.previous().start_date])
+    # a variant's movers have no driver member: the history holds no breakdown within a member
+    # a variant's movers are its member's: a company-wide figure is the company's story, not his
     movers = what_changed(
-        headline, lines_by_id, {k: (t.target if (t := settings.target_for(period.grain, k)) else None) for k in headline_ids},
-        _members(current_rows), _members(previous_rows), settings.currency, _sums(current_rows))
+        [line for line in headline if line.scope != "company-wide"], lines_by_id, {k: _target_value(settings, period, k, history) for k in headline_ids},
+        {} if variant else _members(current_rows), {} if variant else _members(previous_rows),
+        settings.currency, _sums(current_rows))
     # each excluded source row once, by table (runs published before that count: per extract)
     rejected = run.get("rows_excluded") or rejected_by_extract(run)
     not_tracked = [line for line in lines_by_id.values() if line.note.startswith(NOT_TRACKED)]
@@ -239,6 +310,8 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
                if line.note and not line.note.startswith((NOT_TRACKED, UNDEFINED))]
     return {
         "report": report,
+        "title": report.edition_title,
+        "variant": variant,
         "company": settings.company,
         "currency": settings.currency,
         "period": period,

@@ -139,7 +139,7 @@ def ensure_intents(engine: Engine, key: DeliveryKey, recipients: list[str], mess
 def states(engine: Engine, key: DeliveryKey) -> dict[str, dict[str, Any]]:
     c = delivery_intents.c
     with engine.connect() as conn:
-        rows = conn.execute(select(c.recipient, c.state, c.detail, c.claim, c.updated_at, c.transport)
+        rows = conn.execute(select(c.recipient, c.state, c.detail, c.claim, c.updated_at, c.transport, c.run_id)
                             .where(key.where)).mappings().all()
     return {r["recipient"]: dict(r) for r in rows}
 

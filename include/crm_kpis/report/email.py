@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -25,7 +25,9 @@ from crm_kpis.config import ReportConfig, outbox_dir
 from crm_kpis.history import report_deliveries
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.delivery import (
+    REFUSED,
     SENT,
+    UNKNOWN,
     DeliveryError,
     DeliveryKey,
     DeliveryRefused,
@@ -57,18 +59,31 @@ class Delivery:
     location: str
     attachment_bytes: int
     attempt: int = 0
+    #: the edition: "" the company-wide report, else the variant's id
+    variant: str = ""
+    #: recipients of this delivery refused for good or whose outcome cannot be known, with why
+    problems: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {**self.__dict__, "recipients": list(self.recipients)}
 
 
 def attachment_name(report: ReportConfig, period: ReportPeriod) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", report.title.lower()).strip("-")
+    """`monthly-kpi-report-2026-10.pdf`; a variant's edition names its member:
+    `monthly-kpi-report-enterprise-customer-segment-2026-10.pdf`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", report.edition_title.lower()).strip("-")
     return f"{slug}-{period.key}.pdf"
 
 
-#: The variant name under which test sends are recorded: their own deliveries, never the report's.
+#: The variant name under which test sends are recorded: their own deliveries, never the report's
+#: (a variant's edition: "test.<variant id>"; variant ids have no dot).
 TEST_VARIANT = "test"
+
+
+def delivery_variant(report: ReportConfig, test: bool) -> str:
+    if not test:
+        return report.edition_id
+    return f"{TEST_VARIANT}.{report.edition_id}" if report.edition_id else TEST_VARIANT
 TEST_SUBJECT = "[TEST] "
 
 
@@ -109,7 +124,7 @@ def build_message(
     msg["Date"] = format_datetime(sent_at.replace(tzinfo=UTC))
     msg["Message-ID"] = message_id or DeliveryKey(report.report_id, period.grain, period.start_date, "",
                                                   resend_count).message_id(period.key)
-    msg["X-CRM-KPIs-Report"] = f"{report.report_id} {period.key}"
+    msg["X-CRM-KPIs-Report"] = f"{report.report_id} {period.key}" + (f" {report.edition_id}" if report.edition_id else "")
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
@@ -175,29 +190,32 @@ def deliver(
     """
     run_instance = run_instance or run_id
     sent_at = sent_at or datetime.now(UTC).replace(tzinfo=None)
+    variant = delivery_variant(report, test_to is not None)
     if test_to is not None:
         recipients = [check_test_address(test_to)]
         subject, text, html = mark_as_test(subject, text, html, recipients[0], run_id)
-        variant = TEST_VARIANT
         attempt = _attempt(engine, report, period, run_instance, True, variant)  # a new test per DAG run
     else:
         recipients = list(dict.fromkeys([*report.to, *report.cc, *report.bcc]))
         if not recipients:
             raise DeliveryError(f"report {report.report_id} has no recipients in the reports configuration")
-        variant = ""
-        attempt = _attempt(engine, report, period, run_instance, resend)
+        attempt = _attempt(engine, report, period, run_instance, resend, variant)
     key = DeliveryKey(report.report_id, period.grain, period.start_date, variant, attempt)
     message_id = key.message_id(period.key)
     size = pdf.stat().st_size
     ensure_intents(engine, key, recipients, message_id, run_id, run_instance)
     token, claimed = claim(engine, key, recipients, run_id)
-    what = f"{report.report_id} for {period}" + (" (test)" if test_to is not None else "")
+    what = (f"{report.report_id}" + (f" variant {report.edition_id}" if report.edition_id else "") + f" for {period}"
+            + (" (test)" if test_to is not None else ""))
     if not claimed:
         current = states(engine, key)
         log.info("%s (delivery %d): nothing left to send (%s); set resend to send again",
                  what, attempt, _summary(current))
         have = tuple(r for r, row in current.items() if row["state"] == SENT)
-        return Delivery("skipped", "none", have, message_id, subject, "", size, attempt)
+        # refusals an earlier try of this same run met (a later run of the period is not told again)
+        problems = {r: f"{row['state']}: {row['detail']}" for r, row in current.items()
+                    if row["state"] in (REFUSED, UNKNOWN) and row["run_id"] == run_id}
+        return Delivery("skipped", "none", have, message_id, subject, "", size, attempt, report.edition_id, problems)
     if size > ATTACHMENT_WARN_BYTES:
         log.warning("attachment is %.1f MB; some mail gateways refuse messages this large", size / 2**20)
     smtp_conn = airflow_connection(SMTP_CONN_ID)  # looked up once: None means the outbox
@@ -212,7 +230,8 @@ def deliver(
         outbox = outbox_dir()
         outbox.mkdir(parents=True, exist_ok=True)
         suffix = f"-test{attempt}" if test_to is not None else (f"-resend{attempt}" if attempt else "")
-        target = outbox / f"{report.report_id}-{period.key}{suffix}.eml"
+        edition = f".{report.edition_id}" if report.edition_id else ""
+        target = outbox / f"{report.report_id}{edition}-{period.key}{suffix}.eml"
         target.write_bytes(msg.as_bytes())
         location = str(target)
         outcome = Outcome(sent=list(claimed))
@@ -221,7 +240,8 @@ def deliver(
         if test_to is not None:
             return  # a test is not a delivery of the report: its intents alone record it
         conn.execute(insert(report_deliveries).values(
-            report_id=report.report_id, grain=period.grain, period_start=period.start_date, run_id=run_id,
+            report_id=report.report_id, variant=report.edition_id, grain=period.grain,
+            period_start=period.start_date, run_id=run_id,
             transport=transport, recipients=", ".join(sent), subject=subject, message_id=message_id,
             attachment_bytes=size, sent_at=sent_at))
 
@@ -232,13 +252,14 @@ def deliver(
              what, attempt, message_id, transport, len(outcome.sent), len(claimed), location,
              _summary(states(engine, key)))
     if outcome.pending:
-        raise DeliveryError(f"{report.report_id} {period.key}: not yet delivered to "
+        raise DeliveryError(f"{what}: not yet delivered to "
                             f"{', '.join(f'{r} ({a})' for r, a in outcome.pending.items())}; a retry sends to "
                             f"them only (sent: {', '.join(outcome.sent) or 'nobody'})")
     if outcome.refused or outcome.unknown:
         problems = {**{r: f"refused: {a}" for r, a in outcome.refused.items()},
                     **{r: f"unknown: {a}" for r, a in outcome.unknown.items()}}
-        raise DeliveryRefused(f"{report.report_id} {period.key} (Message-ID {message_id}): sent to "
+        raise DeliveryRefused(f"{what} (Message-ID {message_id}): sent to "
                               f"{', '.join(outcome.sent) or 'nobody'}; "
                               + "; ".join(f"{r} {p}" for r, p in problems.items()))
-    return Delivery("sent", transport, tuple(outcome.sent), message_id, subject, location, size, attempt)
+    return Delivery("sent", transport, tuple(outcome.sent), message_id, subject, location, size, attempt,
+                    report.edition_id)
