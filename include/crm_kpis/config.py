@@ -73,6 +73,9 @@ class Variant:
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
+    #: Airflow connection ids of the chat channels this edition is also posted to (None: not)
+    slack: str | None = None
+    teams: str | None = None
 
     @property
     def label(self) -> str:
@@ -105,6 +108,15 @@ class ReportConfig:
     variants: tuple[Variant, ...] = ()
     #: set on an edition of one variant (see `editions`); None on the company-wide report
     variant: Variant | None = None
+    #: chat channels, by Airflow connection id: a Slack incoming webhook (connection type
+    #: slackwebhook) and a Microsoft Teams Workflows webhook (connection type http); None: not posted
+    slack: str | None = None
+    teams: str | None = None
+
+    @property
+    def channels(self) -> tuple[tuple[str, str], ...]:
+        """(channel, connection id) of the chat channels this edition is posted to."""
+        return tuple((name, conn) for name, conn in (("slack", self.slack), ("teams", self.teams)) if conn)
 
     @property
     def edition_id(self) -> str:
@@ -117,7 +129,8 @@ class ReportConfig:
 
     def editions(self) -> tuple[ReportConfig, ...]:
         """The company-wide report, then one edition per variant, each with its own recipients."""
-        return (self, *(replace(self, to=v.to, cc=v.cc, bcc=v.bcc, variants=(), variant=v) for v in self.variants))
+        return (self, *(replace(self, to=v.to, cc=v.cc, bcc=v.bcc, slack=v.slack, teams=v.teams, variants=(), variant=v)
+                        for v in self.variants))
 
     def edition(self, edition_id: str) -> ReportConfig:
         for edition in self.editions():
@@ -192,6 +205,8 @@ def _load(path: str, mtime: float) -> Settings:
             headline=_as_tuple(spec.get("headline")),
             deliver_by_hours=_deliver_by(f"{path}: reports.{report_id}", spec.get("deliver_by_hours")),
             variants=_variants(f"{path}: reports.{report_id}.variants", spec.get("variants")),
+            slack=_conn_id(f"{path}: reports.{report_id}.slack", spec.get("slack")),
+            teams=_conn_id(f"{path}: reports.{report_id}.teams", spec.get("teams")),
         )
     return Settings(
         timezone=raw.get("timezone", "UTC"),
@@ -225,11 +240,23 @@ def _variants(where: str, raw: Any) -> tuple[Variant, ...]:
         if variant_id in {v.variant_id for v in out}:
             raise ValueError(f"{at}: id {variant_id!r} is used twice")
         to = _as_tuple(spec.get("to"))
-        if not to:
-            raise ValueError(f"{at}: the variant {variant_id!r} needs recipients under `to`")
+        slack, teams = _conn_id(f"{at}.slack", spec.get("slack")), _conn_id(f"{at}.teams", spec.get("teams"))
+        if not (to or slack or teams):
+            raise ValueError(f"{at}: the variant {variant_id!r} needs recipients under `to` (or a `slack` or "
+                             "`teams` connection)")
         out.append(Variant(variant_id, spec["dimension"], member, to, _as_tuple(spec.get("cc")),
-                           _as_tuple(spec.get("bcc"))))
+                           _as_tuple(spec.get("bcc")), slack, teams))
     return tuple(out)
+
+
+def _conn_id(where: str, raw: Any) -> str | None:
+    """An Airflow connection id (the webhook's URL is a secret: it lives in the connection, never here)."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", raw) or "://" in raw:
+        raise ValueError(f"{where}: the id of an Airflow connection (e.g. slack_kpis), not {raw!r}; "
+                         "the webhook URL goes into that connection")
+    return raw
 
 
 def _deliver_by(where: str, raw: Any) -> float | None:

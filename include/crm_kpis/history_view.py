@@ -280,13 +280,17 @@ def series_csv(series: Series) -> str:
     return out.getvalue()
 
 
-def report_pdf(grain: str, start: date, settings: Settings | None = None) -> Path | None:
-    """The rendered report of a period, when there is one on this server."""
+def report_pdf(grain: str, start: date, settings: Settings | None = None, variant: str = "") -> Path | None:
+    """The rendered report of a period (or a variant's edition of it), when there is one on this server."""
     from crm_kpis.config import load_settings
     from crm_kpis.pipeline import report_files
 
     settings = settings or load_settings()
-    pdf = report_files(settings.report_for_grain(grain), ReportPeriod(grain, start, settings.timezone))["pdf"]
+    try:
+        edition = settings.report_for_grain(grain).edition(variant)
+    except KeyError:
+        return None
+    pdf = report_files(edition, ReportPeriod(grain, start, settings.timezone))["pdf"]
     return pdf if pdf.exists() else None
 
 
@@ -418,12 +422,15 @@ def create_app() -> FastAPI:
                         headers={"Content-Disposition": f'attachment; filename="{_safe_name(name)}.csv"'})
 
     @app.get("/report.pdf")
-    def report(period: date, grain: Grain = "monthly") -> Response:
-        """The period's rendered PDF report, as emailed (grain in the query, so that the login check
-        reads the same DAG permission as every other route)."""
-        pdf = report_pdf(grain, period) if grain == "daily" or period.day == 1 else None
+    def report(period: date, grain: Grain = "monthly",
+               variant: Annotated[str, Query(max_length=80, pattern=r"^[a-z0-9_-]*$")] = "") -> Response:
+        """The period's rendered PDF report (or a variant's), as emailed and linked from Slack and
+        Teams (grain in the query, so that the login check reads the same DAG permission as every
+        other route)."""
+        pdf = report_pdf(grain, period, variant=variant) if grain == "daily" or period.day == 1 else None
         if pdf is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rendered {grain} report for {period}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rendered {grain} report for {period}"
+                                + (f" (variant {variant})" if variant else ""))
         return FileResponse(pdf, media_type="application/pdf", filename=f"{grain}-kpi-report-{pdf.stem}.pdf")
 
     @app.get("/", response_class=HTMLResponse)

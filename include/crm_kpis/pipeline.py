@@ -6,6 +6,7 @@ another orchestrator with the same result. Every function takes the data interva
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -27,10 +28,12 @@ from crm_kpis.history import (
 )
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.report import messages
 from crm_kpis.report.context import build_context
 from crm_kpis.report.delivery import DeliveryError, DeliveryRefused
-from crm_kpis.report.email import deliver
+from crm_kpis.report.email import deliver, delivery_attempt
 from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.report.webhooks import deliver_to_channel
 from crm_kpis.report.what_changed import Mover
 from crm_kpis.sources import WAREHOUSE_CONN_ID, SourceConfigError, engine_for
 
@@ -132,7 +135,8 @@ def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, Path]:
     task reads it back: `2026-11.pdf`, `2026-11.segment-enterprise.pdf`."""
     folder = reports_dir() / report.report_id
     stem = f"{period.key}.{report.edition_id}" if report.edition_id else period.key
-    return {kind: folder / f"{stem}.{kind}" for kind in ("html", "pdf", "email.html", "email.txt", "subject")}
+    return {kind: folder / f"{stem}.{kind}"
+            for kind in ("html", "pdf", "email.html", "email.txt", "subject", "message.json")}
 
 
 def _movers(movers: list[Mover], n: int = 2) -> str:
@@ -173,6 +177,7 @@ def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition
     files["email.html"].write_text(render_template("email.html.j2", context), encoding="utf-8")
     files["email.txt"].write_text(render_template("email.txt.j2", context), encoding="utf-8")
     files["subject"].write_text(subject, encoding="utf-8")
+    files["message.json"].write_text(json.dumps(messages.summary(context), indent=1), encoding="utf-8")
     if edition.variant is not None:
         log.info("rendered variant %s (%s): %s", edition.edition_id, edition.variant.label, files["pdf"])
     return {"variant": edition.edition_id, "pdf": str(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject}
@@ -225,6 +230,22 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
         files = report_files(edition, period)
         if not files["pdf"].exists():
             raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
+        if test_to is None:  # chat channels get no test send: test_to is one email address
+            for channel, conn_id in edition.channels:
+                try:
+                    results.append(_post(warehouse, edition, period, run_id, channel, conn_id, files,
+                                         resend, run_instance or run_id))
+                except DeliveryError as exc:  # not posted yet: the task's retry posts it
+                    log.warning("%s", exc)
+                    pending.append(str(exc))
+                except DeliveryRefused as exc:  # refused for good, or unknowable: never re-posted
+                    log.error("%s", exc)
+                    refused.append(str(exc))
+                else:
+                    if results[-1]["problem"]:
+                        refused.append(f"{results[-1]['target']}: {results[-1]['problem']}")
+        if not (edition.to or edition.cc or edition.bcc) and test_to is None:
+            continue  # an edition for chat channels only
         try:
             result = deliver(
                 warehouse, edition, period, run_id, files["subject"].read_text(encoding="utf-8"),
@@ -239,7 +260,7 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
             log.error("%s", exc)
             refused.append(str(exc))
             continue
-        out = result.as_dict()
+        out = {**result.as_dict(), "channel": "email"}
         if result.problems:  # an earlier try of this run met them: still to be said
             refused.append(f"{edition.report_id} {edition.edition_id or 'company-wide'} {period.key}: "
                            + "; ".join(f"{r} {p}" for r, p in result.problems.items()))
@@ -253,5 +274,23 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
         raise DeliveryError(" | ".join(pending + refused))
     if refused:
         fail_permanently(" | ".join(refused))
-    company = next((r for r in results if not r["variant"]), results[0])
-    return {**company, "variants": {r["variant"]: r for r in results if r["variant"]}}
+    emails = [r for r in results if r["channel"] == "email"]
+    company = next((r for r in emails if not r["variant"]), emails[0] if emails else {"status": "sent"})
+    out = {**company, "variants": {r["variant"]: r for r in emails if r["variant"]},
+           "chat": [r for r in results if r["channel"] != "email"]}
+    if any(r["status"] == "sent" for r in results):
+        out.pop("skip_reason", None)  # something went out (a variant, a channel): the task did its work
+    return out
+
+
+def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, channel: str, conn_id: str,
+          files: dict[str, Path], resend: bool, run_instance: str) -> dict[str, Any]:
+    """Post the edition's summary to one chat channel, with the link to its PDF behind the UI's login."""
+    from airflow.configuration import conf
+
+    summary = json.loads(files["message.json"].read_text(encoding="utf-8"))
+    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+    payload = messages.PAYLOADS[channel](summary, base + summary["pdf_path"])
+    attempt = delivery_attempt(warehouse, edition, period, run_instance, resend, edition.edition_id)
+    out = deliver_to_channel(warehouse, edition, period, run_id, channel, conn_id, payload, attempt, run_instance)
+    return {**out, "variant": edition.edition_id}

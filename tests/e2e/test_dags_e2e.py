@@ -204,3 +204,32 @@ def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypa
     assert "operations.csat = 1.5 is outside [0.0, 1.0]" in body
     assert "/dags/crm_kpis_daily/runs/" in body and "/tasks/check_quality?try_number=1" in body  # the log link
     assert read_history(engine_for(WAREHOUSE_CONN_ID), "daily", [date(2026, 10, 28)]).empty
+
+
+def test_a_run_posts_to_slack_and_teams_once_each(dags, smtp_inbox, tmp_path, monkeypatch):
+    """Slack for the whole report and Teams for a variant, added to the configuration: the next run
+    of October posts each once (its email went out already: not again); a re-run posts nothing more.
+    The webhooks are a real HTTP server process (tests/webhook_server.py)."""
+    import yaml
+
+    from crm_kpis.config import DEFAULT_CONFIG_FILE
+    from tests.integration.test_chat_channels import posts, webhook
+
+    config = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())
+    config["reports"]["monthly_executive"]["slack"] = "slack_kpis"
+    config["reports"]["monthly_executive"]["variants"][1]["teams"] = "teams_kpis"
+    path = tmp_path / "reports.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    monkeypatch.setenv("CRM_KPIS_CONFIG", str(path))
+    sent = len(smtp_inbox.messages)
+    with webhook(tmp_path) as record:
+        first = run(dags["monthly"], (2026, 10, 1), conf={"test_to": "", "test_variant": ""})
+        assert task_state(first, "send_report") == "success" and len(posts(record)) == 2
+        again = run(dags["monthly"], (2026, 10, 1))
+        assert task_state(again, "send_report") == "skipped"
+    assert len(smtp_inbox.messages) == sent  # the emails of October had gone out already
+    slack, teams = posts(record)
+    assert slack["path"].endswith("/slack_kpis") and slack["body"]["text"].startswith("Monthly KPI report · October 2026")
+    card = teams["body"]["attachments"][0]["content"]
+    assert card["body"][0]["text"] == "Monthly KPI report · Inside Sales (sales team) · October 2026"
+    assert card["actions"][0]["url"].endswith("/kpi-history/report.pdf?grain=monthly&period=2026-10-01&variant=inside-sales")

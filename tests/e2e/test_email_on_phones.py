@@ -1,6 +1,7 @@
-"""The demo's report email in a real browser engine at a phone's width (375 px) and at the usual
-600 px, in light and dark mode: nothing runs off the side, every headline value is on screen, and
-the colours stay the email's own (explicit dark text on white)."""
+"""The demo's report email, the company-wide one and a variant's, in a real browser engine at a
+phone's width (375 px) and at the usual 600 px, in light and dark mode: nothing runs off the side,
+every headline value is on screen, and the colours stay the email's own (explicit dark text on
+white)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ return {
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [375, 600])
-def test_the_email_fits_and_keeps_its_colours(demo, width, scheme, test_home):
+@pytest.mark.parametrize("edition", ["company", "segment-enterprise"])
+def test_the_email_fits_and_keeps_its_colours(demo, width, scheme, edition, test_home):
     home, _ = demo
-    (email,) = (home / "reports" / "monthly_executive").glob("*.email.html")
+    emails = sorted((home / "reports" / "monthly_executive").glob("*.email.html"))
+    (email,) = [e for e in emails if (e.name.count(".") == 2) == (edition == "company")
+                and (edition == "company" or f".{edition}." in e.name)]
     browser = headless_chromium()
     try:
         browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -35,7 +39,7 @@ def test_the_email_fits_and_keeps_its_colours(demo, width, scheme, test_home):
                                 {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
         browser.get(email.as_uri())
         seen = browser.execute_script(CHECK)
-        browser.save_screenshot(str(screenshot_dir(test_home) / f"email-{width}-{scheme}.png"))
+        browser.save_screenshot(str(screenshot_dir(test_home) / f"email-{edition}-{width}-{scheme}.png"))
     finally:
         browser.quit()
     assert seen["width"] == width and seen["dark"] == (scheme == "dark")

@@ -8,6 +8,7 @@ a real SMTP server process (tests/smtp_fault_server.py) that can refuse a recipi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,10 @@ def test_a_variant_shows_its_member_with_its_target_and_rank(history):
     assert context["title"] == "Monthly KPI report · Enterprise (customer segment)"
     # the movers are the member's: revenue +20.0 %, win rate −10.0 pp; MRR (company-wide) is not one
     assert [m.kpi_id for m in context["movers"]] == ["sales.revenue", "sales.win_rate"]
+    # a tile keeps its scope even where its whole area is company-wide (marketing and operations
+    # have no KPI here at all; the headline's MRR is in sales, beside member lines)
+    assert [(k.id, k.scope) for k in context["headline"]] == [
+        ("sales.revenue", "1st of 2"), ("sales.mrr", "company-wide"), ("sales.win_rate", "2nd of 2")]
 
 
 def test_the_company_wide_report_is_unchanged_by_variants(history):
@@ -136,3 +141,14 @@ def test_the_variant_dimensions_are_the_breakdowns():
     from crm_kpis.config import VARIANT_DIMENSIONS
 
     assert VARIANT_DIMENSIONS == DIMENSIONS
+
+
+def test_an_area_without_the_breakdown_says_so_once_and_its_tiles_stay_marked(history):
+    """A support team's edition: no sales KPI is broken down by support team, so the sales table says
+    it once, while each headline tile still says company-wide and none of them is a mover."""
+    team = replace(REPORT, variants=(Variant("tier-1", "agent_team", "Tier 1", ("lead@example.com",)),))
+    lines, context = _lines(history, team.edition("tier-1"))
+    sales = next(a for a in context["areas"] if a["id"] == "sales")
+    assert sales["company_wide"] and {line.scope for line in lines.values()} == {""}
+    assert {k.scope for k in context["headline"]} == {"company-wide"}
+    assert context["movers"] == []

@@ -90,13 +90,23 @@ def test_the_holdout_counts_only_customers_known_before_it():
     start = clv.holdout_bounds(NOVEMBER)[0]  # 1 June 2026
     assert start == pd.Timestamp("2026-06-01")
     rng = np.random.default_rng(7)
+    bounds = clv.holdout_bounds(NOVEMBER)
     rows = []
-    for _ in range(200):  # known before June: buyers of all kinds, with some holdout purchases
+    for _ in range(200):  # known before June, drawn from the BG/NBD story (r 0.8, α 6 weeks, a 1.5, b 4)
         first = pd.Timestamp("2025-01-01") + pd.Timedelta(days=int(rng.integers(0, 500)))
-        x = int(rng.poisson(2))
-        last = first + (start - first) * float(rng.uniform()) if x else first
-        rows.append((first, last, x, 30.0 * x, x, last, *rng.integers(0, 2, size=6).tolist()))
-    rows.append(("2026-07-01", "2026-09-01", 1, 10.0, 0, None, 0, 1, 5, 5, 5, 5))  # new in the holdout
+        rate, drop = rng.gamma(0.8, 1 / 6.0), rng.beta(1.5, 4.0)
+        at, times = first, []
+        while True:
+            at = at + pd.Timedelta(days=min(float(rng.exponential(7.0 / rate)), 1000.0))
+            if at >= bounds[-1]:
+                break
+            times.append(at)
+            if rng.uniform() < drop:
+                break
+        before = [t for t in times if t < start]
+        months = [sum(1 for t in times if lo <= t < hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        rows.append((first, before[-1] if before else first, len(before), 30.0 * len(before), len(before),
+                     before[-1] if before else first, *months))
     frame = _histories(rows)
     params = {"r": 1.0, "alpha": 5.0, "a": 0.8, "b": 2.5}
     check = clv.holdout_check(frame, NOVEMBER, params)

@@ -132,3 +132,28 @@ def test_the_fit_command_writes_the_parameters(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "crm_kpis.clv", "fit", "--cdnow", str(tmp_path / "nope.txt")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+# --- the analytic gradients the fits follow, against finite differences --------------------------
+def _numeric_gradient(f, params: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    out = []
+    for i in range(len(params)):
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        out.append((f(up) - f(down)) / (2 * h))
+    return np.array(out)
+
+
+def test_the_gradients_are_the_likelihoods_derivatives(cdnow):
+    weight = np.ones_like(cdnow.x)
+    at = np.array([0.3, 5.0, 0.9, 2.1])
+    _, grad = bgnbd.log_likelihood_and_gradient(at, cdnow.x, cdnow.t_x, cdnow.T, weight)
+    numeric = _numeric_gradient(lambda p: float(bgnbd.log_likelihood(p, cdnow.x, cdnow.t_x, cdnow.T).sum()), at)
+    assert np.allclose(grad, numeric, rtol=1e-5, atol=1e-4), (grad, numeric)
+    repeat = cdnow.x > 0
+    at = np.array([5.0, 3.0, 14.0])
+    _, grad = gamma_gamma.log_likelihood_and_gradient(at, cdnow.x[repeat], cdnow.zbar[repeat])
+    numeric = _numeric_gradient(
+        lambda p: float(gamma_gamma.log_likelihood(p, cdnow.x[repeat], cdnow.zbar[repeat]).sum()), at)
+    assert np.allclose(grad, numeric, rtol=1e-5, atol=1e-4), (grad, numeric)

@@ -23,9 +23,9 @@ and P(alive | x, t_x, T) = 1 / (1 + [x > 0] · a/(b+x-1) · ((α+T)/(α+t_x))^(r
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from crm_kpis.clv.fitting import Fit, fit_positive
+from crm_kpis.clv.fitting import Fit, fit_with_gradient
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -40,12 +40,41 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
     return common + np.logaddexp(ended, dropped)
 
 
+def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,  # noqa: N803
+                                weight: np.ndarray) -> tuple[float, np.ndarray]:
+    """Σ weight · ln L and its gradient in (r, α, a, b). With L = e^A + e^B (the two terms of eq. 6)
+    and w_A, w_B their shares of L, ∂ln L/∂θ = ∂common/∂θ + w_A ∂A/∂θ + w_B ∂B/∂θ, where
+    ∂ ln B(p, q)/∂p = ψ(p) − ψ(p+q) and ∂ ln B(p, q)/∂q = ψ(q) − ψ(p+q)."""
+    r, alpha, a, b = params
+    repeat = x > 0
+    xb = np.maximum(x, 1)
+    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    ended = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
+    dropped = np.where(repeat, betaln(a + 1, b + xb - 1) - betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf)
+    total = np.logaddexp(ended, dropped)
+    w_end, w_drop = np.exp(ended - total), np.where(repeat, np.exp(dropped - total), 0.0)
+    psi_ab = digamma(a + b)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_end * np.log(alpha + T) - w_drop * np.log(alpha + t_x)
+    d_alpha = r / alpha - w_end * (r + x) / (alpha + T) - w_drop * (r + x) / (alpha + t_x)
+    d_a = (w_end * (digamma(a) - digamma(a + b + x)) + w_drop * (digamma(a + 1) - digamma(a + b + xb))
+           - (w_end + w_drop) * (digamma(a) - psi_ab))
+    d_b = (w_end * (digamma(b + x) - digamma(a + b + x)) + w_drop * (digamma(b + xb - 1) - digamma(a + b + xb))
+           - (w_end + w_drop) * (digamma(b) - psi_ab))
+    grad = np.array([(weight * d).sum() for d in (d_r, d_alpha, d_a, d_b)])
+    return float((weight * (common + total)).sum()), grad
+
+
 def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Fit:  # noqa: N803
     """Customers with the same (x, t_x, T) share one likelihood term: with t_x and T in whole days
-    there are far fewer distinct histories than customers, so each is evaluated once, weighted."""
+    there are fewer distinct histories than customers, so each is evaluated once, weighted."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
     (ux, ut, uT), weight = _distinct(x, t_x, T)  # noqa: N806
-    return fit_positive(PARAMS, lambda p: -(weight * log_likelihood(p, ux, ut, uT)).sum(), start, len(x))
+
+    def negative(params: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = log_likelihood_and_gradient(params, ux, ut, uT, weight)
+        return -value, -grad
+
+    return fit_with_gradient(PARAMS, negative, start, len(x))
 
 
 def _distinct(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:

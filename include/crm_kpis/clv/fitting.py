@@ -25,6 +25,31 @@ class Fit:
                 "iterations": self.iterations, "observations": self.observations, "message": self.message}
 
 
+def fit_with_gradient(names: Sequence[str], negative_ll_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                      start: Sequence[float], observations: int) -> Fit:
+    """Minimise a negative log-likelihood whose gradient is known, over positive parameters (on the
+    log scale, so the search never leaves the domain), with L-BFGS-B: a few dozen evaluations where
+    Nelder-Mead needs thousands, which is what makes a million customers fit in seconds. From the
+    same data and start it takes the same steps, so a re-run gives the same parameters."""
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(log_params)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a wild step is just rejected
+            value, grad = negative_ll_and_grad(params)
+        if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+            return 1e300, np.zeros_like(log_params)
+        return float(value), np.asarray(grad, dtype=float) * params  # d/d log θ = θ · d/dθ
+
+    result = minimize(objective, np.log(np.asarray(start, dtype=float)), jac=True, method="L-BFGS-B",
+                      options={"maxiter": 2_000, "ftol": 1e-13, "gtol": 1e-8})
+    # a line search that cannot improve any more in floating point ends "ABNORMAL"; at a point where
+    # the gradient vanishes (relative to the log-likelihood's size) that is the optimum, not a failure
+    flat = bool(np.max(np.abs(result.jac)) <= 1e-6 * max(1.0, abs(result.fun)))
+    converged = bool((result.success or flat) and np.isfinite(result.fun) and result.fun < 1e299)
+    return Fit(dict(zip(names, (float(v) for v in np.exp(result.x)), strict=True)), float(-result.fun), converged,
+               int(result.nit), observations, str(result.message))
+
+
 def fit_positive(names: Sequence[str], negative_ll: Callable[[np.ndarray], float], start: Sequence[float],
                  observations: int) -> Fit:
     """Minimise the negative log-likelihood over positive parameters (optimised as their logs, so the

@@ -17,9 +17,9 @@ The model assumes spend independent of frequency; it is fitted on repeat buyers 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
-from crm_kpis.clv.fitting import Fit, fit_positive
+from crm_kpis.clv.fitting import Fit, fit_with_gradient
 
 PARAMS = ("p", "q", "gamma")
 
@@ -31,11 +31,31 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, zbar: np.ndarray) -> np.nd
             + px * np.log(x) - (px + q) * np.log(gamma + x * zbar))
 
 
+def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, zbar: np.ndarray) -> tuple[float, np.ndarray]:
+    """Σ ln L and its gradient in (p, q, γ):
+    ∂/∂p = x (ψ(px+q) − ψ(px) + ln z̄ + ln x − ln(γ + x z̄)), ∂/∂q = ψ(px+q) − ψ(q) + ln γ − ln(γ + x z̄),
+    ∂/∂γ = q/γ − (px+q)/(γ + x z̄)."""
+    p, q, gamma = params
+    px, spend = p * x, gamma + x * zbar
+    psi = digamma(px + q)
+    d_p = x * (psi - digamma(px) + np.log(zbar) + np.log(x) - np.log(spend))
+    d_q = psi - digamma(q) + np.log(gamma) - np.log(spend)
+    d_gamma = q / gamma - (px + q) / spend
+    return float(log_likelihood(params, x, zbar).sum()), np.array([d_p.sum(), d_q.sum(), d_gamma.sum()])
+
+
 def fit(x: np.ndarray, zbar: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0)) -> Fit:
     x, zbar = np.asarray(x, dtype=float), np.asarray(zbar, dtype=float)
     keep = (x > 0) & (zbar > 0)
     x, zbar = x[keep], zbar[keep]
-    return fit_positive(PARAMS, lambda params: -log_likelihood(params, x, zbar).sum(), start, len(x))
+    order = np.lexsort((zbar, x))  # sums in one order whatever order the rows came in
+    x, zbar = x[order], zbar[order]
+
+    def negative(params: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = log_likelihood_and_gradient(params, x, zbar)
+        return -value, -grad
+
+    return fit_with_gradient(PARAMS, negative, start, len(x))
 
 
 def expected_average_value(params: dict[str, float], x, zbar) -> np.ndarray:

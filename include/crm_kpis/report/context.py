@@ -91,8 +91,8 @@ class _History:
     """Values by (period start, KPI) over the trend window and the year-ago period: company-wide,
     or for a variant its member's, where the KPI is broken down by the variant's dimension.
 
-    A variant's KPI without that breakdown keeps the company's figure and is marked company-wide
-    (`company_wide`); one with it gets the member's value, target and rank among its peers.
+    A variant's KPI without that breakdown keeps the company's figure and is marked company-wide;
+    one with it (`broken`) gets the member's value, target and rank among its peers.
     """
 
     def __init__(self, engine: Engine, period: ReportPeriod, variant: Variant | None = None) -> None:
@@ -105,13 +105,13 @@ class _History:
         self.values = {(r.period_start, r.kpi_id): _value(r.value) for r in company.itertuples(index=False)}
         self.notes = {r.kpi_id: r.note for r in company.itertuples(index=False)
                       if r.period_start == period.start_date and isinstance(r.note, str) and r.note}
-        self.company_wide: frozenset[str] = frozenset()
+        self.broken: frozenset[str] = frozenset()  # in a variant: the KPIs with its dimension's breakdown
         self.ranks: dict[str, str] = {}
         if variant is None:
             return
         part = rows[rows["dimension"] == variant.dimension]
         broken = set(part["kpi_id"])
-        self.company_wide = frozenset(set(company["kpi_id"]) - broken)
+        self.broken = frozenset(broken)
         self.values = {key: v for key, v in self.values.items() if key[1] not in broken}
         self.values.update({(r.period_start, r.kpi_id): _value(r.value) for r in part.itertuples(index=False)
                             if r.member == variant.member})
@@ -130,7 +130,7 @@ class _History:
         """What a variant's line is: "company-wide" (no breakdown), or its rank among its peers."""
         if self.variant is None:
             return ""
-        return "company-wide" if kpi_id in self.company_wide else self.ranks.get(kpi_id, "")
+        return self.ranks.get(kpi_id, "") if kpi_id in self.broken else "company-wide"
 
 
 def _rank(kpi_id: str, member: str, peers: pd.DataFrame) -> str:
@@ -286,12 +286,11 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         lines_by_id.update((line.id, line) for line in lines)
         featured = [line for line in lines if line.id in headline_ids] or lines[:2]
         # an area with no KPI broken down by the variant's dimension says so once, not on every line
+        # (in the area's table only: the headline tiles and the movers still know each line's scope)
         company_wide = variant is not None and all(line.scope == "company-wide" for line in lines)
-        if company_wide:
-            lines = [replace(line, scope="") for line in lines]
-            lines_by_id.update((line.id, line) for line in lines)
         areas.append({
-            "id": area, "title": AREA_TITLES[area], "kpis": lines, "company_wide": company_wide,
+            "id": area, "title": AREA_TITLES[area], "company_wide": company_wide,
+            "kpis": [replace(line, scope="") for line in lines] if company_wide else lines,
             "charts": _trend_charts(featured[:3], history),
             "breakdowns": _breakdowns(table_rows, area, period.grain, settings, variant),
         })

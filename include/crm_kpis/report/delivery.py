@@ -115,7 +115,7 @@ def latest_attempt(engine: Engine, report_id: str, grain: str, period_start: dat
 
 
 def ensure_intents(engine: Engine, key: DeliveryKey, recipients: list[str], message_id: str, run_id: str,
-                   created_by: str) -> None:
+                   created_by: str, channel: str = "email") -> None:
     """Write the pending intent of every recipient not yet recorded (concurrent writers: one wins).
 
     `created_by` is the DAG run instance that starts this delivery (see email._attempt).
@@ -129,7 +129,7 @@ def ensure_intents(engine: Engine, key: DeliveryKey, recipients: list[str], mess
                 if not exists:
                     conn.execute(insert(delivery_intents).values(
                         report_id=key.report_id, grain=key.grain, period_start=key.period_start,
-                        variant=key.variant, attempt=key.attempt, recipient=recipient, channel="email",
+                        variant=key.variant, attempt=key.attempt, recipient=recipient, channel=channel,
                         message_id=message_id, state=PENDING, created_by=created_by, run_id=run_id,
                         updated_at=_now()))
         except IntegrityError:  # another run wrote it between our check and our insert
@@ -167,14 +167,14 @@ def claim(engine: Engine, key: DeliveryKey, recipients: list[str], run_id: str) 
 
 
 def record(engine: Engine, key: DeliveryKey, token: str, outcome: Outcome, transport: str,
-           on_sent: Callable[[Any, list[str]], None] | None = None) -> None:
+           on_sent: Callable[[Any, list[str]], None] | None = None, sent_detail: str = "250 accepted") -> None:
     """Write each claimed recipient's outcome (only rows this sender claimed), with retries."""
     c = delivery_intents.c
 
     def write() -> None:
         now = _now()
         with engine.begin() as conn:
-            for state, answers in ((SENT, {r: "250 accepted" for r in outcome.sent}), (REFUSED, outcome.refused),
+            for state, answers in ((SENT, {r: sent_detail for r in outcome.sent}), (REFUSED, outcome.refused),
                                    (UNKNOWN, outcome.unknown), (PENDING, outcome.pending)):
                 for recipient, detail in answers.items():
                     conn.execute(update(delivery_intents).where(and_(

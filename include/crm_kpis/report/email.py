@@ -138,7 +138,7 @@ def _from_email(smtp_conn: object | None) -> str | None:
     return extra.get("from_email")
 
 
-def _attempt(engine: Engine, report: ReportConfig, period: ReportPeriod, run_instance: str, resend: bool,
+def delivery_attempt(engine: Engine, report: ReportConfig, period: ReportPeriod, run_instance: str, resend: bool,
              variant: str = "") -> int:
     """Which delivery this run works on: the first (0), or with `resend` a new one once per DAG run
     (`run_instance`: its id and creation time; a retry of the run's task continues the delivery it
@@ -194,12 +194,12 @@ def deliver(
     if test_to is not None:
         recipients = [check_test_address(test_to)]
         subject, text, html = mark_as_test(subject, text, html, recipients[0], run_id)
-        attempt = _attempt(engine, report, period, run_instance, True, variant)  # a new test per DAG run
+        attempt = delivery_attempt(engine, report, period, run_instance, True, variant)  # a new test per DAG run
     else:
         recipients = list(dict.fromkeys([*report.to, *report.cc, *report.bcc]))
         if not recipients:
             raise DeliveryError(f"report {report.report_id} has no recipients in the reports configuration")
-        attempt = _attempt(engine, report, period, run_instance, resend, variant)
+        attempt = delivery_attempt(engine, report, period, run_instance, resend, variant)
     key = DeliveryKey(report.report_id, period.grain, period.start_date, variant, attempt)
     message_id = key.message_id(period.key)
     size = pdf.stat().st_size

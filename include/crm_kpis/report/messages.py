@@ -1,0 +1,93 @@
+"""The report as a chat message: the headline KPIs and "What changed" for Slack and Microsoft Teams.
+
+Why a summary file: the render task knows the numbers (it built the report's context); the send
+task, perhaps on another worker and later, posts them. The summary is plain data written beside
+the PDF (`<period>.message.json`); the two payloads are declared from it here, one function each,
+so that both channels say the same thing: the edition's title and period, up to five movers, the
+headline KPIs with value, change and status, the data caveats, and a link to the PDF behind the
+Airflow login (the KPI history view's `/kpi-history/report.pdf`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+STATUS_MARKS = {"on_target": "on target", "at_risk": "at risk", "off_target": "off target"}
+
+
+def summary(context: dict[str, Any]) -> dict[str, Any]:
+    """What a chat message shows, from the report's context (plain data, JSON-ready)."""
+    period, report = context["period"], context["report"]
+    query = {"grain": period.grain, "period": period.start_date.isoformat()}
+    if report.edition_id:
+        query["variant"] = report.edition_id
+    caveats = []
+    if context["rejected_total"]:
+        caveats.append(f"{context['rejected_total']:,} source rows were excluded by data checks")
+    if context["not_tracked"]:
+        caveats.append(f"{len(context['not_tracked'])} KPIs are n/a: the sources do not record their input")
+    if context["run"].get("warnings"):
+        caveats.append("data warnings: " + "; ".join(context["run"]["warnings"]))
+    return {
+        "title": f"{context['title']} · {period.label}",
+        "company": context["company"],
+        "span": f"{period.span} ({period.tz})",
+        "compared_with": context["previous_period"].label,
+        "movers": [m.sentence for m in context["movers"]],
+        "kpis": [{"name": k.name, "value": k.value_text, "change": k.headline_change, "yoy": k.headline_yoy,
+                  "status": STATUS_MARKS.get(k.status or "", ""), "scope": k.scope, "note": k.note}
+                 for k in context["headline"]],
+        "caveats": caveats,
+        "pdf_path": "/kpi-history/report.pdf?" + urlencode(query),
+    }
+
+
+def _kpi_line(k: dict[str, Any]) -> str:
+    extra = ", ".join(p for p in (k["status"], k["scope"], k["note"]) if p)
+    return f"{k['value']} ({k['change']} vs previous, {k['yoy']} vs year ago)" + (f"; {extra}" if extra else "")
+
+
+def slack_payload(s: dict[str, Any], pdf_url: str) -> dict[str, Any]:
+    """Block Kit: header, what changed, the KPIs as fields (two columns), caveats, a button to the PDF.
+    `text` is the notification's and screen readers' version of the same."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": s["title"][:150]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{s['company']} · {s['span']} · "
+                                                                  f"compared with {s['compared_with']}"}]},
+    ]
+    if s["movers"]:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*What changed*\n" + "\n".join(
+            f"• {m}" for m in s["movers"])}})
+    fields = [{"type": "mrkdwn", "text": f"*{k['name']}*\n{_kpi_line(k)}"} for k in s["kpis"]]
+    for i in range(0, len(fields), 10):  # Slack: at most 10 fields a section
+        blocks.append({"type": "section", "fields": fields[i:i + 10]})
+    if s["caveats"]:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "; ".join(s["caveats"])}]})
+    blocks.append({"type": "actions", "elements": [
+        {"type": "button", "text": {"type": "plain_text", "text": "Open the PDF report"}, "url": pdf_url}]})
+    text = s["title"] + (": " + "; ".join(s["movers"][:2]) if s["movers"] else "")
+    return {"text": text, "blocks": blocks}
+
+
+def teams_payload(s: dict[str, Any], pdf_url: str) -> dict[str, Any]:
+    """A message with one Adaptive Card (version 1.4, what Teams renders from a Workflows webhook)."""
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": s["title"], "weight": "Bolder", "size": "Large", "wrap": True},
+        {"type": "TextBlock", "text": f"{s['company']} · {s['span']} · compared with {s['compared_with']}",
+         "isSubtle": True, "wrap": True, "spacing": "None"},
+    ]
+    if s["movers"]:
+        body.append({"type": "TextBlock", "text": "What changed", "weight": "Bolder", "wrap": True})
+        body.extend({"type": "TextBlock", "text": f"- {m}", "wrap": True, "spacing": "None"} for m in s["movers"])
+    body.append({"type": "FactSet", "facts": [{"title": k["name"], "value": _kpi_line(k)} for k in s["kpis"]]})
+    if s["caveats"]:
+        body.append({"type": "TextBlock", "text": "; ".join(s["caveats"]), "isSubtle": True, "wrap": True})
+    card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+            "version": "1.4", "body": body,
+            "actions": [{"type": "Action.OpenUrl", "title": "Open the PDF report", "url": pdf_url}]}
+    return {"type": "message", "attachments": [
+        {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
+
+
+PAYLOADS = {"slack": slack_payload, "teams": teams_payload}
