@@ -14,6 +14,7 @@ requests, records them (the channel has them) and closes the connection without 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -64,10 +65,8 @@ def main() -> int:
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print("ready", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

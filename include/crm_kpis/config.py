@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from crm_kpis.kpi_alerts import AGAINST, KINDS, AlertRule
 from crm_kpis.periods import GRAINS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -112,6 +113,9 @@ class ReportConfig:
     #: slackwebhook) and a Microsoft Teams Workflows webhook (connection type http); None: not posted
     slack: str | None = None
     teams: str | None = None
+    #: always (default); alert: only when a KPI alert of the report's grain fired for the period;
+    #: change: only when "What changed" has a mover
+    send_when: str = "always"
 
     @property
     def channels(self) -> tuple[tuple[str, str], ...]:
@@ -160,6 +164,8 @@ class Settings:
     alerts_to: tuple[str, ...] = ()  # who is emailed when a task fails for good
     #: the earliest period computed; a run for an earlier one fails with that reason
     history_start: date = DEFAULT_HISTORY_START
+    #: KPI alert rules (crm_kpis.kpi_alerts), sent after the gate, once per rule and period
+    kpi_alerts: tuple[AlertRule, ...] = ()
 
     def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
         target = self.targets.get(grain, {}).get(kpi_id)
@@ -207,6 +213,7 @@ def _load(path: str, mtime: float) -> Settings:
             variants=_variants(f"{path}: reports.{report_id}.variants", spec.get("variants")),
             slack=_conn_id(f"{path}: reports.{report_id}.slack", spec.get("slack")),
             teams=_conn_id(f"{path}: reports.{report_id}.teams", spec.get("teams")),
+            send_when=_send_when(f"{path}: reports.{report_id}.send_when", spec.get("send_when", "always")),
         )
     return Settings(
         timezone=raw.get("timezone", "UTC"),
@@ -217,6 +224,7 @@ def _load(path: str, mtime: float) -> Settings:
         quality=raw.get("quality") or {},
         alerts_to=_as_tuple((raw.get("alerts") or {}).get("to")),
         history_start=_history_start(path, raw.get("history_start")),
+        kpi_alerts=_kpi_alerts(f"{path}: kpi_alerts", raw.get("kpi_alerts")),
     )
 
 
@@ -247,6 +255,60 @@ def _variants(where: str, raw: Any) -> tuple[Variant, ...]:
         out.append(Variant(variant_id, spec["dimension"], member, to, _as_tuple(spec.get("cc")),
                            _as_tuple(spec.get("bcc")), slack, teams))
     return tuple(out)
+
+
+def _kpi_alerts(where: str, raw: Any) -> tuple[AlertRule, ...]:
+    """`kpi_alerts: [{kpi: sales.revenue, grain: monthly, change_below: -5, to: [...]}, ...]`: one
+    condition each (above, below, change_above, change_below, outside_usual), checked here."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: a list of rules, e.g. [{{kpi: sales.revenue, grain: monthly, change_below: -5, "
+                         "to: [cfo@example.com]}}]")
+    out: list[AlertRule] = []
+    for i, spec in enumerate(raw):
+        at = f"{where}[{i}]"
+        kinds = [k for k in KINDS if isinstance(spec, dict) and k in spec]
+        if not isinstance(spec, dict) or not spec.get("kpi") or spec.get("grain") not in GRAINS or len(kinds) != 1:
+            raise ValueError(f"{at}: needs `kpi`, `grain` (daily or monthly) and one condition of {', '.join(KINDS)}")
+        kind, condition = kinds[0], spec[kinds[0]]
+        threshold, periods, mads = None, 12, 3.0
+        if kind == "outside_usual":
+            condition = condition or {}
+            periods, mads = int(condition.get("periods", 12)), float(condition.get("mads", 3.0))
+            if periods < 3 or mads <= 0:
+                raise ValueError(f"{at}: outside_usual needs periods of 3 or more and mads above 0")
+        elif isinstance(condition, bool) or not isinstance(condition, int | float):
+            raise ValueError(f"{at}: {kind} needs a number, not {condition!r}")
+        else:
+            threshold = float(condition)
+        against = spec.get("against", "previous")
+        if against not in AGAINST:
+            raise ValueError(f"{at}: against is one of {', '.join(AGAINST)}, not {against!r}")
+        dimension, member = str(spec.get("dimension") or ""), str(spec.get("member") or "")
+        if bool(dimension) != bool(member) or (dimension and dimension not in VARIANT_DIMENSIONS):
+            raise ValueError(f"{at}: a member's rule needs both `dimension` (one of {', '.join(VARIANT_DIMENSIONS)}) "
+                             "and `member`")
+        default_id = "-".join(p for p in (spec["kpi"], member, kind) if p)
+        rule_id = str(spec.get("id") or re.sub(r"[^a-z0-9]+", "-", default_id.lower()).strip("-"))
+        if rule_id in {r.rule_id for r in out}:
+            raise ValueError(f"{at}: id {rule_id!r} is used twice (give the rule an `id`)")
+        to = _as_tuple(spec.get("to"))
+        slack, teams = _conn_id(f"{at}.slack", spec.get("slack")), _conn_id(f"{at}.teams", spec.get("teams"))
+        if not (to or slack or teams):
+            raise ValueError(f"{at}: the rule {rule_id!r} needs owners under `to` (or a `slack` or `teams` connection)")
+        out.append(AlertRule(rule_id, str(spec["kpi"]), spec["grain"], kind, threshold, against, periods, mads,
+                             dimension, member, to, slack, teams))
+    return tuple(out)
+
+
+SEND_WHEN = ("always", "alert", "change")
+
+
+def _send_when(where: str, raw: Any) -> str:
+    if raw not in SEND_WHEN:
+        raise ValueError(f"{where}: one of {', '.join(SEND_WHEN)}, not {raw!r}")
+    return str(raw)
 
 
 def _conn_id(where: str, raw: Any) -> str | None:

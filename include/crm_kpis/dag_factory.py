@@ -203,11 +203,30 @@ def make_kpi_dag(grain: str) -> DAG:
                 raise AirflowSkipException(result["skip_reason"])
             return result
 
+        @task(retries=3, doc_md="KPI alerts (`kpi_alerts` in reports.yaml): each rule that fires for the period "
+                                "is sent to its owners once, after the gate passed and the history was published.")
+        def send_kpi_alerts(data_interval_start: Any = None, data_interval_end: Any = None,
+                            run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+            from crm_kpis.pipeline import send_kpi_alerts as alerts
+
+            params = params or {}
+            dag_run = get_current_context()["dag_run"]
+            run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+            result = alerts(grain, data_interval_start, data_interval_end, run_id,
+                            deliver_param=params.get("deliver", "auto"), run_type=str(run_type),
+                            run_instance=f"{run_id}|{dag_run.run_after.isoformat()}")
+            if result.get("skip_reason"):
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(result["skip_reason"])
+            return result
+
         computed = [compute.override(task_id=f"compute_{area}")(area) for area in AREAS]
         checked = check_quality()
         computed >> checked
         published = publish_history(checked)
         rendered = render_report()
         published >> rendered >> send_report()
+        published >> send_kpi_alerts()
 
     return kpi_dag()

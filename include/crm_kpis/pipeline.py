@@ -10,6 +10,8 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from functools import partial
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +216,13 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
         reason = f"not emailed: the run does not deliver (deliver={deliver_param}, {run_type} run)"
         log.info("%s for %s: %s", report.report_id, period, reason)
         return {"status": "not requested", "deliver": deliver_param, "run_type": run_type, "skip_reason": reason}
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    if test_to is None and report.send_when != "always":
+        quiet = _nothing_to_say(warehouse, report, period)
+        if quiet:
+            log.info("%s for %s: %s", report.report_id, period, quiet)
+            return {"status": "not needed", "send_when": report.send_when, "skip_reason": quiet}
     editions = report.editions()
     if test_to is not None and (test_variant or "").strip():
         chosen = test_variant.strip()  # type: ignore[union-attr]
@@ -221,8 +230,6 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
             editions = (report.edition("" if chosen == "company" else chosen),)
         except KeyError as exc:
             fail_permanently(str(exc.args[0]))
-    warehouse = engine_for(WAREHOUSE_CONN_ID)
-    ensure_schema(warehouse)
     results: list[dict[str, Any]] = []
     pending: list[str] = []
     refused: list[str] = []
@@ -283,6 +290,16 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
     return out
 
 
+def _nothing_to_say(warehouse: Any, report: ReportConfig, period: ReportPeriod) -> str:
+    """Why a report with `send_when` alert or change is not sent for the period ("" to send it)."""
+    if report.send_when == "alert":
+        if fired_alerts(warehouse, load_settings(), period):
+            return ""
+        return "not sent: send_when is alert and no KPI alert fired for the period"
+    summary = json.loads(report_files(report, period)["message.json"].read_text(encoding="utf-8"))
+    return "" if summary["movers"] else "not sent: send_when is change and no headline KPI moved"
+
+
 def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, channel: str, conn_id: str,
           files: dict[str, Path], resend: bool, run_instance: str) -> dict[str, Any]:
     """Post the edition's summary to one chat channel, with the link to its PDF behind the UI's login."""
@@ -294,3 +311,103 @@ def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: s
     attempt = delivery_attempt(warehouse, edition, period, run_instance, resend, edition.edition_id)
     out = deliver_to_channel(warehouse, edition, period, run_id, channel, conn_id, payload, attempt, run_instance)
     return {**out, "variant": edition.edition_id}
+
+
+# --- KPI alerts ------------------------------------------------------------------------------------------
+def fired_alerts(engine: Any, settings: Any, period: ReportPeriod) -> list[Any]:
+    """The period's KPI alerts that fire, from the published history only (the same every time)."""
+    from crm_kpis.history import read_history
+    from crm_kpis.kpi_alerts import evaluate
+    from crm_kpis.kpis import REGISTRY
+    from crm_kpis.report.formatting import format_value
+
+    rules = [r for r in settings.kpi_alerts if r.grain == period.grain]
+    unknown = [f"{r.rule_id}: {r.kpi_id}" for r in rules if r.kpi_id not in REGISTRY]
+    if unknown:
+        fail_permanently(f"kpi_alerts in reports.yaml name unknown KPIs: {', '.join(unknown)}")
+    fired = []
+    for rule in rules:
+        unit = REGISTRY[rule.kpi_id].unit
+        rows = read_history(engine, period.grain, rule.starts_needed(period), dimensions=(rule.dimension,))
+        rows = rows[(rows["kpi_id"] == rule.kpi_id) & (rows["member"] == rule.member)]
+        values = {r.period_start: (None if r.value is None or r.value != r.value else float(r.value))
+                  for r in rows.itertuples(index=False)}
+        hit = evaluate(rule, values, period, unit, lambda v, u=unit: format_value(v, u, settings.currency))
+        if hit is not None:
+            fired.append(hit)
+    return fired
+
+
+def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
+                    deliver_param: str = "auto", run_type: str | None = None,
+                    run_instance: str | None = None) -> dict[str, Any]:
+    """Send each KPI alert that fires for the period to its owners, once per (rule, period), after
+    the quality gate passed and the history was published (email, Slack, Teams as the rule says)."""
+    from airflow.configuration import conf
+
+    from crm_kpis.kpis import REGISTRY
+
+    period = period_for(grain, interval_start, interval_end)
+    settings = load_settings()
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    fired = fired_alerts(warehouse, settings, period)
+    if not fired:
+        return {"status": "none fired", "rules": len([r for r in settings.kpi_alerts if r.grain == grain])}
+    if not wants_delivery(deliver_param, run_type):
+        reason = f"{len(fired)} alert(s) fired, not sent: the run does not deliver (deliver={deliver_param}, {run_type} run)"
+        log.info("%s for %s: %s", reason, period, ", ".join(f.rule.rule_id for f in fired))
+        return {"status": "not requested", "fired": [f.rule.rule_id for f in fired], "skip_reason": reason}
+    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+    pending: list[str] = []
+    refused: list[str] = []
+    sent: list[dict[str, Any]] = []
+    for hit in fired:
+        rule, name = hit.rule, REGISTRY[hit.rule.kpi_id].name
+        who = f" ({rule.member.replace('_', ' ')})" if rule.member else ""
+        query = f"grain={grain}&kpi={rule.kpi_id}" + (f"&dimension={rule.dimension}&member={rule.member}"
+                                                      if rule.member else "")
+        link = f"{base}/plugin/kpi-history?{query}"
+        edition = ReportConfig(f"kpi_alert.{rule.rule_id}", f"KPI alert: {name}{who}", grain, to=rule.to,
+                               slack=rule.slack, teams=rule.teams)
+        subject = f"[CRM KPIs alert] {name}{who} {period.label}: {hit.says}"
+        says = f"{name}{who}, {period.label} ({period.span}, {period.tz}): {hit.says}."
+        rule_text = f"Rule {rule.rule_id}: {rule.describe(REGISTRY[rule.kpi_id].unit)}."
+        text = f"{says}\n{rule_text}\nHistory: {link}\n"
+        html = (f"<p><b>{escape(says)}</b></p><p>{escape(rule_text)}</p>"
+                f"<p><a href=\"{escape(link)}\">The KPI's history</a></p>")
+        attempt = delivery_attempt(warehouse, edition, period, run_instance or run_id, False, "")
+        for channel, conn_id in edition.channels:
+            payload = messages.alert_payload(channel, subject, says, rule_text, link)
+            _collect(partial(deliver_to_channel, warehouse, edition, period, run_id, channel, conn_id, payload, attempt,
+                             run_instance or run_id), sent, pending, refused)
+        if edition.to:
+            _collect(partial(_email_alert, warehouse, edition, period, run_id, subject, text, html, run_instance),
+                     sent, pending, refused)
+    if pending:
+        raise DeliveryError(" | ".join(pending + refused))
+    if refused:
+        fail_permanently(" | ".join(refused))
+    return {"status": "sent", "fired": [f.rule.rule_id for f in fired], "deliveries": sent}
+
+
+def _email_alert(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
+                 html: str, run_instance: str | None) -> dict[str, Any]:
+    return deliver(warehouse, edition, period, run_id, subject, text, html, None, run_instance=run_instance).as_dict()
+
+
+def _collect(call: Any, done: list[dict[str, Any]], pending: list[str], refused: list[str]) -> None:
+    """Run one delivery; a pending one is retried by the task, a refused one is reported."""
+    try:
+        result = call()
+    except DeliveryError as exc:
+        log.warning("%s", exc)
+        pending.append(str(exc))
+        return
+    except DeliveryRefused as exc:
+        log.error("%s", exc)
+        refused.append(str(exc))
+        return
+    if result.get("problem"):
+        refused.append(f"{result['target']}: {result['problem']}")
+    done.append(result)

@@ -39,10 +39,10 @@ def test_policy(bag, dag_id):
     assert "kpi" in dag.tags and dag_id.split("_")[-1] in dag.tags
     assert dag.doc_md and "For which period" in dag.doc_md
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert set(dag.params.keys()) == {"deliver", "resend", "page_size", "test_to"}
+    assert set(dag.params.keys()) == {"deliver", "resend", "page_size", "test_to", "test_variant"}
     assert {t.task_id for t in dag.tasks} == {
         "compute_marketing", "compute_sales", "compute_operations", "check_quality", "publish_history",
-        "render_report", "send_report",
+        "render_report", "send_report", "send_kpi_alerts",
     }
     for t in dag.tasks:
         assert t.owner == "data-team"
@@ -55,6 +55,7 @@ def test_policy(bag, dag_id):
     assert dag.get_task("check_quality").upstream_task_ids == {"compute_marketing", "compute_sales", "compute_operations"}
     assert dag.get_task("publish_history").upstream_task_ids == {"check_quality"}
     assert dag.get_task("send_report").upstream_task_ids == {"render_report"}
+    assert dag.get_task("send_kpi_alerts").upstream_task_ids == {"publish_history"}  # after the gate, always
 
 
 @pytest.mark.parametrize(("dag_id", "run_after", "start", "end"), [

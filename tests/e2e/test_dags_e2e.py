@@ -69,6 +69,11 @@ def company_values(grain: str, start) -> dict[str, float | None]:
     return {r.kpi_id: (None if r.value != r.value else r.value) for r in h.itertuples()}
 
 
+def reports(messages: list) -> list:
+    """The report emails (KPI alerts are counted apart)."""
+    return [m for m in messages if not str(m["message"]["X-CRM-KPIs-Report"] or "").startswith("kpi_alert.")]
+
+
 def pdf_text(pdf: Path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
@@ -86,7 +91,17 @@ def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
     # each monthly run: the company-wide report and one edition per variant (two in reports.yaml)
     report = load_settings().report_for_grain("monthly")
     assert len(report.variants) == 2
-    assert len(smtp_inbox.messages) == 2 * 3 + 1
+    assert len(reports(smtp_inbox.messages)) == 2 * 3 + 1
+    # the KPI alerts that fire for these periods (reports.yaml's rules on the published history), once each
+    from crm_kpis.periods import ReportPeriod
+    from crm_kpis.pipeline import fired_alerts
+
+    expected = sorted(f"{hit.rule.rule_id} {p.key}" for g, k in (("monthly", "2026-09"), ("monthly", "2026-10"),
+                                                                ("daily", "2026-10-31"))
+                      for p in [ReportPeriod.parse(g, k)]
+                      for hit in fired_alerts(engine_for(WAREHOUSE_CONN_ID), load_settings(), p))
+    alerts = [m for m in smtp_inbox.messages if m not in reports(smtp_inbox.messages)]
+    assert sorted(m["message"]["X-CRM-KPIs-Report"].removeprefix("kpi_alert.") for m in alerts) == expected
     october = next(m for m in smtp_inbox.messages if m["message"]["Subject"].startswith(
         "Monthly KPI report · October 2026"))
     msg = october["message"]
@@ -151,36 +166,36 @@ def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
 def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
     from datetime import date
 
-    sent = len(smtp_inbox.messages)
+    sent = len(reports(smtp_inbox.messages))
     before = company_values("monthly", date(2026, 10, 1))
     again = run(dags["monthly"], (2026, 10, 1))
     assert company_values("monthly", date(2026, 10, 1)) == before
-    assert len(smtp_inbox.messages) == sent, "a re-run must not email the same report again"
+    assert len(reports(smtp_inbox.messages)) == sent, "a re-run must not email the same report again"
     assert task_state(again, "send_report") == "skipped"  # Airflow's skipped state, not a green success
 
     run(dags["monthly"], (2026, 10, 1), conf={"resend": True})
-    assert len(smtp_inbox.messages) == sent + 3  # the company-wide report and both variants, again
+    assert len(reports(smtp_inbox.messages)) == sent + 3  # the company-wide report and both variants, again
 
     run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "resend": True})
-    assert len(smtp_inbox.messages) == sent + 3
+    assert len(reports(smtp_inbox.messages)) == sent + 3
 
     # a test send, even from a run that delivers nothing: the one address only, marked, not a delivery;
     # every edition, or the one chosen
     test_run = run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com"})
-    assert len(smtp_inbox.messages) == sent + 6
-    assert {m["rcpt"][0] for m in smtp_inbox.messages[-3:]} == {"analyst@example.com"}
-    assert sorted(m["message"]["Subject"].split(": ")[0] for m in smtp_inbox.messages[-3:]) == [
+    assert len(reports(smtp_inbox.messages)) == sent + 6
+    assert {m["rcpt"][0] for m in reports(smtp_inbox.messages)[-3:]} == {"analyst@example.com"}
+    assert sorted(m["message"]["Subject"].split(": ")[0] for m in reports(smtp_inbox.messages)[-3:]) == [
         "[TEST] Monthly KPI report · Enterprise (customer segment) · October 2026",
         "[TEST] Monthly KPI report · Inside Sales (sales team) · October 2026",
         "[TEST] Monthly KPI report · October 2026"]
     assert task_state(test_run, "send_report") == "success"
     run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com",
                                              "test_variant": "inside-sales"})
-    assert len(smtp_inbox.messages) == sent + 7
-    assert smtp_inbox.messages[-1]["message"]["Subject"].startswith("[TEST] Monthly KPI report · Inside Sales")
+    assert len(reports(smtp_inbox.messages)) == sent + 7
+    assert reports(smtp_inbox.messages)[-1]["message"]["Subject"].startswith("[TEST] Monthly KPI report · Inside Sales")
     # the report's own delivery still counts as done (dag.test() keeps the run's earlier conf: reset it)
     run(dags["monthly"], (2026, 10, 1), conf={"test_to": "", "test_variant": ""})
-    assert len(smtp_inbox.messages) == sent + 7
+    assert len(reports(smtp_inbox.messages)) == sent + 7
 
 
 def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypatch):
@@ -221,13 +236,15 @@ def test_a_run_posts_to_slack_and_teams_once_each(dags, smtp_inbox, tmp_path, mo
     path = tmp_path / "reports.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
     monkeypatch.setenv("CRM_KPIS_CONFIG", str(path))
-    sent = len(smtp_inbox.messages)
+    sent = len(reports(smtp_inbox.messages))
     with webhook(tmp_path) as record:
-        first = run(dags["monthly"], (2026, 10, 1), conf={"test_to": "", "test_variant": ""})
+        # every param given: dag.test() keeps an earlier run's conf for the same logical date
+        first = run(dags["monthly"], (2026, 10, 1), conf={"deliver": "auto", "resend": False, "test_to": "",
+                                                         "test_variant": ""})
         assert task_state(first, "send_report") == "success" and len(posts(record)) == 2
         again = run(dags["monthly"], (2026, 10, 1))
         assert task_state(again, "send_report") == "skipped"
-    assert len(smtp_inbox.messages) == sent  # the emails of October had gone out already
+    assert len(reports(smtp_inbox.messages)) == sent  # the emails of October had gone out already
     slack, teams = posts(record)
     assert slack["path"].endswith("/slack_kpis") and slack["body"]["text"].startswith("Monthly KPI report · October 2026")
     card = teams["body"]["attachments"][0]["content"]

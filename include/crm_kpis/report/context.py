@@ -263,6 +263,7 @@ def check_config(settings: Settings, report: ReportConfig) -> None:
     unknown = [f"targets.{grain}.{k}" for grain, targets in settings.targets.items() for k in targets
                if k not in REGISTRY]
     unknown += [f"reports.{report.report_id}.headline: {k}" for k in report.headline if k not in REGISTRY]
+    unknown += [f"kpi_alerts.{r.rule_id}: {r.kpi_id}" for r in settings.kpi_alerts if r.kpi_id not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown KPI ids in the reports configuration: {', '.join(unknown)}")
 

@@ -109,7 +109,7 @@ def check_test_address(test_to: str) -> str:
 
 
 def build_message(
-    report: ReportConfig, period: ReportPeriod, subject: str, text: str, html: str, pdf: Path,
+    report: ReportConfig, period: ReportPeriod, subject: str, text: str, html: str, pdf: Path | None,
     from_email: str, sent_at: datetime, resend_count: int = 0, message_id: str | None = None,
     to: list[str] | None = None,
 ) -> EmailMessage:
@@ -127,8 +127,9 @@ def build_message(
     msg["X-CRM-KPIs-Report"] = f"{report.report_id} {period.key}" + (f" {report.edition_id}" if report.edition_id else "")
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
-                       filename=attachment_name(report, period))
+    if pdf is not None:  # a KPI alert has no attachment
+        msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
+                           filename=attachment_name(report, period))
     return msg
 
 
@@ -178,7 +179,7 @@ def _summary(current: dict[str, dict[str, Any]]) -> str:
 
 def deliver(
     engine: Engine, report: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
-    html: str, pdf: Path, resend: bool = False, sent_at: datetime | None = None, run_instance: str | None = None,
+    html: str, pdf: Path | None, resend: bool = False, sent_at: datetime | None = None, run_instance: str | None = None,
     test_to: str | None = None,
 ) -> Delivery:
     """Send the report once per period and recipient (again when `resend`), exactly once (delivery.py).
@@ -202,7 +203,7 @@ def deliver(
         attempt = delivery_attempt(engine, report, period, run_instance, resend, variant)
     key = DeliveryKey(report.report_id, period.grain, period.start_date, variant, attempt)
     message_id = key.message_id(period.key)
-    size = pdf.stat().st_size
+    size = pdf.stat().st_size if pdf is not None else 0
     ensure_intents(engine, key, recipients, message_id, run_id, run_instance)
     token, claimed = claim(engine, key, recipients, run_id)
     what = (f"{report.report_id}" + (f" variant {report.edition_id}" if report.edition_id else "") + f" for {period}"
