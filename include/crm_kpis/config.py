@@ -53,6 +53,20 @@ def outbox_dir() -> Path:
     return var_dir() / "outbox"
 
 
+@dataclass(frozen=True)
+class Approval:
+    """Whether a person approves a report before it is sent (crm_kpis.approval): `always`, only
+    when the quality gate raised `warnings`, or `never`; unanswered for `timeout_hours`, the
+    `on_timeout` choice is taken (reject: nothing is sent)."""
+
+    when: str = "never"
+    timeout_hours: float = 24.0
+    on_timeout: str = "reject"
+
+
+APPROVAL_WHEN = ("never", "warnings", "always")
+
+
 #: The breakdowns a report variant can be filtered to (compute.DIMENSIONS; kept here so that the
 #: DAG files, which read this module at parse time, need not import the computation).
 VARIANT_DIMENSIONS = ("channel", "segment", "rep_team", "ticket_channel", "agent_team")
@@ -116,6 +130,7 @@ class ReportConfig:
     #: always (default); alert: only when a KPI alert of the report's grain fired for the period;
     #: change: only when "What changed" has a mover
     send_when: str = "always"
+    approval: Approval = field(default_factory=Approval)
 
     @property
     def channels(self) -> tuple[tuple[str, str], ...]:
@@ -214,6 +229,7 @@ def _load(path: str, mtime: float) -> Settings:
             slack=_conn_id(f"{path}: reports.{report_id}.slack", spec.get("slack")),
             teams=_conn_id(f"{path}: reports.{report_id}.teams", spec.get("teams")),
             send_when=_send_when(f"{path}: reports.{report_id}.send_when", spec.get("send_when", "always")),
+            approval=_approval(f"{path}: reports.{report_id}.approval", spec.get("approval")),
         )
     return Settings(
         timezone=raw.get("timezone", "UTC"),
@@ -300,6 +316,18 @@ def _kpi_alerts(where: str, raw: Any) -> tuple[AlertRule, ...]:
         out.append(AlertRule(rule_id, str(spec["kpi"]), spec["grain"], kind, threshold, against, periods, mads,
                              dimension, member, to, slack, teams))
     return tuple(out)
+
+
+def _approval(where: str, raw: Any) -> Approval:
+    if raw is None:
+        return Approval()
+    if not isinstance(raw, dict) or raw.get("when", "never") not in APPROVAL_WHEN \
+            or raw.get("on_timeout", "reject") not in ("reject", "approve"):
+        raise ValueError(f"{where}: {{when: {' | '.join(APPROVAL_WHEN)}, timeout_hours: 24, on_timeout: reject | approve}}")
+    hours = raw.get("timeout_hours", 24)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
+        raise ValueError(f"{where}: timeout_hours must be a number of hours above 0, not {hours!r}")
+    return Approval(raw.get("when", "never"), float(hours), raw.get("on_timeout", "reject"))
 
 
 SEND_WHEN = ("always", "alert", "change")

@@ -13,6 +13,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
 
+from crm_kpis.approval import ReportApproval
 from crm_kpis.config import dag_id_for, load_settings
 from crm_kpis.deadlines import delivery_deadline
 from crm_kpis.timetable import PeriodTimetable
@@ -95,7 +96,26 @@ schedule a BI refresh or another DAG on.
 `test_variant` (with `test_to`: one edition only, `company` or a variant id).
 
 **Variants**: {variants}.
+
+**Approval** before sending (`approve_report`): {approval}.
 """
+
+
+def _run_identity(run_id: str | None) -> tuple[str, str]:
+    """(run type, run instance) of the running DAG run: the instance (id and creation time) is what
+    keeps a task's retry on the delivery its first try started (report/email.delivery_attempt)."""
+    dag_run = get_current_context()["dag_run"]
+    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+    return str(run_type), f"{run_id}|{dag_run.run_after.isoformat()}"
+
+
+def _skipped_if_said(result: dict[str, Any]) -> dict[str, Any]:
+    """Airflow's skipped state, not a green success, when nothing was sent: the grid shows it."""
+    if result.get("skip_reason"):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(result["skip_reason"])
+    return result
 
 
 def make_kpi_dag(grain: str) -> DAG:
@@ -140,6 +160,10 @@ def make_kpi_dag(grain: str) -> DAG:
         doc_md=DOC.format(
             grain=grain, unit=unit, tz=tz, report_id=report.report_id, to=", ".join(report.to) or "nobody",
             variants="; ".join(f"{v.variant_id} ({v.label}) to {', '.join(v.to)}" for v in report.variants) or "none",
+            approval={"never": "never asked", "warnings": "asked when the quality gate raised warnings",
+                      "always": "asked for every run"}[report.approval.when]
+            + (f" (unanswered after {report.approval.timeout_hours:g} h: {report.approval.on_timeout})"
+               if report.approval.when != "never" else ""),
             example="2026-10-05" if grain == "daily" else "October 2026",
             n_hint="KPIs of grain D" if grain == "daily" else "KPIs of grains D and M",
             alerts=", ".join(settings.alerts_to) or "nobody (set alerts.to in reports.yaml)",
@@ -190,18 +214,11 @@ def make_kpi_dag(grain: str) -> DAG:
             from crm_kpis.pipeline import send_report as send
 
             params = params or {}
-            dag_run = get_current_context()["dag_run"]
-            run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
-            result = send(grain, data_interval_start, data_interval_end, run_id,
-                          deliver_param=params.get("deliver", "auto"), resend=bool(params.get("resend", False)),
-                          run_type=str(run_type), run_instance=f"{run_id}|{dag_run.run_after.isoformat()}",
-                          test_to=params.get("test_to") or None, test_variant=params.get("test_variant") or None)
-            if result.get("skip_reason"):
-                from airflow.sdk.exceptions import AirflowSkipException
-
-                # Airflow's skipped state, not a green success: the grid shows that nobody was emailed
-                raise AirflowSkipException(result["skip_reason"])
-            return result
+            run_type, run_instance = _run_identity(run_id)
+            return _skipped_if_said(send(
+                grain, data_interval_start, data_interval_end, run_id, deliver_param=params.get("deliver", "auto"),
+                resend=bool(params.get("resend", False)), run_type=run_type, run_instance=run_instance,
+                test_to=params.get("test_to") or None, test_variant=params.get("test_variant") or None))
 
         @task(retries=3, doc_md="KPI alerts (`kpi_alerts` in reports.yaml): each rule that fires for the period "
                                 "is sent to its owners once, after the gate passed and the history was published.")
@@ -209,24 +226,21 @@ def make_kpi_dag(grain: str) -> DAG:
                             run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
             from crm_kpis.pipeline import send_kpi_alerts as alerts
 
-            params = params or {}
-            dag_run = get_current_context()["dag_run"]
-            run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
-            result = alerts(grain, data_interval_start, data_interval_end, run_id,
-                            deliver_param=params.get("deliver", "auto"), run_type=str(run_type),
-                            run_instance=f"{run_id}|{dag_run.run_after.isoformat()}")
-            if result.get("skip_reason"):
-                from airflow.sdk.exceptions import AirflowSkipException
-
-                raise AirflowSkipException(result["skip_reason"])
-            return result
+            run_type, run_instance = _run_identity(run_id)
+            return _skipped_if_said(alerts(grain, data_interval_start, data_interval_end, run_id,
+                                           deliver_param=(params or {}).get("deliver", "auto"), run_type=run_type,
+                                           run_instance=run_instance))
 
         computed = [compute.override(task_id=f"compute_{area}")(area) for area in AREAS]
         checked = check_quality()
         computed >> checked
         published = publish_history(checked)
         rendered = render_report()
-        published >> rendered >> send_report()
+        approve = ReportApproval(task_id="approve_report", grain=grain, report=report,
+                                 doc_md="Approval when in doubt (`approval` in reports.yaml): a person approves the "
+                                        "rendered report before it is sent, always or when the quality gate raised "
+                                        "warnings; Reject sends nothing. Otherwise approved at once, with the reason.")
+        published >> rendered >> approve >> send_report()
         published >> send_kpi_alerts()
 
     return kpi_dag()

@@ -99,7 +99,8 @@ EXTRACTS: dict[str, Extract] = {
         # customer (not as his orders, which the other order extracts count by order_id)
         Extract("purchase_histories", CRM_CONN_ID, "crm/purchase_histories.sql",
                 (Rule("purchase_history_of_unknown_customer", lambda f: f["known_customer_id"].isna()),),
-                counted_in_sql=(("negative_or_missing_total_amount", "orders_excluded", "orders"),),
+                counted_in_sql=(("negative_or_missing_total_amount", "orders_excluded", "orders"),
+                                ("unreadable_total_amount", "amounts_unreadable", "orders")),
                 table="orders"),
         Extract("customer_lifetimes", CRM_CONN_ID, "crm/customer_lifetimes.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),

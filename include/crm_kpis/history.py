@@ -36,6 +36,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import DBAPIError
 
 from crm_kpis.compute import AreaResult
 from crm_kpis.periods import ReportPeriod
@@ -151,8 +152,28 @@ ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"), ("kpi_history", "note", "TEXT
                  ("kpi_runs", "models", "TEXT"), ("report_deliveries", "variant", "VARCHAR(120) NOT NULL DEFAULT ''"))
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create the warehouse tables, and add columns that older warehouses lack."""
+#: what a database says when another session created the same table or column a moment earlier
+_CREATED_MEANWHILE = ("already exists", "duplicate column", "duplicate key value")
+
+
+def ensure_schema(engine: Engine, tries: int = 3) -> None:
+    """Create the warehouse tables, and add columns that older warehouses lack.
+
+    The three compute tasks of a run start at once and all call this; on a new warehouse one of
+    them lost the race between its existence check and its CREATE ("table kpi_runs already exists",
+    seen in a backfill through the scheduler). Creating is idempotent, so a loser checks again.
+    """
+    for attempt in range(tries):
+        try:
+            _create_schema(engine)
+            return
+        except DBAPIError as exc:
+            if attempt == tries - 1 or not any(s in str(exc).lower() for s in _CREATED_MEANWHILE):
+                raise
+            log.info("the warehouse schema was being created by another task; checking again")
+
+
+def _create_schema(engine: Engine) -> None:
     metadata.create_all(engine, checkfirst=True)
     inspector = inspect(engine)
     with engine.begin() as conn:

@@ -411,3 +411,36 @@ def _collect(call: Any, done: list[dict[str, Any]], pending: list[str], refused:
     if result.get("problem"):
         refused.append(f"{result['target']}: {result['problem']}")
     done.append(result)
+
+
+# --- approval -------------------------------------------------------------------------------------------------
+def approval_request(grain: str, interval_start: datetime, interval_end: datetime) -> dict[str, Any]:
+    """Whether the period's report needs a person's approval (crm_kpis.approval), and what to ask:
+    the period, the quality gate's warnings and a link to each edition's rendered PDF."""
+    from airflow.configuration import conf
+
+    from crm_kpis.history import read_run
+
+    period = period_for(grain, interval_start, interval_end)
+    report = report_for(grain)
+    run = read_run(engine_for(WAREHOUSE_CONN_ID), period) or {}
+    warnings = list(run.get("warnings") or [])
+    when = report.approval.when
+    if when == "never" or (when == "warnings" and not warnings):
+        reason = "approval is never asked for this report" if when == "never" else \
+            "the quality gate raised no warning for the period"
+        return {"needed": False, "reason": reason}
+    reason = "the report asks for approval every time" if when == "always" else \
+        f"the quality gate raised {len(warnings)} warning(s)"
+    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+    links = [f"- [{e.edition_title}]({base}{messages.pdf_path(period, e.edition_id)})" for e in report.editions()]
+    timeout = report.approval
+    body = "\n".join([
+        f"**{report.title}, {period.label}** ({period.span}, {period.tz}) is rendered and waits for approval: {reason}.",
+        "", "**Data warnings**" if warnings else "No data warnings.", *[f"- {w}" for w in warnings], "",
+        "**The rendered reports**", *links, "",
+        f"Approve sends every edition to its recipients; Reject sends nothing. Unanswered after "
+        f"{timeout.timeout_hours:g} h: {timeout.on_timeout}.",
+    ])
+    return {"needed": True, "reason": reason, "subject": f"Send the {report.title} for {period.label}?",
+            "body": body, "warnings": warnings}

@@ -42,7 +42,7 @@ def test_policy(bag, dag_id):
     assert set(dag.params.keys()) == {"deliver", "resend", "page_size", "test_to", "test_variant"}
     assert {t.task_id for t in dag.tasks} == {
         "compute_marketing", "compute_sales", "compute_operations", "check_quality", "publish_history",
-        "render_report", "send_report", "send_kpi_alerts",
+        "render_report", "approve_report", "send_report", "send_kpi_alerts",
     }
     for t in dag.tasks:
         assert t.owner == "data-team"
@@ -54,7 +54,8 @@ def test_policy(bag, dag_id):
         assert t.retry_exponential_backoff
     assert dag.get_task("check_quality").upstream_task_ids == {"compute_marketing", "compute_sales", "compute_operations"}
     assert dag.get_task("publish_history").upstream_task_ids == {"check_quality"}
-    assert dag.get_task("send_report").upstream_task_ids == {"render_report"}
+    assert dag.get_task("send_report").upstream_task_ids == {"approve_report"}
+    assert dag.get_task("approve_report").upstream_task_ids == {"render_report"}
     assert dag.get_task("send_kpi_alerts").upstream_task_ids == {"publish_history"}  # after the gate, always
 
 

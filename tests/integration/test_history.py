@@ -108,3 +108,32 @@ def test_an_older_warehouse_gets_the_columns_added_since(tmp_path):
     stage_all(engine, "run", OCT)
     publish_period(engine, OCT, "run", AREAS, ["volume: low"])
     assert read_run(engine, OCT)["warnings"] == ["volume: low"]
+
+
+def test_a_schema_created_meanwhile_by_another_task_is_checked_again(tmp_path, monkeypatch):
+    """Three compute tasks create a new warehouse's tables at once; the one that loses the race
+    between its check and its CREATE ("table kpi_runs already exists") checks again, and only a
+    different error is raised. Driven here: the first try meets the error another task caused."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    from crm_kpis import history as h
+    from crm_kpis.sources import engine_for as engine_of
+
+    engine = engine_of(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    real, calls = h._create_schema, []
+
+    def racing(e):
+        calls.append(1)
+        if len(calls) == 1:
+            real(e)  # the other task's CREATE went through first ...
+            raise OperationalError("CREATE TABLE kpi_runs", {}, Exception("table kpi_runs already exists"))
+        real(e)
+
+    monkeypatch.setattr(h, "_create_schema", racing)
+    h.ensure_schema(engine)
+    assert len(calls) == 2 and "kpi_runs" in inspect(engine).get_table_names()
+    monkeypatch.setattr(h, "_create_schema", lambda e: (_ for _ in ()).throw(
+        OperationalError("CREATE", {}, Exception("disk I/O error"))))
+    with pytest.raises(OperationalError, match="disk I/O error"):
+        h.ensure_schema(engine)

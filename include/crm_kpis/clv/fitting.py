@@ -33,8 +33,8 @@ def fit_with_gradient(names: Sequence[str], negative_ll_and_grad: Callable[[np.n
     same data and start it takes the same steps, so a re-run gives the same parameters."""
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a wild step is just rejected
+            params = np.exp(log_params)
             value, grad = negative_ll_and_grad(params)
         if not np.isfinite(value) or not np.all(np.isfinite(grad)):
             return 1e300, np.zeros_like(log_params)

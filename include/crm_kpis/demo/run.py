@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         for pdf in sorted(folder.glob("*.pdf")):
             print(f"  report  {pdf}")
     for eml in sorted(outbox_dir().glob("*.eml")):
-        print(f"  email   {eml}")
+        print(f"  {'alert' if eml.name.startswith('kpi_alert.') else 'email':<7} {eml}")
     print(f"  history {var_dir() / 'data' / 'warehouse.db'} (table kpi_history)")
     print(f"  logs    {var_dir() / 'airflow' / 'logs'}")
     print(f"finished {datetime.now(UTC):%H:%M:%S} UTC")

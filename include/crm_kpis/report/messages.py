@@ -19,9 +19,6 @@ STATUS_MARKS = {"on_target": "on target", "at_risk": "at risk", "off_target": "o
 def summary(context: dict[str, Any]) -> dict[str, Any]:
     """What a chat message shows, from the report's context (plain data, JSON-ready)."""
     period, report = context["period"], context["report"]
-    query = {"grain": period.grain, "period": period.start_date.isoformat()}
-    if report.edition_id:
-        query["variant"] = report.edition_id
     caveats = []
     if context["rejected_total"]:
         caveats.append(f"{context['rejected_total']:,} source rows were excluded by data checks")
@@ -39,8 +36,16 @@ def summary(context: dict[str, Any]) -> dict[str, Any]:
                   "status": STATUS_MARKS.get(k.status or "", ""), "scope": k.scope, "note": k.note}
                  for k in context["headline"]],
         "caveats": caveats,
-        "pdf_path": "/kpi-history/report.pdf?" + urlencode(query),
+        "pdf_path": pdf_path(period, report.edition_id),
     }
+
+
+def pdf_path(period: Any, edition_id: str = "") -> str:
+    """The KPI history view's link to a rendered PDF (behind the Airflow login)."""
+    query = {"grain": period.grain, "period": period.start_date.isoformat()}
+    if edition_id:
+        query["variant"] = edition_id
+    return "/kpi-history/report.pdf?" + urlencode(query)
 
 
 def _kpi_line(k: dict[str, Any]) -> str:

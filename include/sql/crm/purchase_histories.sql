@@ -11,6 +11,8 @@
 --   holdout_1 … holdout_6      whose repeat purchases are counted month by month (the holdout check)
 --   orders_excluded            completed orders left out: amount missing or negative (counted as
 --                              excluded rows of orders)
+--   amounts_unreadable         completed orders left out: an amount that is not a number (text in
+--                              a numeric column of a synced source: `x + 0 = x` fails for it)
 -- Why in SQL: at company scale 14 million orders become 1.4 million rows, aggregated where they are.
 -- Identical copies of an order row (a sync that wrote it twice) are read once.
 WITH completed AS (
@@ -20,13 +22,16 @@ WITH completed AS (
 ),
 purchases AS (
     SELECT customer_id, ordered_at AS at,
-           SUM(CASE WHEN total_amount >= 0 THEN total_amount END) AS amount,
-           SUM(CASE WHEN total_amount >= 0 THEN 0 ELSE 1 END) AS orders_excluded
+           SUM(CASE WHEN total_amount + 0 = total_amount AND total_amount >= 0 THEN total_amount END) AS amount,
+           SUM(CASE WHEN total_amount IS NULL OR (total_amount + 0 = total_amount AND total_amount < 0)
+                    THEN 1 ELSE 0 END) AS orders_excluded,
+           SUM(CASE WHEN total_amount IS NOT NULL AND NOT (total_amount + 0 = total_amount)
+                    THEN 1 ELSE 0 END) AS amounts_unreadable
     FROM completed
     GROUP BY customer_id, ordered_at
 ),
 ranked AS (
-    SELECT customer_id, at, amount, orders_excluded,
+    SELECT customer_id, at, amount, orders_excluded, amounts_unreadable,
            MIN(CASE WHEN amount IS NOT NULL THEN at END) OVER (PARTITION BY customer_id) AS first_at
     FROM purchases
 ),
@@ -45,12 +50,14 @@ histories AS (
            SUM(CASE WHEN amount IS NOT NULL AND at >= :holdout_4 AND at < :holdout_5 THEN 1 ELSE 0 END) AS holdout_4,
            SUM(CASE WHEN amount IS NOT NULL AND at >= :holdout_5 AND at < :holdout_6 THEN 1 ELSE 0 END) AS holdout_5,
            SUM(CASE WHEN amount IS NOT NULL AND at >= :holdout_6 THEN 1 ELSE 0 END) AS holdout_6,
-           SUM(orders_excluded) AS orders_excluded
+           SUM(orders_excluded) AS orders_excluded,
+           SUM(amounts_unreadable) AS amounts_unreadable
     FROM ranked
     GROUP BY customer_id
 )
 SELECT h.customer_id, c.customer_id AS known_customer_id, c.segment, h.first_at, h.last_at,
        h.repeat_purchases, h.repeat_amount, h.calibration_repeats, h.calibration_last_at,
-       h.holdout_1, h.holdout_2, h.holdout_3, h.holdout_4, h.holdout_5, h.holdout_6, h.orders_excluded
+       h.holdout_1, h.holdout_2, h.holdout_3, h.holdout_4, h.holdout_5, h.holdout_6, h.orders_excluded,
+       h.amounts_unreadable
 FROM histories h
 LEFT JOIN customers c ON c.customer_id = h.customer_id

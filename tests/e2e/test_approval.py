@@ -1,0 +1,110 @@
+"""Approval when in doubt, end to end through a real Airflow's REST API: the monthly report asks
+for approval (`approval: {when: always}`); the run renders, then waits in `approve_report`; an
+approver rejects one month (nothing is sent, `send_report` is skipped) and approves another
+(every edition goes out), answering as the UI does, with PATCH …/hitlDetails."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from crm_kpis.config import PROJECT_DIR
+from crm_kpis.local_airflow import standalone
+from tests.e2e.helpers import free_port_block, smtp_server
+
+DAG_ID = "crm_kpis_monthly"
+TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def approving_airflow(demo_sources, airflow_db, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("approval")
+    config = yaml.safe_load((PROJECT_DIR / "include/config/reports.yaml").read_text())
+    config["reports"]["monthly_executive"]["approval"] = {"when": "always", "timeout_hours": 24, "on_timeout": "reject"}
+    config["kpi_alerts"] = []
+    (folder / "reports.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    with smtp_server() as (inbox, smtp_conn):
+        extra = {
+            "CRM_KPIS_CONFIG": str(folder / "reports.yaml"),
+            "AIRFLOW_CONN_KPI_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(folder / "warehouse.db")}),
+            "AIRFLOW_CONN_SMTP_DEFAULT": smtp_conn,
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        }
+        with standalone(free_port_block(), schedule=True, extra_env=extra) as running:
+            running.wait_for_dags({DAG_ID})
+            end = time.monotonic() + 120
+            while "asked for every run" not in (running.api("GET", f"/dags/{DAG_ID}/details").get("doc_md") or ""):
+                assert time.monotonic() < end, f"the DAG was not re-parsed with the test configuration; {running.log_file}"
+                time.sleep(2)
+            try:
+                yield running, inbox
+            finally:
+                running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": True})
+
+
+def _no_scheduled_runs(running) -> None:
+    """Unpausing makes the scheduler create its own run for the last month, whose data the test set
+    lacks (it retries its freshness check): with one active run at a time it would hold ours up."""
+    for run in running.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=scheduled&limit=50")["dag_runs"]:
+        if run["dag_run_id"].startswith("scheduled__") and run["state"] not in ("success", "failed"):
+            running.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", {"state": "failed"})
+
+
+def _trigger(running, month: str) -> str:
+    run = running.api("POST", f"/dags/{DAG_ID}/dagRuns", {
+        "dag_run_id": f"manual__approval-{month}", "logical_date": f"{month}-01T00:00:00Z",
+        "conf": {"deliver": "yes", "resend": False, "test_to": "", "test_variant": ""}})
+    return run["dag_run_id"]
+
+
+def _task_state(running, run_id: str, task_id: str) -> str | None:
+    return running.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")["state"]
+
+
+def _wait(running, run_id: str, task_id: str, states: set[str]) -> str:
+    end = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < end:
+        _no_scheduled_runs(running)
+        state = _task_state(running, run_id, task_id)
+        if state in states:
+            return state
+        assert state not in ("failed", "upstream_failed"), f"{task_id} {state}; see {running.log_file}"
+        time.sleep(3)
+    raise AssertionError(f"{task_id} of {run_id} never reached {states}; see {running.log_file}")
+
+
+def _answer(running, run_id: str, choice: str) -> dict:
+    path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_report/-1/hitlDetails"
+    request = running.api("GET", path)
+    running.api("PATCH", path, {"chosen_options": [choice], "params_input": {}})
+    return request
+
+
+def reports(inbox, month: str) -> list:
+    return [m for m in inbox.messages if month in str(m["message"]["Subject"])]
+
+
+def test_a_rejected_report_sends_nothing_and_an_approved_one_goes_out(approving_airflow):
+    running, inbox = approving_airflow
+    rejected, approved = _trigger(running, "2026-10"), _trigger(running, "2026-09")
+    running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
+    _wait(running, rejected, "approve_report", {"awaiting_input", "deferred"})
+    assert _task_state(running, rejected, "send_report") in (None, "none", "scheduled", "queued")  # waits
+    request = _answer(running, rejected, "Reject")
+    assert request["subject"] == "Send the Monthly KPI report for October 2026?"
+    assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
+    body = request["body"]
+    assert "the report asks for approval every time" in body and "No data warnings." in body
+    assert "/kpi-history/report.pdf?grain=monthly&period=2026-10-01" in body  # the rendered PDF to look at
+    assert "variant=segment-enterprise" in body  # and each variant's
+    assert _wait(running, rejected, "send_report", {"skipped", "success"}) == "skipped"
+    assert reports(inbox, "October 2026") == []  # rejected: nobody got anything
+
+    _wait(running, approved, "approve_report", {"awaiting_input", "deferred"})
+    _answer(running, approved, "Approve")
+    assert _wait(running, approved, "send_report", {"skipped", "success"}) == "success"
+    assert len(reports(inbox, "September 2026")) == 3  # the company-wide report and both variants
+    assert reports(inbox, "October 2026") == []
