@@ -74,6 +74,12 @@ DIMENSION_TITLES = {
     "channel": "Channel", "segment": "Customer segment", "rep_team": "Sales team",
     "ticket_channel": "Ticket channel", "agent_team": "Support team", "stage": "Pipeline stage",
 }
+#: what the breakdown member "unknown" stands for, said where it is shown (rows without that value)
+UNKNOWN_MEMBER_LABELS = {
+    "channel": "no acquisition channel recorded", "segment": "no customer segment recorded",
+    "rep_team": "no sales rep recorded", "ticket_channel": "no ticket channel recorded",
+    "agent_team": "no support team recorded", "stage": "no pipeline stage recorded",
+}
 #: variant ids that name something else: the company-wide report ("") and test sends
 RESERVED_VARIANT_IDS = ("", "all", "test")
 

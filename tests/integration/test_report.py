@@ -132,14 +132,19 @@ def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
     from crm_kpis.config import Target
 
     publish_first_period(warehouse)
-    # a breakdown where smb is best and enterprise worst for revenue (higher is better)
+    # a breakdown where smb is best and enterprise worst for the average order value (higher is
+    # better, a mean: members compare like for like); revenue, a total, marks no member
     from crm_kpis.history import kpi_history
     with warehouse.begin() as conn:
         conn.execute(kpi_history.insert(), [
-            {"kpi_id": "sales.revenue", "grain": "monthly", "period_start": OCT.start_date, "period_end": OCT.end_date,
-             "timezone": "UTC", "dimension": "segment", "member": m, "value": v, "numerator": None,
-             "denominator": None, "run_id": "run-1", "computed_at": NOW}
+            {"kpi_id": kpi_id, "grain": "monthly", "period_start": OCT.start_date, "period_end": OCT.end_date,
+             "timezone": "UTC", "dimension": "segment", "member": m, "value": v, "numerator": num,
+             "denominator": den, "run_id": "run-1", "computed_at": NOW}
+            for kpi_id, num, den in (("sales.revenue", None, None), ("sales.aov", 1.0, 1.0))
             for m, v in (("smb", 5.0), ("mid_market", 3.0), ("enterprise", 1.0))])
+        # the company's average order value is a mean (sum over count), as the pipeline stores it
+        conn.execute(kpi_history.update().where((kpi_history.c.kpi_id == "sales.aov") & (kpi_history.c.dimension == ""))
+                     .values(numerator=9.0, denominator=9.0))
     settings = Settings("UTC", "USD", "Acme", {"monthly_executive": REPORT},
                         {"monthly": {"sales.revenue": Target(0.5, members={("segment", "smb"): Target(6.0)}),
                                      "marketing.nps": Target(2.0, 1.5)}})
@@ -149,8 +154,10 @@ def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
     assert context["headline"][1].status is None  # churn has no target here
     sales = next(a for a in context["areas"] if a["id"] == "sales")
     segment = next(t for t in sales["breakdowns"] if t["dimension"] == "Customer segment")
-    marks = {row["member"]: row["cells"][0]["mark"] for row in segment["rows"]}
+    column = segment["columns"].index("Average order value")
+    marks = {row["member"]: row["cells"][column]["mark"] for row in segment["rows"]}
     assert marks == {"smb": "best", "mid market": "", "enterprise": "worst"}
+    assert {row["cells"][segment["columns"].index("Revenue")]["mark"] for row in segment["rows"]} == {""}
     member_status = {row["member"]: row["cells"][0]["status"] for row in segment["rows"]}
     assert member_status == {"smb": "off_target", "mid market": "", "enterprise": ""}  # 5.0 < 6.0 − 5 % = 5.7
     html = render_template("report.html.j2", {**context, "subject": "s"})

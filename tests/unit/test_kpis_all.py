@@ -120,3 +120,11 @@ def test_declarations_agree_with_the_catalogue():
 @NO_CATALOGUE
 def test_every_catalogue_kpi_is_declared():
     assert sorted((set(catalogue_rows()) | set(catalogue_rows(ADDITIONS))) - set(REGISTRY)) == []
+
+
+@pytest.mark.parametrize("kpi_id", [k for k in ALL if REGISTRY[k].flow])
+def test_flows_are_sums_of_the_period(kpi_id):
+    """A flow's months add up to its year to date: it must be a sum or count of the period's
+    events, stored without a denominator (a ratio or a stock declared a flow would give a wrong YTD)."""
+    assert REGISTRY[kpi_id].unit in ("money", "count") and is_sum_or_count(kpi_id)
+    assert "in period" in REGISTRY[kpi_id].formula

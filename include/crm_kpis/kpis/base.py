@@ -115,6 +115,9 @@ class KpiDef:
     coverage: tuple[str, str] | None = None
     #: signals of inputs the KPI can do without: when one does not hold, the value says so
     partial: tuple[str, ...] = ()
+    #: a flow (events of the period, summed): its periods add up, so it has a year and a quarter to
+    #: date; a stock (MRR, open cases) or a ratio does not
+    flow: bool = False
 
     @property
     def area(self) -> str:
@@ -186,6 +189,7 @@ def kpi(
     tracked: Sequence[str] = (),
     coverage: tuple[str, str] | None = None,
     partial: Sequence[str] = (),
+    flow: bool = False,
 ) -> Callable[[Compute], Compute]:
     """Declare a KPI: the decorated function computes it from its inputs."""
     if unit not in UNITS:
@@ -200,7 +204,7 @@ def kpi(
             raise ValueError(f"KPI {id} declared twice")
         REGISTRY[id] = KpiDef(
             id, name, unit, better, grain, formula, description or (fn.__doc__ or "").strip(),
-            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage, tuple(partial),
+            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage, tuple(partial), flow,
         )
         return fn
 

@@ -34,7 +34,7 @@ def _new_customers(x: Inputs) -> pd.DataFrame:
     return c[in_period(c["created_at"], x.period)]
 
 
-@kpi("marketing.spend", tracked=("marketing_spend",), name="Marketing spend", unit="money", better="down", grain="D",
+@kpi("marketing.spend", flow=True, tracked=("marketing_spend",), name="Marketing spend", unit="money", better="down", grain="D",
      formula="Σ marketing_spend.amount in period", inputs=["marketing_spend"], breakdowns=BY,
      description="All acquisition spend booked on the days of the period.")
 def spend(x: Inputs) -> list[Measure]:
@@ -49,7 +49,7 @@ def campaigns_active(x: Inputs) -> list[Measure]:
     return count(x["campaigns_active"], BY)
 
 
-@kpi("marketing.campaign_responses", tracked=("leads", "campaigns"), name="Campaign responses", unit="count", better="up", grain="D",
+@kpi("marketing.campaign_responses", flow=True, tracked=("leads", "campaigns"), name="Campaign responses", unit="count", better="up", grain="D",
      formula="leads created in period with a campaign_id", inputs=["leads"], breakdowns=BY,
      description="Leads that a campaign brought in.")
 def campaign_responses(x: Inputs) -> list[Measure]:
@@ -57,21 +57,21 @@ def campaign_responses(x: Inputs) -> list[Measure]:
     return count(leads[in_period(leads["created_at"], x.period) & leads["campaign_id"].notna()], BY, leads)
 
 
-@kpi("marketing.campaign_purchases", tracked=("orders", "campaigns"), name="Campaign purchases", unit="count", better="up", grain="D",
+@kpi("marketing.campaign_purchases", flow=True, tracked=("orders", "campaigns"), name="Campaign purchases", unit="count", better="up", grain="D",
      formula="completed orders in period with a campaign_id", inputs=["campaign_orders"], breakdowns=BY,
      description="Orders attributed to a campaign; the breakdown is the campaign's channel.")
 def campaign_purchases(x: Inputs) -> list[Measure]:
     return count(_campaign_orders(x), BY, x["campaign_orders"])
 
 
-@kpi("marketing.campaign_revenue", tracked=("orders", "campaigns"), name="Campaign revenue", unit="money", better="up", grain="D",
+@kpi("marketing.campaign_revenue", flow=True, tracked=("orders", "campaigns"), name="Campaign revenue", unit="money", better="up", grain="D",
      formula="Σ total_amount of completed orders in period with a campaign_id", inputs=["campaign_orders"],
      breakdowns=BY, description="Revenue of the orders attributed to a campaign.")
 def campaign_revenue(x: Inputs) -> list[Measure]:
     return total(_campaign_orders(x), "total_amount", BY, x["campaign_orders"])
 
 
-@kpi("marketing.campaign_new_customers", tracked=("customers", "campaigns"), name="New customers from campaigns", unit="count", better="up",
+@kpi("marketing.campaign_new_customers", flow=True, tracked=("customers", "campaigns"), name="New customers from campaigns", unit="count", better="up",
      grain="D", formula="customers created in period with a campaign_id", inputs=["customers"],
      breakdowns=BY, description="New paying customers attributed to a campaign.")
 def campaign_new_customers(x: Inputs) -> list[Measure]:
@@ -98,7 +98,7 @@ def cac(x: Inputs) -> list[Measure]:
     return member_ratios("channel", spent, new, exact_sum(spent), exact_sum(new))
 
 
-@kpi("marketing.leads_created", tracked=("leads",), name="New leads", unit="count", better="up", grain="D",
+@kpi("marketing.leads_created", flow=True, tracked=("leads",), name="New leads", unit="count", better="up", grain="D",
      formula="leads created in period", inputs=["leads"], breakdowns=BY,
      description="Leads created, by their source channel.")
 def leads_created(x: Inputs) -> list[Measure]:
@@ -117,7 +117,7 @@ def lead_conversion_rate(x: Inputs) -> list[Measure]:
     return sum_ratio(leads, "converted", "created", BY)
 
 
-@kpi("marketing.referrals", tracked=("referrals",), name="New customer referrals", unit="count", better="up", grain="D",
+@kpi("marketing.referrals", flow=True, tracked=("referrals",), name="New customer referrals", unit="count", better="up", grain="D",
      formula="customers created in period with referred_by_customer_id", inputs=["customers"], breakdowns=BY,
      description="New customers referred by an existing customer.")
 def referrals(x: Inputs) -> list[Measure]:
@@ -134,14 +134,14 @@ def referral_rate(x: Inputs) -> list[Measure]:
     return [Measure(safe_div(referrers, base), float(referrers), float(base))]
 
 
-@kpi("marketing.page_views", tracked=("web_traffic",), name="Web page views", unit="count", better="up", grain="D",
+@kpi("marketing.page_views", flow=True, tracked=("web_traffic",), name="Web page views", unit="count", better="up", grain="D",
      formula="Σ web_traffic.page_views in period", inputs=["web_traffic"], breakdowns=BY,
      description="Page views of the web site, by traffic channel.")
 def page_views(x: Inputs) -> list[Measure]:
     return total(x["web_traffic"], "page_views", BY)
 
 
-@kpi("marketing.sessions", tracked=("web_traffic",), name="Web sessions", unit="count", better="up", grain="D",
+@kpi("marketing.sessions", flow=True, tracked=("web_traffic",), name="Web sessions", unit="count", better="up", grain="D",
      formula="Σ web_traffic.sessions in period", inputs=["web_traffic"], breakdowns=BY,
      description="Web site sessions, by traffic channel.")
 def sessions(x: Inputs) -> list[Measure]:
@@ -187,7 +187,7 @@ def social_engagement_rate(x: Inputs) -> list[Measure]:
     return sum_ratio(x["social_activity"], "engagements", "impressions")
 
 
-@kpi("marketing.social_mentions", tracked=("social_activity",), name="Social mentions", unit="count", better="up", grain="D",
+@kpi("marketing.social_mentions", flow=True, tracked=("social_activity",), name="Social mentions", unit="count", better="up", grain="D",
      formula="Σ mentions in period", inputs=["social_activity"], description="Mentions of the brand, all platforms.")
 def social_mentions(x: Inputs) -> list[Measure]:
     return total(x["social_activity"], "mentions")

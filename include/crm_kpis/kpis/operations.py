@@ -30,14 +30,14 @@ def _local_date(series: pd.Series, tz: str) -> pd.Series:
     return series.dt.tz_localize("UTC").dt.tz_convert(ZoneInfo(tz)).dt.date
 
 
-@kpi("operations.tickets_created", tracked=("tickets",), name="Cases opened", unit="count", better=None, grain="D",
+@kpi("operations.tickets_created", flow=True, tracked=("tickets",), name="Cases opened", unit="count", better=None, grain="D",
      formula="tickets created in period", inputs=["tickets_created"], breakdowns=BY,
      description="New support cases.")
 def tickets_created(x: Inputs) -> list[Measure]:
     return count(x["tickets_created"], BY)
 
 
-@kpi("operations.tickets_solved", tracked=("tickets",), name="Cases handled", unit="count", better="up", grain="D",
+@kpi("operations.tickets_solved", flow=True, tracked=("tickets",), name="Cases handled", unit="count", better="up", grain="D",
      formula="tickets with resolved_at in period", inputs=["tickets_resolved"], breakdowns=BY,
      description="Support cases resolved.")
 def tickets_solved(x: Inputs) -> list[Measure]:
@@ -145,7 +145,7 @@ def _answered(c: pd.DataFrame) -> pd.DataFrame:
     return c[(c["outcome"] == "answered") & c["answered_at"].notna()]
 
 
-@kpi("operations.inbound_calls", tracked=("calls",), name="Service calls", unit="count", better=None, grain="D",
+@kpi("operations.inbound_calls", flow=True, tracked=("calls",), name="Service calls", unit="count", better=None, grain="D",
      formula="inbound calls queued in period", inputs=["calls"], description="Calls into the service line.")
 def inbound_calls(x: Inputs) -> list[Measure]:
     return count(_inbound(x))
@@ -159,7 +159,7 @@ def calls_per_day(x: Inputs) -> list[Measure]:
     return [Measure(safe_div(answered, days), answered, days)]
 
 
-@kpi("operations.abandoned_calls", tracked=("calls",), name="Calls abandoned", unit="count", better="down", grain="D",
+@kpi("operations.abandoned_calls", flow=True, tracked=("calls",), name="Calls abandoned", unit="count", better="down", grain="D",
      formula="inbound calls in period with outcome abandoned", inputs=["calls"],
      description="Callers who hung up before an agent answered.")
 def abandoned_calls(x: Inputs) -> list[Measure]:
@@ -190,7 +190,7 @@ def handle_minutes(x: Inputs) -> list[Measure]:
     return mean(c.assign(m=hours_between(c["ended_at"], c["answered_at"]) * 60), "m", TEAM)
 
 
-@kpi("operations.callbacks", tracked=("calls",), name="Customer callbacks", unit="count", better=None, grain="D",
+@kpi("operations.callbacks", flow=True, tracked=("calls",), name="Customer callbacks", unit="count", better=None, grain="D",
      formula="calls in period with is_callback", inputs=["calls"], description="Calls that returned a customer's call.")
 def callbacks(x: Inputs) -> list[Measure]:
     c = x["calls"]
@@ -217,7 +217,7 @@ def ces(x: Inputs) -> list[Measure]:
     return mean(_survey(x, "ces"), "score")
 
 
-@kpi("operations.feedback_volume", tracked=("surveys",), name="Customer feedback volume", unit="count", better="up", grain="D",
+@kpi("operations.feedback_volume", flow=True, tracked=("surveys",), name="Customer feedback volume", unit="count", better="up", grain="D",
      formula="survey responses of any kind in period", inputs=["survey_responses"],
      description="NPS, CSAT and CES answers received.")
 def feedback_volume(x: Inputs) -> list[Measure]:
@@ -229,7 +229,7 @@ def _cost(x: Inputs) -> pd.DataFrame:
     return t.assign(cost=t["hours_logged"] * t["hourly_cost"])
 
 
-@kpi("operations.service_cost", tracked=("agent_time",), name="Customer service cost", unit="money", better="down", grain="D",
+@kpi("operations.service_cost", flow=True, tracked=("agent_time",), name="Customer service cost", unit="money", better="down", grain="D",
      formula="Σ hours_logged × hourly_cost in period", inputs=["agent_time"], breakdowns=TEAM,
      description="Cost of the agents' logged hours.")
 def service_cost(x: Inputs) -> list[Measure]:

@@ -31,14 +31,14 @@ def _completed(orders: pd.DataFrame) -> pd.DataFrame:
     return orders[orders["status"] == "completed"]
 
 
-@kpi("sales.revenue", tracked=("orders",), name="Revenue", unit="money", better="up", grain="D",
+@kpi("sales.revenue", flow=True, tracked=("orders",), name="Revenue", unit="money", better="up", grain="D",
      formula="Σ total_amount of completed orders in period", inputs=["orders"], breakdowns=BY,
      description="Revenue of completed orders; refunded and cancelled orders are not revenue.")
 def revenue(x: Inputs) -> list[Measure]:
     return total(_completed(x["orders"]), "total_amount", BY, x["orders"])
 
 
-@kpi("sales.orders", tracked=("orders",), name="Orders", unit="count", better="up", grain="D",
+@kpi("sales.orders", flow=True, tracked=("orders",), name="Orders", unit="count", better="up", grain="D",
      formula="completed orders in period", inputs=["orders"], breakdowns=BY,
      description="Completed orders placed in the period.")
 def orders(x: Inputs) -> list[Measure]:
@@ -80,7 +80,7 @@ def _customer_flags(x: Inputs) -> pd.DataFrame:
     return x.derived("customer_flags", build)
 
 
-@kpi("sales.new_customers", tracked=("customers",), name="New customers", unit="count", better="up", grain="D",
+@kpi("sales.new_customers", flow=True, tracked=("customers",), name="New customers", unit="count", better="up", grain="D",
      formula="customers created in period", inputs=["customers"], breakdowns=SEGMENT,
      description="Customers who became paying customers in the period.")
 def new_customers(x: Inputs) -> list[Measure]:
@@ -150,14 +150,14 @@ def pipeline_value(x: Inputs) -> list[Measure]:
     return total(x["opportunities_open"], "amount", BY)
 
 
-@kpi("sales.proposals_sent", tracked=("proposals",), name="Proposals sent", unit="count", better="up", grain="D",
+@kpi("sales.proposals_sent", flow=True, tracked=("proposals",), name="Proposals sent", unit="count", better="up", grain="D",
      formula="opportunities with proposal_sent_at in period", inputs=["proposals"], breakdowns=BY,
      description="Proposals sent to prospects and customers.")
 def proposals_sent(x: Inputs) -> list[Measure]:
     return count(x["proposals"], BY)
 
 
-@kpi("sales.calls", tracked=("sales_calls",), name="Sales calls", unit="count", better="up", grain="D",
+@kpi("sales.calls", flow=True, tracked=("sales_calls",), name="Sales calls", unit="count", better="up", grain="D",
      formula="sales_activities of kind call in period", inputs=["sales_calls"], breakdowns=("rep_team",),
      description="Calls logged by the sales reps.")
 def calls(x: Inputs) -> list[Measure]:

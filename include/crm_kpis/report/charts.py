@@ -136,8 +136,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 def _axes(ticks: Sequence[float], labels: Sequence[str], tick_text: Callable[[float], str],
           y_of: Callable[[float], float], x_of: Callable[[int], float], left: float, plot_w: float,
-          width: float, height: float) -> list[str]:
-    """Grid lines with their round values on the left, and up to eight labels along the bottom."""
+          width: float, height: float, max_labels: int = 8) -> list[str]:
+    """Grid lines with their round values on the left, and up to `max_labels` labels along the bottom."""
     parts = []
     for t in ticks:
         y = y_of(t)
@@ -145,11 +145,14 @@ def _axes(ticks: Sequence[float], labels: Sequence[str], tick_text: Callable[[fl
         text = escape(tick_text(t))
         parts.append(f'<text x="{left - 6 - _text_width(str(text), 10):.1f}" y="{y + 3.5:.1f}" font-size="10" '
                      f'fill="{MUTED}">{text}</text>')
-    every = max(1, -(-len(labels) // 8))  # at most 8 labels, the last one always
+    every = max(1, -(-len(labels) // max_labels))  # at most max_labels labels, the last one always
     shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
-    for i in shown:
-        if i != len(labels) - 1 and len(labels) - 1 - i < every / 2:
-            continue  # too close to the last label
+    drawn: list[float] = []  # the start of each label drawn, from the last one back: none overlaps
+    for i in reversed(shown):
+        start = _label_start(x_of(i), labels[i], 10, width)
+        if drawn and start + _text_width(labels[i], 10) + 4 > drawn[-1]:
+            continue  # would touch the label to its right
+        drawn.append(start)
         parts.append(_label(x_of(i), height - 8, labels[i], 10, width, MUTED))
     return parts
 
@@ -193,7 +196,7 @@ def comparison_chart(labels: Sequence[str], actual: Sequence[float], predicted: 
 
 def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text: Callable[[float], str],
                target: float | None = None, target_text: str = "", title: str = "",
-               width: int = 760, height: int = 260) -> Markup:
+               width: int = 760, height: int = 260, max_labels: int = 8) -> Markup:
     """A line chart with a y axis of round values, up to eight period labels, the target as a dashed
     line, and every label in the margins, never on the line; each point tells its value on hover."""
     known = [v for v in values if v is not None]
@@ -215,7 +218,7 @@ def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text:
     def y_of(v: float) -> float:
         return round(top + plot_h - (v - low) / ((high - low) or 1) * plot_h, 2)
 
-    parts = _axes(ticks, labels, tick_text, y_of, x_of, left, plot_w, width, height)
+    parts = _axes(ticks, labels, tick_text, y_of, x_of, left, plot_w, width, height, max_labels)
     margin = []  # labels in the right margin: (y, text, colour)
     if target is not None:
         y = y_of(target)

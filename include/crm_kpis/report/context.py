@@ -15,15 +15,16 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from crm_kpis.compute import UNKNOWN_MEMBER
-from crm_kpis.config import DIMENSION_TITLES, ReportConfig, Settings, Variant
+from crm_kpis.config import DIMENSION_TITLES, UNKNOWN_MEMBER_LABELS, ReportConfig, Settings, Variant
 from crm_kpis.history import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.report.charts import sparkline, trend_chart
+from crm_kpis.report.charts import axis_chart, sparkline
 from crm_kpis.report.formatting import change_tone, format_change, format_value
 from crm_kpis.report.models_appendix import models_appendix
 from crm_kpis.report.status import LABELS, status
+from crm_kpis.report.to_date import to_date
 from crm_kpis.report.what_changed import what_changed
 
 AREA_TITLES = {"marketing": "Marketing", "sales": "Sales", "operations": "Operations"}
@@ -62,6 +63,8 @@ class KpiLine:
     note: str = ""
     #: in a variant: "company-wide" (the KPI has no breakdown by the variant's member) or its rank
     scope: str = ""
+    #: the target the status is judged against (the member's in a variant), for the charts' line
+    target: float | None = None
 
     @property
     def status_label(self) -> str:
@@ -172,6 +175,7 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
         spark=sparkline(series) if any(v is not None for v in series) else Markup(""),
         note=history.notes.get(kpi_id, ""),
         scope=scope,
+        target=target.target if target else None,
     )
 
 
@@ -186,8 +190,8 @@ def _cell(kpi_id: str, dimension: str, member: str, value: float | None, marks: 
 def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
                 variant: Variant | None = None) -> list[dict[str, Any]]:
     """Per dimension, a compact table: members as rows, the area's broken-down KPIs as columns,
-    with each column's best and worst member marked (by the KPI's direction); a variant's member
-    row is marked as its own."""
+    with each column's best and worst member marked (by the KPI's direction) where members compare
+    like for like (not for totals); a variant's member row is marked as its own."""
     tables = []
     area_rows = rows[rows["kpi_id"].str.startswith(area + ".") & ~rows["dimension"].isin(["", "statistic"])]
     tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and _value(r.value) is not None}
@@ -203,15 +207,18 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
                 for member in members:
                     lookup.setdefault((kpi_id, member), 0.0)
         marks: dict[tuple[str, str], str] = {}
+        # best and worst only where members compare like for like (rates, averages, ratios): the
+        # smallest segment's revenue is not its "worst", nor is a team's cost "best" for being small
+        totals = _sums(rows)
         for kpi_id in kpi_ids:
-            better = REGISTRY[kpi_id].better
+            better = REGISTRY[kpi_id].better if kpi_id not in totals else None
             known = [(m, lookup.get((kpi_id, m))) for m in members if m != "unknown"]
             known = [(m, v) for m, v in known if v is not None]
             if better and len(known) >= 2 and len({v for _, v in known}) > 1:
                 best = (max if better == "up" else min)(known, key=lambda mv: mv[1])[0]
                 worst = (min if better == "up" else max)(known, key=lambda mv: mv[1])[0]
                 marks[(kpi_id, best)], marks[(kpi_id, worst)] = "best", "worst"
-        table_rows = [{"member": member.replace("_", " "), "own": variant is not None and member == variant.member,
+        table_rows = [{"member": _member_label(dimension, member), "own": variant is not None and member == variant.member,
                        "cells": [_cell(k, dimension, member, lookup.get((k, member)), marks, grain, settings)
                                  for k in kpi_ids]}
                       for member in members
@@ -219,6 +226,13 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
         tables.append({"dimension": DIMENSION_TITLES.get(dimension, dimension),
                        "columns": [REGISTRY[k].name for k in kpi_ids], "rows": table_rows})
     return tables
+
+
+def _member_label(dimension: str, member: str) -> str:
+    """A member as the tables name it; "unknown" says what it is (rows without that value)."""
+    if member == UNKNOWN_MEMBER:
+        return f"unknown ({UNKNOWN_MEMBER_LABELS.get(dimension, 'not recorded')})"
+    return member.replace("_", " ")
 
 
 def _members(rows: pd.DataFrame) -> dict[str, dict[tuple[str, str], float | None]]:
@@ -238,14 +252,19 @@ def _sums(rows: pd.DataFrame) -> frozenset[str]:
                      if r.dimension == "" and _value(r.value) is not None and _value(r.denominator) is None)
 
 
-def _trend_charts(lines: list[KpiLine], history: _History) -> list[Markup]:
-    labels = [p.key if p.grain == "monthly" else p.start_date.strftime("%d %b") for p in history.window]
+def _trend_charts(lines: list[KpiLine], history: _History, currency: str) -> list[Markup]:
+    """Each featured KPI's last periods on a value axis of round numbers (the axis states the scale:
+    a rate from 2.8 % to 3.3 % is drawn on 2.6–3.4 %, labelled, not as a cliff), with its target as
+    a dashed line and the last value and the target written in the margin, never on the line."""
+    # short labels (Nov, or 30 for a day) so that a small chart's axis stays readable
+    labels = [p.start_date.strftime("%b" if p.grain == "monthly" else "%d") for p in history.window]
     charts = []
     for line in lines:
         if sum(v is not None for v in line.series) >= 2:
-            texts = [format_value(v, line.unit) for v in line.series]
             title = line.name + (" (company-wide)" if line.scope == "company-wide" else "")
-            charts.append(trend_chart(title, labels, line.series, texts))
+            chart = axis_chart(labels, list(line.series), lambda v, u=line.unit: format_value(v, u, currency),
+                               target=line.target, title=title, width=320, height=150, max_labels=4)
+            charts.append(Markup('<div class="chart-title">{}</div>').format(title) + chart)
     return charts
 
 
@@ -292,7 +311,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         areas.append({
             "id": area, "title": AREA_TITLES[area], "company_wide": company_wide,
             "kpis": [replace(line, scope="") for line in lines] if company_wide else lines,
-            "charts": _trend_charts(featured[:3], history),
+            "charts": _trend_charts(featured[:3], history, settings.currency),
             "breakdowns": _breakdowns(table_rows, area, period.grain, settings, variant),
         })
     headline = [lines_by_id[k] for k in headline_ids]  # the same lines as in the area tables
@@ -330,4 +349,5 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "rendered_at": rendered_at,
         "definitions": [REGISTRY[k.id] for area in AREAS for k in kpis_for(area, period.grain)],
         "models": models_appendix(run.get("models")),
+        "to_date": to_date(engine, period, settings.currency, variant),
     }

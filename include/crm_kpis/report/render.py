@@ -38,8 +38,14 @@ def render_template(name: str, context: dict[str, Any]) -> str:
     return jinja_env().get_template(name).render(**context)
 
 
+#: Tagged PDF for screen readers and reflow (PDF/UA-1: structure tags, the language and title of
+#: the HTML); the charts stay SVG vectors. Measured on the demo's monthly report: 1.39 s → 1.51 s,
+#: 71 KB → 131 KB.
+PDF_VARIANT = "pdf/ua-1"
+
+
 def write_pdf(html: str, target: Path, page_size: str = "A4") -> int:
-    """Write the PDF and return its size in bytes."""
+    """Write the PDF (tagged, PDF/UA-1) and return its size in bytes."""
     from weasyprint import CSS, HTML  # heavy import: only when a PDF is made
 
     if page_size not in PAGE_SIZES:
@@ -47,7 +53,8 @@ def write_pdf(html: str, target: Path, page_size: str = "A4") -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
         # !important: the report.css page size would otherwise win over this extra sheet
-        target, stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")]
+        target, stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")],
+        pdf_variant=PDF_VARIANT,
     )
     size = target.stat().st_size
     log.info("wrote %s (%d bytes)", target, size)

@@ -1,0 +1,67 @@
+"""What the approval step decides and asks (pipeline.approval_request), from the published run:
+`warnings` asks only for a period whose quality gate raised warnings, `always` asks every time,
+`never` never; the request names the period, lists the warnings and links every edition's PDF."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import pytest
+import yaml
+
+from crm_kpis import pipeline
+from crm_kpis.compute import AreaResult
+from crm_kpis.config import _approval
+from crm_kpis.history import publish_period, stage_area
+from crm_kpis.periods import ReportPeriod
+
+SEP, OCT = ReportPeriod.parse("monthly", "2026-09"), ReportPeriod.parse("monthly", "2026-10")
+
+
+@pytest.fixture()
+def configure(tmp_path, monkeypatch, warehouse):
+    for period, warnings in ((SEP, []), (OCT, ["volume: orders 41 % of usual"])):
+        for area in ("marketing", "sales", "operations"):
+            stage_area(warehouse, f"run-{period.key}", AreaResult(area, period, []))
+        publish_period(warehouse, period, f"run-{period.key}", ("marketing", "sales", "operations"), warnings)
+    monkeypatch.setenv("AIRFLOW_CONN_KPI_WAREHOUSE", str(warehouse.url))
+
+    def with_approval(approval: dict) -> None:
+        path = tmp_path / f"reports-{approval['when']}.yaml"
+        path.write_text(yaml.safe_dump({"reports": {"monthly_executive": {
+            "grain": "monthly", "title": "Monthly KPI report", "to": ["ceo@example.com"], "approval": approval,
+            "variants": [{"dimension": "segment", "member": "smb", "to": ["smb@example.com"]}]}}}))
+        monkeypatch.setenv("CRM_KPIS_CONFIG", str(path))
+
+    return with_approval
+
+
+def _ask(period: ReportPeriod) -> dict:
+    return pipeline.approval_request("monthly", period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC))
+
+
+def test_warnings_ask_only_when_the_gate_raised_some(configure):
+    configure({"when": "warnings", "timeout_hours": 6, "on_timeout": "approve"})
+    assert _ask(SEP) == {"needed": False, "reason": "the quality gate raised no warning for the period"}
+    request = _ask(OCT)
+    assert request["needed"] and request["reason"] == "the quality gate raised 1 warning(s)"
+    assert request["subject"] == "Send the Monthly KPI report for October 2026?"
+    body = request["body"]
+    assert "- volume: orders 41 % of usual" in body
+    assert "/kpi-history/report.pdf?grain=monthly&period=2026-10-01)" in body
+    assert "/kpi-history/report.pdf?grain=monthly&period=2026-10-01&variant=segment-smb)" in body
+    assert body.endswith("Unanswered after 6 h: approve.")
+
+
+def test_always_and_never(configure):
+    configure({"when": "always"})
+    assert _ask(SEP)["needed"] and _ask(SEP)["reason"] == "the report asks for approval every time"
+    configure({"when": "never"})
+    assert not _ask(OCT)["needed"]
+
+
+@pytest.mark.parametrize("bad", [{"when": "sometimes"}, {"when": "always", "on_timeout": "ignore"},
+                                 {"when": "always", "timeout_hours": 0}, "always"])
+def test_the_approval_setting_is_checked(bad):
+    with pytest.raises(ValueError, match="approval"):
+        _approval("reports.m.approval", bad)

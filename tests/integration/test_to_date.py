@@ -1,0 +1,41 @@
+"""Year and quarter to date on the monthly report, by hand: only flows (their months add up), the
+sums of the published months, n/a with the months missing, against the same months a year ago."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from crm_kpis.history import kpi_history
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.report.to_date import to_date
+
+NOW = date(2026, 6, 1)
+
+
+def _store(warehouse, rows: list[tuple[str, date, float]]) -> None:
+    with warehouse.begin() as conn:
+        conn.execute(kpi_history.insert(), [
+            {"kpi_id": k, "grain": "monthly", "period_start": d, "period_end": d, "timezone": "UTC", "dimension": "",
+             "member": "", "value": v, "numerator": None, "denominator": None, "run_id": "r", "computed_at": NOW}
+            for k, d, v in rows])
+
+
+def test_sums_of_the_published_months_for_flows_only(warehouse):
+    # revenue: Jan–May 2026 = 10 + 20 + 30 + 40 + 50 = 150; Q2 (Apr–May) = 90;
+    # a year earlier Jan–May 2025 = 5 × 6 = 30 → +400.0 %. Orders: March is missing → n/a.
+    _store(warehouse, [("sales.revenue", date(2026, m, 1), 10.0 * m) for m in range(1, 6)]
+           + [("sales.revenue", date(2025, m, 1), 6.0) for m in range(1, 6)]
+           + [("sales.orders", date(2026, m, 1), 1.0) for m in (1, 2, 4, 5)]
+           + [("sales.mrr", date(2026, m, 1), 100.0) for m in range(1, 6)])
+    table = to_date(warehouse, ReportPeriod.parse("monthly", "2026-05"), "USD")
+    rows = {r["name"]: r for r in table["rows"]}
+    assert (table["year_label"], table["year_ago_label"], table["quarter_label"]) == (
+        "Jan–May 2026", "Jan–May 2025", "Q2 2026 (Apr–May)")
+    assert {k: rows["Revenue"][k] for k in ("ytd", "year_ago", "change", "qtd")} == {
+        "ytd": "$150.00", "year_ago": "$30.00", "change": "+400.0 %", "qtd": "$90.00"}
+    assert rows["Orders"]["ytd"] == "n/a (1 month(s) missing)" and rows["Orders"]["qtd"] == "2"
+    assert "Monthly recurring revenue" not in rows  # a stock: its months do not add up
+
+
+def test_a_daily_report_has_no_year_to_date(warehouse):
+    assert to_date(warehouse, ReportPeriod.parse("daily", "2026-05-05"), "USD") is None
