@@ -147,13 +147,13 @@ def _axes(ticks: Sequence[float], labels: Sequence[str], tick_text: Callable[[fl
                      f'fill="{MUTED}">{text}</text>')
     every = max(1, -(-len(labels) // max_labels))  # at most max_labels labels, the last one always
     shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
-    drawn: list[float] = []  # the start of each label drawn, from the last one back: none overlaps
+    drawn: list[tuple[float, int]] = []  # (start, index) of each label kept, from the last one back
     for i in reversed(shown):
         start = _label_start(x_of(i), labels[i], 10, width)
-        if drawn and start + _text_width(labels[i], 10) + 4 > drawn[-1]:
+        if drawn and start + _text_width(labels[i], 10) + 4 > drawn[-1][0]:
             continue  # would touch the label to its right
-        drawn.append(start)
-        parts.append(_label(x_of(i), height - 8, labels[i], 10, width, MUTED))
+        drawn.append((start, i))
+    parts.extend(_label(x_of(i), height - 8, labels[i], 10, width, MUTED) for _, i in reversed(drawn))
     return parts
 
 

@@ -209,7 +209,7 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
         marks: dict[tuple[str, str], str] = {}
         # best and worst only where members compare like for like (rates, averages, ratios): the
         # smallest segment's revenue is not its "worst", nor is a team's cost "best" for being small
-        totals = _sums(rows)
+        totals = _sums(rows) if "denominator" in rows.columns else frozenset()
         for kpi_id in kpi_ids:
             better = REGISTRY[kpi_id].better if kpi_id not in totals else None
             known = [(m, lookup.get((kpi_id, m))) for m in members if m != "unknown"]
