@@ -37,6 +37,13 @@ def dag_id_for(grain: str) -> str:
     return f"crm_kpis_{grain}"
 
 
+def ui_base_url() -> str:
+    """Where the Airflow UI answers (`[api] base_url`), for the links in alerts, posts and requests."""
+    from airflow.configuration import conf  # only when a link is made: not at the DAGs' parse
+
+    return conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+
+
 def var_dir() -> Path:
     """Where the embedded default keeps its files (SQLite databases, reports, outbox).
 

@@ -78,14 +78,13 @@ def describe_run(dag_run: dict[str, Any]) -> str:
 
 def overdue_message(context: dict[str, Any], report_id: str, hours: float) -> tuple[str, str]:
     """(subject, HTML body) of the deadline alert, from the context Airflow gives a deadline callback."""
-    from airflow.configuration import conf
+    from crm_kpis.config import ui_base_url
 
     dag_run = context.get("dag_run") or {}
     deadline = (context.get("deadline") or {}).get("deadline_time")
     dag_id, run_id = dag_run.get("dag_id", "?"), dag_run.get("dag_run_id", "?")
     start = str(dag_run.get("data_interval_start") or "")[:10] or "an unknown period"
-    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
-    link = f"{base}/dags/{dag_id}/runs/{run_id}"
+    link = f"{ui_base_url()}/dags/{dag_id}/runs/{run_id}"
     subject = f"[CRM KPIs] {report_id} for {start} not delivered by its deadline ({hours:g} h after the period)"
     body = (
         f"<p>The report <b>{html.escape(report_id)}</b> for the period starting <b>{html.escape(start)}</b> "

@@ -17,7 +17,7 @@ from typing import Any
 
 from crm_kpis import gate
 from crm_kpis.compute import compute_area
-from crm_kpis.config import ReportConfig, load_settings, reports_dir
+from crm_kpis.config import ReportConfig, load_settings, reports_dir, ui_base_url
 from crm_kpis.contract import ContractError
 from crm_kpis.gate import GateConfig
 from crm_kpis.history import (
@@ -239,54 +239,39 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
             raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
         if test_to is None:  # chat channels get no test send: test_to is one email address
             for channel, conn_id in edition.channels:
-                try:
-                    results.append(_post(warehouse, edition, period, run_id, channel, conn_id, files,
-                                         resend, run_instance or run_id))
-                except DeliveryError as exc:  # not posted yet: the task's retry posts it
-                    log.warning("%s", exc)
-                    pending.append(str(exc))
-                except DeliveryRefused as exc:  # refused for good, or unknowable: never re-posted
-                    log.error("%s", exc)
-                    refused.append(str(exc))
-                else:
-                    if results[-1]["problem"]:
-                        refused.append(f"{results[-1]['target']}: {results[-1]['problem']}")
+                _collect(partial(_post, warehouse, edition, period, run_id, channel, conn_id, files, resend,
+                                 run_instance or run_id), results, pending, refused)
         if not (edition.to or edition.cc or edition.bcc) and test_to is None:
             continue  # an edition for chat channels only
-        try:
-            result = deliver(
-                warehouse, edition, period, run_id, files["subject"].read_text(encoding="utf-8"),
-                files["email.txt"].read_text(encoding="utf-8"), files["email.html"].read_text(encoding="utf-8"),
-                files["pdf"], resend=resend, run_instance=run_instance, test_to=test_to,
-            )
-        except DeliveryError as exc:  # some recipients still pending: the task's retry sends to them
-            log.warning("%s", exc)
-            pending.append(str(exc))
-            continue
-        except DeliveryRefused as exc:  # refused for good, or unknowable: never re-sent
-            log.error("%s", exc)
-            refused.append(str(exc))
-            continue
-        out = {**result.as_dict(), "channel": "email"}
-        if result.problems:  # an earlier try of this run met them: still to be said
-            refused.append(f"{edition.report_id} {edition.edition_id or 'company-wide'} {period.key}: "
-                           + "; ".join(f"{r} {p}" for r, p in result.problems.items()))
-        if result.status == "skipped" and test_to is not None:
-            out["skip_reason"] = f"not emailed: this run's test send to {test_to} already went out"
-        elif result.status == "skipped":
-            out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
-                                  f"recipients with the report: {', '.join(result.recipients) or 'none'}")
-        results.append(out)
-    if pending:
-        raise DeliveryError(" | ".join(pending + refused))
-    if refused:
-        fail_permanently(" | ".join(refused))
+        _collect(partial(_email, warehouse, edition, period, run_id, files["subject"].read_text(encoding="utf-8"),
+                         files["email.txt"].read_text(encoding="utf-8"),
+                         files["email.html"].read_text(encoding="utf-8"), files["pdf"], resend, run_instance,
+                         test_to), results, pending, refused)
+    _settle(pending, refused)
     emails = [r for r in results if r["channel"] == "email"]
     company = next((r for r in emails if not r["variant"]), emails[0] if emails else {"status": "sent"})
     out = {**company, "variants": {r["variant"]: r for r in emails if r["variant"]},
            "chat": [r for r in results if r["channel"] != "email"]}
     if any(r["status"] == "sent" for r in results):
         out.pop("skip_reason", None)  # something went out (a variant, a channel): the task did its work
+    return out
+
+
+def _email(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
+           html: str, pdf: Path | None, resend: bool = False, run_instance: str | None = None,
+           test_to: str | None = None) -> dict[str, Any]:
+    """Email one edition (or a KPI alert: no PDF) exactly once; the outcome as `_collect` reads it."""
+    result = deliver(warehouse, edition, period, run_id, subject, text, html, pdf, resend=resend,
+                     run_instance=run_instance, test_to=test_to)
+    out = {**result.as_dict(), "channel": "email",
+           "target": f"{edition.report_id} {edition.edition_id or 'company-wide'} {period.key}",
+           # refusals an earlier try of this run met: still to be said
+           "problem": "; ".join(f"{r} {p}" for r, p in result.problems.items())}
+    if result.status == "skipped" and test_to is not None:
+        out["skip_reason"] = f"not emailed: this run's test send to {test_to} already went out"
+    elif result.status == "skipped":
+        out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
+                              f"recipients with the report: {', '.join(result.recipients) or 'none'}")
     return out
 
 
@@ -303,11 +288,8 @@ def _nothing_to_say(warehouse: Any, report: ReportConfig, period: ReportPeriod) 
 def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, channel: str, conn_id: str,
           files: dict[str, Path], resend: bool, run_instance: str) -> dict[str, Any]:
     """Post the edition's summary to one chat channel, with the link to its PDF behind the UI's login."""
-    from airflow.configuration import conf
-
     summary = json.loads(files["message.json"].read_text(encoding="utf-8"))
-    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
-    payload = messages.PAYLOADS[channel](summary, base + summary["pdf_path"])
+    payload = messages.PAYLOADS[channel](summary, ui_base_url() + summary["pdf_path"])
     attempt = delivery_attempt(warehouse, edition, period, run_instance, resend, edition.edition_id)
     out = deliver_to_channel(warehouse, edition, period, run_id, channel, conn_id, payload, attempt, run_instance)
     return {**out, "variant": edition.edition_id}
@@ -320,6 +302,7 @@ def fired_alerts(engine: Any, settings: Any, period: ReportPeriod) -> list[Any]:
     from crm_kpis.kpi_alerts import evaluate
     from crm_kpis.kpis import REGISTRY
     from crm_kpis.report.formatting import format_value
+    from crm_kpis.report.scope import value_of
 
     rules = [r for r in settings.kpi_alerts if r.grain == period.grain]
     unknown = [f"{r.rule_id}: {r.kpi_id}" for r in rules if r.kpi_id not in REGISTRY]
@@ -330,8 +313,7 @@ def fired_alerts(engine: Any, settings: Any, period: ReportPeriod) -> list[Any]:
         unit = REGISTRY[rule.kpi_id].unit
         rows = read_history(engine, period.grain, rule.starts_needed(period), dimensions=(rule.dimension,))
         rows = rows[(rows["kpi_id"] == rule.kpi_id) & (rows["member"] == rule.member)]
-        values = {r.period_start: (None if r.value is None or r.value != r.value else float(r.value))
-                  for r in rows.itertuples(index=False)}
+        values = {r.period_start: value_of(r.value) for r in rows.itertuples(index=False)}
         hit = evaluate(rule, values, period, unit, lambda v, u=unit: format_value(v, u, settings.currency))
         if hit is not None:
             fired.append(hit)
@@ -343,8 +325,6 @@ def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime
                     run_instance: str | None = None) -> dict[str, Any]:
     """Send each KPI alert that fires for the period to its owners, once per (rule, period), after
     the quality gate passed and the history was published (email, Slack, Teams as the rule says)."""
-    from airflow.configuration import conf
-
     from crm_kpis.kpis import REGISTRY
 
     period = period_for(grain, interval_start, interval_end)
@@ -358,7 +338,7 @@ def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime
         reason = f"{len(fired)} alert(s) fired, not sent: the run does not deliver (deliver={deliver_param}, {run_type} run)"
         log.info("%s for %s: %s", reason, period, ", ".join(f.rule.rule_id for f in fired))
         return {"status": "not requested", "fired": [f.rule.rule_id for f in fired], "skip_reason": reason}
-    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+    base = ui_base_url()
     pending: list[str] = []
     refused: list[str] = []
     sent: list[dict[str, Any]] = []
@@ -382,18 +362,10 @@ def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime
             _collect(partial(deliver_to_channel, warehouse, edition, period, run_id, channel, conn_id, payload, attempt,
                              run_instance or run_id), sent, pending, refused)
         if edition.to:
-            _collect(partial(_email_alert, warehouse, edition, period, run_id, subject, text, html, run_instance),
-                     sent, pending, refused)
-    if pending:
-        raise DeliveryError(" | ".join(pending + refused))
-    if refused:
-        fail_permanently(" | ".join(refused))
+            _collect(partial(_email, warehouse, edition, period, run_id, subject, text, html, None,
+                             run_instance=run_instance), sent, pending, refused)
+    _settle(pending, refused)
     return {"status": "sent", "fired": [f.rule.rule_id for f in fired], "deliveries": sent}
-
-
-def _email_alert(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
-                 html: str, run_instance: str | None) -> dict[str, Any]:
-    return deliver(warehouse, edition, period, run_id, subject, text, html, None, run_instance=run_instance).as_dict()
 
 
 def _collect(call: Any, done: list[dict[str, Any]], pending: list[str], refused: list[str]) -> None:
@@ -413,12 +385,19 @@ def _collect(call: Any, done: list[dict[str, Any]], pending: list[str], refused:
     done.append(result)
 
 
+def _settle(pending: list[str], refused: list[str]) -> None:
+    """After every delivery was tried: a pending one fails the task for its retry (which sends only
+    what is pending), else a refused or unknowable one fails it for good (no retry will change it)."""
+    if pending:
+        raise DeliveryError(" | ".join(pending + refused))
+    if refused:
+        fail_permanently(" | ".join(refused))
+
+
 # --- approval -------------------------------------------------------------------------------------------------
 def approval_request(grain: str, interval_start: datetime, interval_end: datetime) -> dict[str, Any]:
     """Whether the period's report needs a person's approval (crm_kpis.approval), and what to ask:
     the period, the quality gate's warnings and a link to each edition's rendered PDF."""
-    from airflow.configuration import conf
-
     from crm_kpis.history import read_run
 
     period = period_for(grain, interval_start, interval_end)
@@ -432,7 +411,7 @@ def approval_request(grain: str, interval_start: datetime, interval_end: datetim
         return {"needed": False, "reason": reason}
     reason = "the report asks for approval every time" if when == "always" else \
         f"the quality gate raised {len(warnings)} warning(s)"
-    base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+    base = ui_base_url()
     links = [f"- [{e.edition_title}]({base}{messages.pdf_path(period, e.edition_id)})" for e in report.editions()]
     timeout = report.approval
     body = "\n".join([

@@ -7,7 +7,7 @@ import pytest
 
 from crm_kpis.config import Target, _load, load_settings
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.report.charts import sparkline, trend_chart
+from crm_kpis.report.charts import axis_chart, sparkline
 from crm_kpis.report.status import status
 
 
@@ -69,11 +69,17 @@ def test_sparkline_is_vector_with_gaps_for_missing_periods():
 
 
 def test_trend_chart_labels_stay_inside_and_are_escaped():
-    svg = str(trend_chart("Revenue <&>", ["2025-11", "2026-10"], [1.0, 5.0, 2.0], ["$1", "$5,000,000.00", "$2"],
-                          width=200))
+    """The PDF's trend chart (axis_chart at the report's 320 px): every label whole inside the chart,
+    long money values with cents included, and the title escaped."""
+    months = ["Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov"]
+    values = [1.0, 5.0, None, 2.0, 3e6, 4e6, 5e6, 5e6, 5e6, 4.5e6, 5e6, 5.2e6]
+    svg = str(axis_chart(months, values, lambda v: f"${v:,.2f}", target=4.8e6, title="Revenue <&>",
+                         width=320, height=150, max_labels=4))
     assert "Revenue &lt;&amp;&gt;" in svg
-    for x, text in re.findall(r'<text x="([\d.]+)"[^>]*>([^<]*)</text>', svg):
-        assert float(x) >= 0 and float(x) + len(text) * 7 * 0.58 <= 200 + 1, (x, text)
+    texts = re.findall(r'<text x="(-?[\d.]+)" y="[^"]*" font-size="([\d.]+)"[^>]*>([^<]*)</text>', svg)
+    assert len(texts) >= 8
+    for x, size, text in texts:
+        assert float(x) >= 0 and float(x) + len(text) * float(size) * 0.58 <= 320 + 1, (x, text)
 
 
 def test_a_count_without_a_row_for_a_member_is_zero_and_a_rate_stays_undefined():

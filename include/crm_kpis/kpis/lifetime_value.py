@@ -9,6 +9,7 @@ churned customers, a fit that does not converge), the KPIs are n/a with that rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crm_kpis.clv import forecast as clv
@@ -19,37 +20,40 @@ FORECAST = "purchase_forecast"
 RETENTION = "retention_projection"
 
 
-def _forecast(x: Inputs) -> clv.Forecast:
-    def build(x: Inputs) -> clv.Forecast | str:
+def _fitted(x: Inputs, key: str, fit: Callable[[Inputs], tuple[Any, dict[str, Any]]]) -> Any:
+    """The period's fit under `key`, made once for all the KPIs that read it; its diagnostics (or
+    why the data cannot support it) kept in `Inputs.models` for the run; Undefined when it cannot."""
+
+    def build(x: Inputs) -> Any:
         try:
-            result = clv.forecast(x["purchase_histories"], x.period)
+            result, diagnostics = fit(x)
         except clv.ModelUndefined as exc:
-            x.models[FORECAST] = {"undefined": str(exc)}
-            return str(exc)
-        x.models[FORECAST] = result.diagnostics()
+            x.models[key] = {"undefined": str(exc)}
+            return exc
+        x.models[key] = diagnostics
         return result
 
-    result = x.derived(FORECAST, build)
-    if isinstance(result, str):
-        raise Undefined(result)
+    result = x.derived(key, build)
+    if isinstance(result, clv.ModelUndefined):
+        raise Undefined(str(result))
     return result
+
+
+def _forecast(x: Inputs) -> clv.Forecast:
+    def fit(x: Inputs) -> tuple[clv.Forecast, dict[str, Any]]:
+        result = clv.forecast(x["purchase_histories"], x.period)
+        return result, result.diagnostics()
+
+    return _fitted(x, FORECAST, fit)
 
 
 def _retention(x: Inputs) -> Any:
-    def build(x: Inputs) -> Any:
-        try:
-            frame, fit = clv.retention_projection(x["customer_lifetimes"], x.period)
-        except clv.ModelUndefined as exc:
-            x.models[RETENTION] = {"undefined": str(exc)}
-            return str(exc)
-        x.models[RETENTION] = {"sbg": fit.as_dict(), "active_customers": int(len(frame)),
-                               "horizon_months": clv.HORIZON_MONTHS, "month_days": round(clv.MONTH_DAYS, 4)}
-        return frame
+    def fit(x: Inputs) -> tuple[Any, dict[str, Any]]:
+        frame, sbg = clv.retention_projection(x["customer_lifetimes"], x.period)
+        return frame, {"sbg": sbg.as_dict(), "active_customers": int(len(frame)),
+                       "horizon_months": clv.HORIZON_MONTHS, "month_days": round(clv.MONTH_DAYS, 4)}
 
-    result = x.derived(RETENTION, build)
-    if isinstance(result, str):
-        raise Undefined(result)
-    return result
+    return _fitted(x, RETENTION, fit)
 
 
 _MODEL = ("purchase_histories",)

@@ -84,40 +84,6 @@ def _label(x: float, y: float, text: str, size: float, width: float, fill: str =
     return f'<text x="{start:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}">{escape(text)}</text>'
 
 
-def trend_chart(title: str, labels: Sequence[str], values: Sequence[float | None], texts: Sequence[str],
-                width: int = 235, height: int = 118) -> Markup:
-    """A titled line chart with the last, lowest and highest values written on it."""
-    top, bottom, pad = 24, 24, 6
-    plot_h = height - top - bottom
-    points = [None if p is None else (p[0], p[1] + top) for p in _scale(values, width, plot_h, pad)]
-    known = [(i, v) for i, v in enumerate(values) if v is not None]
-    notes = ""
-    if known:
-        hi = max(known, key=lambda kv: kv[1])[0]
-        lo = min(known, key=lambda kv: kv[1])[0]
-        placed: list[tuple[float, float, float]] = []  # (start, end, baseline) of labels already drawn
-        for i in sorted({hi, lo, known[-1][0]}, key=lambda j: (j != hi, j)):  # the high point first
-            x, y = points[i]  # type: ignore[misc]
-            start = _label_start(x, texts[i], 7, width)
-            end = start + _text_width(texts[i], 7)
-            baseline = y + 10 if (i == lo and i != hi) else y - 4
-            if any(abs(baseline - b) < 11 and start < e and end > s0 for s0, e, b in placed):
-                baseline = y + 10 if baseline < y else y - 4  # would overlap: write it on the other side
-            placed.append((start, end, baseline))
-            notes += f'<circle cx="{x}" cy="{y}" r="1.8" fill="{LINE}"/>'
-            notes += _label(x, baseline, texts[i], 7, width)
-    base = height - bottom + 4
-    axis = (f'<line x1="0" y1="{base}" x2="{width}" y2="{base}" stroke="{GRID}"/>'
-            + _label(_text_width(labels[0], 7) / 2, height - 3, labels[0], 7, width, MUTED)
-            + _label(width, height - 3, labels[-1], 7, width, MUTED))
-    return Markup(
-        f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
-        f'<text x="0" y="10" font-size="8.5" font-weight="bold" fill="#1a1a1a">{escape(title)}</text>'
-        f"{axis}{_polylines(points, 1.4)}{notes}</svg>"
-    )
-
-
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values (1, 2 or 5 times a power of ten) covering [low, high]."""
     import math
@@ -204,11 +170,13 @@ def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text:
     last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
     last_text = f"{labels[last[0]]}: {tick_text(last[1])}" if last is not None else ""
     target_label = (target_text or f"target {tick_text(target)}") if target is not None else ""
-    # the right margin holds the last value and the target's label, whole
-    left, top, bottom = 74, 12, 26
-    right = int(min(max(_text_width(last_text, 10), _text_width(target_label, 10), 40) + 14, width * 0.35))
-    plot_w, plot_h = width - left - right, height - top - bottom
     ticks = nice_ticks(min(span), max(span)) if span else [0.0, 1.0]
+    # the margins hold every label whole: the widest tick value on the left, the last value and the
+    # target's label on the right (a small chart in the PDF has room for the plot, whatever the unit)
+    top, bottom = 12, 26
+    left = int(max(40, max(_text_width(tick_text(t), 10) for t in ticks) + 12))
+    right = int(min(max(_text_width(last_text, 10), _text_width(target_label, 10), 40) + 14, width * 0.45))
+    plot_w, plot_h = width - left - right, height - top - bottom
     low, high = ticks[0], ticks[-1]
     step_x = plot_w / max(len(values) - 1, 1)
 

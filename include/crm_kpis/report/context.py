@@ -23,6 +23,7 @@ from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.charts import axis_chart, sparkline
 from crm_kpis.report.formatting import change_tone, format_change, format_value
 from crm_kpis.report.models_appendix import models_appendix
+from crm_kpis.report.scope import scoped_values, value_of
 from crm_kpis.report.status import LABELS, status
 from crm_kpis.report.to_date import to_date
 from crm_kpis.report.what_changed import what_changed
@@ -86,10 +87,6 @@ class KpiLine:
         return self.yoy_abs if self.unit in ("rate", "score") or self.yoy_pct == "n/a" else self.yoy_pct
 
 
-def _value(x: Any) -> float | None:
-    return None if x is None or pd.isna(x) else float(x)
-
-
 class _History:
     """Values by (period start, KPI) over the trend window and the year-ago period: company-wide,
     or for a variant its member's, where the KPI is broken down by the variant's dimension.
@@ -104,21 +101,16 @@ class _History:
         self.window = [period.shift(-n) for n in range(TREND_PERIODS[period.grain] - 1, -1, -1)]
         starts = sorted({p.start_date for p in self.window} | {period.year_ago().start_date})
         rows = read_history(engine, period.grain, starts, dimensions=("", variant.dimension) if variant else ("",))
+        # in a variant, `broken`: the KPIs with its dimension's breakdown, shown as its member's
+        self.values, self.broken = scoped_values(rows, variant)
         company = rows[rows["dimension"] == ""]
-        self.values = {(r.period_start, r.kpi_id): _value(r.value) for r in company.itertuples(index=False)}
         self.notes = {r.kpi_id: r.note for r in company.itertuples(index=False)
-                      if r.period_start == period.start_date and isinstance(r.note, str) and r.note}
-        self.broken: frozenset[str] = frozenset()  # in a variant: the KPIs with its dimension's breakdown
+                      if r.period_start == period.start_date and isinstance(r.note, str) and r.note
+                      and r.kpi_id not in self.broken}
         self.ranks: dict[str, str] = {}
         if variant is None:
             return
         part = rows[rows["dimension"] == variant.dimension]
-        broken = set(part["kpi_id"])
-        self.broken = frozenset(broken)
-        self.values = {key: v for key, v in self.values.items() if key[1] not in broken}
-        self.values.update({(r.period_start, r.kpi_id): _value(r.value) for r in part.itertuples(index=False)
-                            if r.member == variant.member})
-        self.notes = {k: n for k, n in self.notes.items() if k not in broken}
         current = part[part["period_start"] == period.start_date]
         for kpi_id, peers in current.groupby("kpi_id"):
             self.ranks[str(kpi_id)] = _rank(str(kpi_id), variant.member, peers)
@@ -139,7 +131,7 @@ class _History:
 def _rank(kpi_id: str, member: str, peers: pd.DataFrame) -> str:
     """"2nd of 3" in the KPI's own direction (members without a value and "unknown" not counted)."""
     better = REGISTRY[kpi_id].better
-    known = {r.member: _value(r.value) for r in peers.itertuples(index=False) if r.member != UNKNOWN_MEMBER}
+    known = {r.member: value_of(r.value) for r in peers.itertuples(index=False) if r.member != UNKNOWN_MEMBER}
     known = {m: v for m, v in known.items() if v is not None}
     if not better or member not in known or len(known) < 2:
         return ""
@@ -194,12 +186,13 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
     like for like (not for totals); a variant's member row is marked as its own."""
     tables = []
     area_rows = rows[rows["kpi_id"].str.startswith(area + ".") & ~rows["dimension"].isin(["", "statistic"])]
-    tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and _value(r.value) is not None}
+    tracked = {r.kpi_id for r in rows.itertuples(index=False) if r.dimension == "" and value_of(r.value) is not None}
+    totals = _sums(rows) if "denominator" in rows.columns else frozenset()  # no like-for-like marks
     for dimension in sorted(area_rows["dimension"].unique()):
         part = area_rows[area_rows["dimension"] == dimension]
         kpi_ids = [k.id for k in kpis_for(area, grain) if k.id in set(part["kpi_id"])][:BREAKDOWN_COLUMNS]
         members = sorted(part["member"].unique())
-        lookup = {(r.kpi_id, r.member): _value(r.value) for r in part.itertuples(index=False)}
+        lookup = {(r.kpi_id, r.member): value_of(r.value) for r in part.itertuples(index=False)}
         # a count with no row for a member of the period (no open social cases) is a real 0, not n/a,
         # when the KPI has a company-wide value (it is tracked); rates and means stay undefined
         for kpi_id in kpi_ids:
@@ -209,7 +202,6 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
         marks: dict[tuple[str, str], str] = {}
         # best and worst only where members compare like for like (rates, averages, ratios): the
         # smallest segment's revenue is not its "worst", nor is a team's cost "best" for being small
-        totals = _sums(rows) if "denominator" in rows.columns else frozenset()
         for kpi_id in kpi_ids:
             better = REGISTRY[kpi_id].better if kpi_id not in totals else None
             known = [(m, lookup.get((kpi_id, m))) for m in members if m != "unknown"]
@@ -241,15 +233,15 @@ def _members(rows: pd.DataFrame) -> dict[str, dict[tuple[str, str], float | None
     A ratio's member moving most may be a member with three responses, so it names no driver."""
     out: dict[str, dict[tuple[str, str], float | None]] = {}
     for r in rows.itertuples(index=False):
-        if r.dimension not in ("", "statistic") and _value(r.denominator) is None:
-            out.setdefault(r.kpi_id, {})[(r.dimension, r.member)] = _value(r.value)
+        if r.dimension not in ("", "statistic") and value_of(r.denominator) is None:
+            out.setdefault(r.kpi_id, {})[(r.dimension, r.member)] = value_of(r.value)
     return out
 
 
 def _sums(rows: pd.DataFrame) -> frozenset[str]:
     """The KPIs whose company-wide row has no denominator: totals, not ratios."""
     return frozenset(r.kpi_id for r in rows.itertuples(index=False)
-                     if r.dimension == "" and _value(r.value) is not None and _value(r.denominator) is None)
+                     if r.dimension == "" and value_of(r.value) is not None and value_of(r.denominator) is None)
 
 
 def _trend_charts(lines: list[KpiLine], history: _History, currency: str) -> list[Markup]:
@@ -266,15 +258,6 @@ def _trend_charts(lines: list[KpiLine], history: _History, currency: str) -> lis
                                target=line.target, title=title, width=320, height=150, max_labels=4)
             charts.append(Markup('<div class="chart-title">{}</div>').format(title) + chart)
     return charts
-
-
-def _target_value(settings: Settings, period: ReportPeriod, kpi_id: str, history: _History) -> float | None:
-    variant = history.variant
-    if variant is not None and history.scope(kpi_id) != "company-wide":
-        target = settings.target_for(period.grain, kpi_id, variant.dimension, variant.member)
-    else:
-        target = settings.target_for(period.grain, kpi_id)
-    return target.target if target else None
 
 
 def check_config(settings: Settings, report: ReportConfig) -> None:
@@ -319,7 +302,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     # a variant's movers have no driver member: the history holds no breakdown within a member
     # a variant's movers are its member's: a company-wide figure is the company's story, not his
     movers = what_changed(
-        [line for line in headline if line.scope != "company-wide"], lines_by_id, {k: _target_value(settings, period, k, history) for k in headline_ids},
+        [line for line in headline if line.scope != "company-wide"], lines_by_id, {k: lines_by_id[k].target for k in headline_ids},
         {} if variant else _members(current_rows), {} if variant else _members(previous_rows),
         settings.currency, _sums(current_rows))
     # each excluded source row once, by table (runs published before that count: per extract)

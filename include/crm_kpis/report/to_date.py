@@ -18,6 +18,7 @@ from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.formatting import format_change, format_value
+from crm_kpis.report.scope import scoped_values
 
 
 def _months(first: date, last: date) -> list[date]:
@@ -45,16 +46,7 @@ def to_date(engine: Any, period: ReportPeriod, currency: str, variant: Variant |
     last_year = [date(m.year - 1, m.month, 1) for m in year]
     rows = read_history(engine, "monthly", sorted(set(year) | set(last_year)),
                         dimensions=("", variant.dimension) if variant else ("",))
-    company = rows[rows["dimension"] == ""]
-    values = {(r.period_start, r.kpi_id): (None if r.value is None or r.value != r.value else float(r.value))
-              for r in company.itertuples(index=False)}
-    broken: set[str] = set()
-    if variant is not None:
-        mine = rows[(rows["dimension"] == variant.dimension) & (rows["member"] == variant.member)]
-        broken = set(rows[rows["dimension"] == variant.dimension]["kpi_id"])
-        values = {k: v for k, v in values.items() if k[1] not in broken}
-        values.update({(r.period_start, r.kpi_id): (None if r.value is None or r.value != r.value else float(r.value))
-                       for r in mine.itertuples(index=False)})
+    values, broken = scoped_values(rows, variant)
     out = []
     for area in AREAS:
         for d in kpis_for(area, "monthly"):
