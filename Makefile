@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # pip on some machines warns about missing local mirrors on every package; keep the output readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo data pipeline test lint clean airflow bench check-sources backfill prereqs-demo prereqs-test
+.PHONY: install demo data pipeline test lint clean airflow celery bench check-sources backfill prereqs-demo prereqs-test
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +52,12 @@ backfill: install
 ## make airflow: the Airflow UI on the embedded default (http://127.0.0.1:8080); Ctrl-C stops it
 airflow: install
 	$(BIN)/python -m crm_kpis.local_airflow $(if $(PORT),--port $(PORT),)
+
+## make celery [WORKERS=2]: Airflow's distributed setup as processes: scheduler, dag-processor, triggerer,
+## API server (http://127.0.0.1:8080) and Celery workers, Redis broker, PostgreSQL metadata; Ctrl-C stops it
+WORKERS ?= 2
+celery: install
+	$(BIN)/python -m crm_kpis.distributed --workers $(WORKERS) $(if $(PORT),--port $(PORT),)
 
 ## make bench: the benchmark on the local PostgreSQL and MariaDB (SCALE=300 is company scale; data is kept)
 SCALE ?= 300

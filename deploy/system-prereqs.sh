@@ -57,11 +57,13 @@ fi
 
 [ "$scope" = test ] || exit 0
 
-# The server-backed tests (tests/servers) use a local PostgreSQL and MariaDB, unless they are
-# pointed elsewhere (CRM_KPIS_TEST_PG_URL, CRM_KPIS_TEST_MYSQL_URL).
+# The server-backed tests (tests/servers) use a local PostgreSQL and MariaDB, and the Celery test a
+# local Redis as its broker, unless they are pointed elsewhere (CRM_KPIS_TEST_PG_URL,
+# CRM_KPIS_TEST_MYSQL_URL, CRM_KPIS_TEST_REDIS_URL).
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pg_start='pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -1) main start'
 maria_start='start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd'
+redis_start='mkdir -p /var/lib/redis /var/log/redis && redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log'
 check_server() {  # name, port, override variable, start command
   local name=$1 port=$2 override=$3 start=$4
   [ -n "${!override:-}" ] && return 0
@@ -76,3 +78,4 @@ check_server() {  # name, port, override variable, start command
 }
 check_server PostgreSQL 5432 CRM_KPIS_TEST_PG_URL "$pg_start"
 check_server MariaDB 3306 CRM_KPIS_TEST_MYSQL_URL "$maria_start"
+check_server Redis 6379 CRM_KPIS_TEST_REDIS_URL "$redis_start"

@@ -45,15 +45,11 @@ def ui_base_url() -> str:
 
 
 def var_dir() -> Path:
-    """Where the embedded default keeps its files (SQLite databases, reports, outbox).
+    """Where the embedded default keeps its files (SQLite databases, the local reports folder, outbox).
 
     `CRM_KPIS_HOME` moves it, e.g. to a volume in a container; the default is `var/` in the project.
     """
     return Path(os.environ.get("CRM_KPIS_HOME", PROJECT_DIR / "var")).resolve()
-
-
-def reports_dir() -> Path:
-    return var_dir() / "reports"
 
 
 def outbox_dir() -> Path:
@@ -194,6 +190,9 @@ class Settings:
     history_start: date = DEFAULT_HISTORY_START
     #: KPI alert rules (crm_kpis.kpi_alerts), sent after the gate, once per rule and period
     kpi_alerts: tuple[AlertRule, ...] = ()
+    #: where rendered reports are written and read (crm_kpis.report.storage; the environment wins)
+    reports_url: str | None = None
+    reports_conn_id: str | None = None
 
     def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
         target = self.targets.get(grain, {}).get(kpi_id)
@@ -254,6 +253,8 @@ def _load(path: str, mtime: float) -> Settings:
         alerts_to=_as_tuple((raw.get("alerts") or {}).get("to")),
         history_start=_history_start(path, raw.get("history_start")),
         kpi_alerts=_kpi_alerts(f"{path}: kpi_alerts", raw.get("kpi_alerts")),
+        reports_url=raw.get("reports_url"),
+        reports_conn_id=_conn_id(f"{path}: reports_conn_id", raw.get("reports_conn_id")),
     )
 
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_kpis.config import dag_id_for
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
     from crm_kpis.config import Settings
     from crm_kpis.kpis.base import KpiDef
+    from crm_kpis.report.storage import ReportFile
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +280,9 @@ def series_csv(series: Series) -> str:
     return out.getvalue()
 
 
-def report_pdf(grain: str, start: date, settings: Settings | None = None, variant: str = "") -> Path | None:
-    """The rendered report of a period (or a variant's edition of it), when there is one on this server."""
+def report_pdf(grain: str, start: date, settings: Settings | None = None, variant: str = "") -> ReportFile | None:
+    """The rendered report of a period (or a variant's edition of it), when there is one in the
+    reports' store (`reports_url`: the API server reads what any worker wrote)."""
     from crm_kpis.config import load_settings
     from crm_kpis.pipeline import report_files
 
@@ -431,7 +432,9 @@ def create_app() -> FastAPI:
         if pdf is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rendered {grain} report for {period}"
                                 + (f" (variant {variant})" if variant else ""))
-        return FileResponse(pdf, media_type="application/pdf", filename=f"{grain}-kpi-report-{pdf.stem}.pdf")
+        stem = pdf.name.removesuffix(".pdf")
+        return Response(pdf.read_bytes(), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{grain}-kpi-report-{stem}.pdf"'})
 
     @app.get("/", response_class=HTMLResponse)
     def page(grain: Annotated[str, Query(max_length=20)] = "monthly", kpi: Kpi = "", dimension: Dimension = "",

@@ -12,12 +12,11 @@ import time
 from datetime import UTC, datetime
 from functools import partial
 from html import escape
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crm_kpis import gate
 from crm_kpis.compute import compute_area
-from crm_kpis.config import ReportConfig, load_settings, reports_dir, ui_base_url
+from crm_kpis.config import ReportConfig, load_settings, ui_base_url
 from crm_kpis.contract import ContractError
 from crm_kpis.gate import GateConfig
 from crm_kpis.history import (
@@ -35,9 +34,15 @@ from crm_kpis.report.context import build_context
 from crm_kpis.report.delivery import DeliveryError, DeliveryRefused
 from crm_kpis.report.email import deliver, delivery_attempt
 from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.report.storage import reports_root, where
 from crm_kpis.report.webhooks import deliver_to_channel
 from crm_kpis.report.what_changed import Mover
 from crm_kpis.sources import WAREHOUSE_CONN_ID, SourceConfigError, engine_for
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from crm_kpis.report.storage import ReportFile
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +137,11 @@ def asset_event_extra(grain: str, interval_start: datetime, run_id: str, publish
             "run_id": run_id, "kpis": published["kpis"], "rows_written": published["rows_written"]}
 
 
-def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, Path]:
+def report_files(report: ReportConfig, period: ReportPeriod) -> dict[str, ObjectStoragePath]:
     """Where the render task writes a period's report (or a variant's edition of it) and the send
-    task reads it back: `2026-11.pdf`, `2026-11.segment-enterprise.pdf`."""
-    folder = reports_dir() / report.report_id
+    task reads it back: `<reports_url>/monthly_executive/2026-11.pdf`, `…/2026-11.segment-enterprise.pdf`.
+    Object storage (crm_kpis.report.storage), so that the two tasks may run on different workers."""
+    folder = reports_root() / report.report_id
     stem = f"{period.key}.{report.edition_id}" if report.edition_id else period.key
     return {kind: folder / f"{stem}.{kind}"
             for kind in ("html", "pdf", "email.html", "email.txt", "subject", "message.json")}
@@ -181,8 +187,8 @@ def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition
     files["subject"].write_text(subject, encoding="utf-8")
     files["message.json"].write_text(json.dumps(messages.summary(context), indent=1), encoding="utf-8")
     if edition.variant is not None:
-        log.info("rendered variant %s (%s): %s", edition.edition_id, edition.variant.label, files["pdf"])
-    return {"variant": edition.edition_id, "pdf": str(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject}
+        log.info("rendered variant %s (%s): %s", edition.edition_id, edition.variant.label, where(files["pdf"]))
+    return {"variant": edition.edition_id, "pdf": where(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject}
 
 
 def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
@@ -236,7 +242,9 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
     for edition in editions:
         files = report_files(edition, period)
         if not files["pdf"].exists():
-            raise FileNotFoundError(f"{files['pdf']} is missing: the render task must run before the send task")
+            raise FileNotFoundError(f"{where(files['pdf'])} is missing: the render task must run before the send task, "
+                                    "and every worker must see the same reports_url (a shared store, not each "
+                                    "worker's own disk)")
         if test_to is None:  # chat channels get no test send: test_to is one email address
             for channel, conn_id in edition.channels:
                 _collect(partial(_post, warehouse, edition, period, run_id, channel, conn_id, files, resend,
@@ -258,7 +266,7 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
 
 
 def _email(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
-           html: str, pdf: Path | None, resend: bool = False, run_instance: str | None = None,
+           html: str, pdf: ReportFile | None, resend: bool = False, run_instance: str | None = None,
            test_to: str | None = None) -> dict[str, Any]:
     """Email one edition (or a KPI alert: no PDF) exactly once; the outcome as `_collect` reads it."""
     result = deliver(warehouse, edition, period, run_id, subject, text, html, pdf, resend=resend,
@@ -286,7 +294,7 @@ def _nothing_to_say(warehouse: Any, report: ReportConfig, period: ReportPeriod) 
 
 
 def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, channel: str, conn_id: str,
-          files: dict[str, Path], resend: bool, run_instance: str) -> dict[str, Any]:
+          files: dict[str, ObjectStoragePath], resend: bool, run_instance: str) -> dict[str, Any]:
     """Post the edition's summary to one chat channel, with the link to its PDF behind the UI's login."""
     summary = json.loads(files["message.json"].read_text(encoding="utf-8"))
     payload = messages.PAYLOADS[channel](summary, ui_base_url() + summary["pdf_path"])

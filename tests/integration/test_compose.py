@@ -58,6 +58,16 @@ def test_project_folders_are_mounted_and_the_image_is_built():
     assert "pip install" in (PROJECT_DIR / "Dockerfile").read_text()
 
 
+def test_every_component_reads_and_writes_reports_in_one_shared_store():
+    """The worker that sends (and the API server's PDF link) read what another worker rendered:
+    `CRM_KPIS_REPORTS_URL` is set alike for every Airflow component, on a volume all of them mount."""
+    urls = {interpolate(str(COMPOSE["services"][n]["environment"]["CRM_KPIS_REPORTS_URL"]), {})
+            for n in AIRFLOW_SERVICES}
+    assert urls == {"file:///opt/airflow/var/reports"}
+    for name in AIRFLOW_SERVICES:
+        assert "./var:/opt/airflow/var" in COMPOSE["services"][name]["volumes"], name
+
+
 # --- safe by default ------------------------------------------------------------------------------
 TEXT = (PROJECT_DIR / "docker-compose.yaml").read_text()
 VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")

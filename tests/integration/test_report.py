@@ -99,7 +99,7 @@ def test_email_html_needs_no_style_block_or_external_resources(warehouse):
 def test_mime_message_has_text_html_and_pdf(tmp_path):
     pdf = tmp_path / "r.pdf"
     pdf.write_bytes(b"%PDF-1.7 test")
-    msg = build_message(REPORT, OCT, "Monthly KPI report · October 2026", "plain", "<p>html</p>", pdf,
+    msg = build_message(REPORT, OCT, "Monthly KPI report · October 2026", "plain", "<p>html</p>", pdf.read_bytes(),
                         "kpi@example.com", NOW)
     parsed = BytesParser(policy=policy.default).parsebytes(msg.as_bytes())
     assert parsed["To"] == "ceo@example.com" and parsed["Cc"] == "cfo@example.com"

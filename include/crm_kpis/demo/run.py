@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from crm_kpis.config import load_settings, outbox_dir, reports_dir, var_dir
+    from crm_kpis.config import load_settings, outbox_dir, var_dir
     from crm_kpis.demo.generator import default_end_month, next_month
+    from crm_kpis.report.storage import reports_root
 
     end_month = date.fromisoformat(f"{args.end_month}-01") if args.end_month else default_end_month(date.today())
     tz = load_settings().timezone
@@ -89,9 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         run(daily, day, history_only=i < len(days) - 1)
 
     print("\nOutputs:")
-    for folder in sorted(reports_dir().glob("*")):
-        for pdf in sorted(folder.glob("*.pdf")):
-            print(f"  report  {pdf}")
+    for pdf in sorted(reports_root().glob("*/*.pdf"), key=str):
+        print(f"  report  {pdf.path}")
     for eml in sorted(outbox_dir().glob("*.eml")):
         print(f"  {'alert' if eml.name.startswith('kpi_alert.') else 'email':<7} {eml}")
     print(f"  history {var_dir() / 'data' / 'warehouse.db'} (table kpi_history)")

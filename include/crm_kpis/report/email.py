@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 from sqlalchemy import Engine, insert
@@ -40,6 +39,9 @@ from crm_kpis.report.delivery import (
     states,
 )
 from crm_kpis.sources import airflow_connection
+
+if TYPE_CHECKING:
+    from crm_kpis.report.storage import ReportFile
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ def check_test_address(test_to: str) -> str:
 
 
 def build_message(
-    report: ReportConfig, period: ReportPeriod, subject: str, text: str, html: str, pdf: Path | None,
+    report: ReportConfig, period: ReportPeriod, subject: str, text: str, html: str, pdf: bytes | None,
     from_email: str, sent_at: datetime, resend_count: int = 0, message_id: str | None = None,
     to: list[str] | None = None,
 ) -> EmailMessage:
@@ -128,7 +130,7 @@ def build_message(
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     if pdf is not None:  # a KPI alert has no attachment
-        msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
+        msg.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=attachment_name(report, period))
     return msg
 
@@ -179,7 +181,7 @@ def _summary(current: dict[str, dict[str, Any]]) -> str:
 
 def deliver(
     engine: Engine, report: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
-    html: str, pdf: Path | None, resend: bool = False, sent_at: datetime | None = None, run_instance: str | None = None,
+    html: str, pdf: ReportFile | None, resend: bool = False, sent_at: datetime | None = None, run_instance: str | None = None,
     test_to: str | None = None,
 ) -> Delivery:
     """Send the report once per period and recipient (again when `resend`), exactly once (delivery.py).
@@ -203,7 +205,8 @@ def deliver(
         attempt = delivery_attempt(engine, report, period, run_instance, resend, variant)
     key = DeliveryKey(report.report_id, period.grain, period.start_date, variant, attempt)
     message_id = key.message_id(period.key)
-    size = pdf.stat().st_size if pdf is not None else 0
+    content = pdf.read_bytes() if pdf is not None else None  # read once: it may be in object storage
+    size = len(content) if content is not None else 0
     ensure_intents(engine, key, recipients, message_id, run_id, run_instance)
     token, claimed = claim(engine, key, recipients, run_id)
     what = (f"{report.report_id}" + (f" variant {report.edition_id}" if report.edition_id else "") + f" for {period}"
@@ -221,7 +224,7 @@ def deliver(
         log.warning("attachment is %.1f MB; some mail gateways refuse messages this large", size / 2**20)
     smtp_conn = airflow_connection(SMTP_CONN_ID)  # looked up once: None means the outbox
     from_email = report.from_email or _from_email(smtp_conn) or DEFAULT_FROM
-    msg = build_message(report, period, subject, text, html, pdf, from_email, sent_at, attempt, message_id,
+    msg = build_message(report, period, subject, text, html, content, from_email, sent_at, attempt, message_id,
                         to=recipients if test_to is not None else None)
     if smtp_conn is not None:
         transport, location = "smtp", f"smtp via connection {SMTP_CONN_ID}"

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from crm_kpis.config import TEMPLATES_DIR
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +47,21 @@ def render_template(name: str, context: dict[str, Any]) -> str:
 PDF_VARIANT = "pdf/ua-1"
 
 
-def write_pdf(html: str, target: Path, page_size: str = "A4") -> int:
-    """Write the PDF (tagged, PDF/UA-1) and return its size in bytes."""
+def write_pdf(html: str, target: Path | ObjectStoragePath, page_size: str = "A4") -> int:
+    """Write the PDF (tagged, PDF/UA-1) to a local path or object storage; return its size in bytes.
+
+    Rendered in memory and written in one piece: an object store has no partial files, and a
+    reader never sees half a PDF on a local disk either (the send task checks that it exists)."""
     from weasyprint import CSS, HTML  # heavy import: only when a PDF is made
 
     if page_size not in PAGE_SIZES:
         raise ValueError(f"page size must be A4 or Letter, not {page_size!r}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
+    data = HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
         # !important: the report.css page size would otherwise win over this extra sheet
-        target, stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")],
+        stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")],
         pdf_variant=PDF_VARIANT,
     )
-    size = target.stat().st_size
-    log.info("wrote %s (%d bytes)", target, size)
-    return size
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    log.info("wrote %s (%d bytes)", target, len(data))
+    return len(data)
