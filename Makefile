@@ -41,9 +41,11 @@ pipeline: install
 test: prereqs-test install
 	$(BIN)/python -m pytest
 
-## make check-sources: the sources against the source contract (connections crm_db, helpdesk_db)
+## make check-sources: the sources against the source contract (connections crm_db, helpdesk_db; a synced
+## one through its adapter: HELPDESK_URL=… HELPDESK_ADAPTER=fivetran_zendesk)
 check-sources: install
-	$(BIN)/python -m crm_kpis.sources check $(if $(CRM_URL),--crm-url $(CRM_URL),) $(if $(HELPDESK_URL),--helpdesk-url $(HELPDESK_URL),)
+	$(BIN)/python -m crm_kpis.sources check $(if $(CRM_URL),--crm-url $(CRM_URL),) $(if $(HELPDESK_URL),--helpdesk-url $(HELPDESK_URL),) \
+		$(if $(CRM_ADAPTER),--crm-adapter $(CRM_ADAPTER),) $(if $(HELPDESK_ADAPTER),--helpdesk-adapter $(HELPDESK_ADAPTER),)
 
 ## make backfill MONTHS=2025-11..2026-10 (or DAYS=2026-10-01..2026-10-31) [ARGS="--dry-run"]: periods, any timezone
 backfill: install

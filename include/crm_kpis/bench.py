@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import resource
@@ -308,6 +309,73 @@ def step_clv(scale: float, month: str) -> dict[str, Any]:
     return out
 
 
+def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
+    """The operations area of the month (the helpdesk's extracts and KPIs) from the same business in
+    the reference layout and in each synced layout, through its adapter, on SQLite, PostgreSQL and
+    MariaDB (median of `repeats`). Its own data, at `adapter_scale` (demo scale 1: `make demo`'s)."""
+    import statistics
+
+    from crm_kpis.compute import compute_area
+    from crm_kpis.demo.generator import generate, spec_for
+    from crm_kpis.demo.layouts import LAYOUTS, load_layout
+    from crm_kpis.demo.loader import load_database
+    from crm_kpis.periods import ReportPeriod
+    from crm_kpis.sources import engine_for
+
+    logging.disable(logging.INFO)  # the extracts' per-read lines would drown the step's output
+    data = generate(spec_for(date.fromisoformat(f"{month}-01"), months=24, seed=42, scale=adapter_scale))
+    pg, my = (os.environ.get(k, d).rstrip("/") for k, d in (("CRM_KPIS_BENCH_PG_URL", PG_DEFAULT),
+                                                              ("CRM_KPIS_BENCH_MYSQL_URL", MYSQL_DEFAULT)))
+    prefix = f"{os.environ.get('CRM_KPIS_BENCH_DB_PREFIX', 'crm_kpis_bench')}_adapters"
+    folder = var_dir() / "bench" / "adapters"
+    folder.mkdir(parents=True, exist_ok=True)
+    period = ReportPeriod.parse("monthly", month)
+    out: dict[str, Any] = {"adapter_scale": adapter_scale, "timings": {}}
+    for layout, (database, writer) in LAYOUTS.items():
+        synced = writer(data[database])
+        out.setdefault("synced_rows", {})[layout] = {t: len(f) for t, f in synced.items()}
+        for engine_name, base, schema in (("sqlite", None, None), ("postgresql", pg, layout.split("_")[-1]),
+                                          ("mariadb", my, None)):
+            if base is None:
+                urls = {k: f"sqlite:///{folder / f'{k}.db'}" for k in ("crm", "reference", "synced")}
+                for url in urls.values():
+                    Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            else:
+                urls = {k: f"{base}/{prefix}_{k}" for k in ("crm", "reference", "synced")}
+                _create_databases(urls, drop=True)
+            other = "crm" if database == "helpdesk" else "helpdesk"
+            load_database(engine_for(urls["crm"]), other, data[other])
+            load_database(engine_for(urls["reference"]), database, data[database])
+            load_layout(engine_for(urls["synced"]), synced, schema)
+            conn = {"crm": "AIRFLOW_CONN_CRM_DB", "helpdesk": "AIRFLOW_CONN_HELPDESK_DB"}
+            os.environ[conn[other]] = _conn_json(urls["crm"], {})
+            timing = {}
+            for label, url, extra in (("reference", urls["reference"], {}),
+                                      (layout, urls["synced"], {"adapter": layout, **({"schema": schema} if schema else {})})):
+                os.environ[conn[database]] = _conn_json(url, extra)
+                seconds = []
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    compute_area("operations" if database == "helpdesk" else "sales", period)
+                    seconds.append(time.perf_counter() - started)
+                timing[label] = round(statistics.median(seconds), 3)
+            out["timings"][f"{layout} on {engine_name}"] = timing
+    out["seconds"] = round(sum(sum(t.values()) for t in out["timings"].values()) * repeats, 2)
+    return out
+
+
+def _conn_json(url: str, extra: dict[str, Any]) -> str:
+    """An Airflow connection (JSON form) for a SQLAlchemy URL, with the project's extras."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return json.dumps({"conn_type": "sqlite", "host": parsed.database, "extra": extra})
+    kind = "postgres" if parsed.get_backend_name() == "postgresql" else "mysql"
+    return json.dumps({"conn_type": kind, "host": parsed.host, "port": parsed.port, "login": parsed.username,
+                       "password": parsed.password, "schema": parsed.database, "extra": extra})
+
+
 def step_sql_baseline(scale: float, month: str) -> dict[str, Any]:
     """Every query of include/sql/bench/ (each computes several KPIs) against PostgreSQL."""
     import psycopg
@@ -371,7 +439,7 @@ STEPS = {
     "generate": step_generate, "floor": step_floor, "monthly": step_pipeline, "daily": step_pipeline,
     "area": step_area, "monthly_dag": step_pipeline_dag,
     "sql_baseline": step_sql_baseline, "backfill": step_backfill, "pdf": step_pdf,
-    "clv": step_clv,
+    "clv": step_clv, "adapters": step_adapters,
 }
 
 
@@ -448,6 +516,11 @@ def table(results: dict[str, Any]) -> str:
         row("lifetime-value models, monthly", c["seconds"], c["peak_rss_mb"],
             f"{c['customers']:,} customers: read {c['read_seconds']:.1f} s, fit {c['fit_seconds']:.1f} s, "
             f"sBG {c['sbg_seconds']:.1f} s", False)
+    for label, timing in s.get("adapters", {}).get("timings", {}).items():
+        layout, engine = label.split(" on ")
+        row(f"operations via adapter, {engine}", timing[layout], None,
+            f"{layout}; reference layout {timing['reference']:.2f} s (× {timing[layout] / timing['reference']:.1f}), "
+            f"demo scale {s['adapters']['adapter_scale']:g}", False)
     if "pdf" in s:
         row("monthly PDF", s["pdf"]["seconds"], s["pdf"]["peak_rss_mb"], f"{s['pdf']['pdf_bytes'] / 1024:.0f} KB",
             False)
@@ -473,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill-months", type=int, default=12)
     parser.add_argument("--backfill-days", type=int, default=31)
     parser.add_argument("--regenerate", action="store_true", help="generate the data again even if present")
-    parser.add_argument("--steps", default="floor,monthly,monthly_dag,daily,sql_baseline,backfill,clv,pdf",
+    parser.add_argument("--steps", default="floor,monthly,monthly_dag,daily,sql_baseline,backfill,clv,adapters,pdf",
                         help="which measurements to run (comma-separated; data is generated when missing)")
     parser.add_argument("--json", type=Path, help="where to write the results (default var/bench/bench-<scale>.json)")
     args = parser.parse_args(argv)
@@ -508,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         ("sql_baseline", {"month": args.month}),
         ("backfill", {"month": args.month, "months": args.backfill_months, "days": args.backfill_days}),
         ("clv", {"month": args.month}),
+        ("adapters", {"month": args.month}),
         ("pdf", {"month": args.month}),
     ):
         if name not in wanted:

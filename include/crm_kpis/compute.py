@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from crm_kpis.adapters import REFERENCE, load_adapter
 from crm_kpis.contract import load_contract, signal_present
-from crm_kpis.extracts import load_extracts, verify_sources
+from crm_kpis.extracts import EXTRACTS, load_extracts, verify_sources
 from crm_kpis.kpis import KpiValue, kpis_for
 from crm_kpis.kpis.base import Inputs
 from crm_kpis.periods import ReportPeriod
@@ -91,17 +92,22 @@ def prepare_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFrame],
-                   untracked: dict[str, str] | None = None, models: dict[str, Any] | None = None) -> list[KpiValue]:
+                   untracked: dict[str, str] | None = None, models: dict[str, Any] | None = None,
+                   not_recorded: dict[str, str] | None = None) -> list[KpiValue]:
     """Compute the area's KPIs from already-loaded frames (used by the tests with fixtures).
 
     `untracked`: tracking signals that do not hold (see `untracked_signals`); their KPIs are n/a.
-    `models`, when given, receives what the KPIs fitted (Inputs.models).
+    `models`, when given, receives what the KPIs fitted (Inputs.models). `not_recorded`: KPIs the
+    sources' adapters cannot give (`not_recorded_kpis`), n/a with the adapter's reason.
     """
     inputs = Inputs(period, prepare_frames(frames))
     if models is not None:
         inputs.models = models
     values: list[KpiValue] = []
     for definition in kpis_for(area, period.grain):
+        if not_recorded and definition.id in not_recorded:
+            values.append(definition.not_tracked(not_recorded[definition.id]))
+            continue
         try:
             values.extend(definition.evaluate(inputs, untracked))
         except Exception as exc:
@@ -110,21 +116,41 @@ def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFra
 
 
 def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]:
-    """The tracking signals with no row in their source before the period's end (name → reason)."""
+    """The tracking signals with no row in their source before the period's end (name → reason).
+
+    Through a connection's adapter: a signal its synced layout never records is untracked with the
+    adapter's reason, without a query; another is asked of the adapted tables, and its absence said
+    in the adapter's terms where it has them.
+    """
     contract = load_contract()
     out = {}
-    sources: dict[str, tuple[Any, dict[str, Any]]] = {}  # per connection: its engine and the bound period
+    sources: dict[str, tuple[Any, dict[str, Any], Any]] = {}  # per connection: engine, bound period, settings
     for name in sorted(signals):
         signal = contract.signals[name]
         conn_id = contract.tables[signal.table].conn_id
         if conn_id not in sources:
-            engine = engine_for(conn_id)
-            sources[conn_id] = (engine, bind_values(period.sql_params(source_settings(conn_id).timezone),
-                                                    engine.dialect.name))
-        engine, params = sources[conn_id]
-        if not signal_present(engine, signal, params):
-            out[name] = signal.says
-            log.info("%s: not tracked before %s (%s): its KPIs are n/a", name, period.end_date, signal.says)
+            engine, source = engine_for(conn_id), source_settings(conn_id)
+            sources[conn_id] = (engine, bind_values(period.sql_params(source.timezone), engine.dialect.name), source)
+        engine, params, source = sources[conn_id]
+        adapter = load_adapter(source.adapter) if source.adapter != REFERENCE else None
+        if adapter is not None and name in adapter.not_recorded:
+            out[name] = adapter.not_recorded[name]
+        elif not signal_present(engine, signal, params, source):
+            out[name] = adapter.signal_says.get(name, signal.says) if adapter is not None else signal.says
+        else:
+            continue
+        log.info("%s: not tracked before %s (%s): its KPIs are n/a", name, period.end_date, out[name])
+    return out
+
+
+def not_recorded_kpis(definitions: list[Any]) -> dict[str, str]:
+    """KPIs the connections' adapters cannot give whatever the data (kpi id → the adapter's reason)."""
+    out: dict[str, str] = {}
+    for definition in definitions:
+        for conn_id in sorted({EXTRACTS[name].conn_id for name in definition.inputs}):
+            source = source_settings(conn_id)
+            if source.adapter != REFERENCE and definition.id in load_adapter(source.adapter).kpis_not_recorded:
+                out[definition.id] = load_adapter(source.adapter).kpis_not_recorded[definition.id]
     return out
 
 
@@ -135,7 +161,7 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     loaded = load_extracts(needed, period)
     untracked = untracked_signals({s for d in definitions for s in (*d.tracked, *d.partial)}, period)
     models: dict[str, Any] = {}
-    values = compute_frames(area, period, loaded.frames, untracked, models)
+    values = compute_frames(area, period, loaded.frames, untracked, models, not_recorded_kpis(definitions))
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
                         untracked, loaded.extremes, models)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, column, func, inspect, literal, select, table, types
+from sqlalchemy import Engine, column, func, inspect, select, table, types
 
 from crm_kpis.config import SQL_DIR
 
@@ -263,22 +263,29 @@ def check_database(engine: Engine, conn_id: str) -> list[Problem]:
 
 
 # --- tracking signals ----------------------------------------------------------------------------
-def signal_present(engine: Engine, signal: Signal, params: dict[str, Any]) -> bool:
+def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], source: Any = None) -> bool:
     """Whether the source has at least one row proving the signal before the period's end.
 
-    A SQLAlchemy Core query over our own declared names, values bound; `LIMIT 1` stops at the
-    first row, so a tracked input costs an index probe.
+    Our declared names only, values bound; `LIMIT 1` stops at the first row, so a tracked input
+    costs an index probe. Through the connection's adapter when it has one (`source`).
     """
+    from sqlalchemy import text
+
     spec = load_contract().tables[signal.table]
-    names = {n for n in (signal.column, signal.before) if n}
-    src = table(signal.table, *[column(n) for n in names])
-    query = select(literal(1)).select_from(src)
+    where: list[str] = []
+    bound: dict[str, Any] = {}
     if signal.column:
-        query = query.where(src.c[signal.column].is_not(None))
+        where.append(f"{signal.column} IS NOT NULL")
         if signal.value is not None:
-            query = query.where(src.c[signal.column] == signal.value)
+            where.append(f"{signal.column} = :signal_value")
+            bound["signal_value"] = signal.value
     if signal.before:
-        bound = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
-        query = query.where(src.c[signal.before] < bound)
+        where.append(f"{signal.before} < :signal_before")
+        bound["signal_before"] = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
+    sql = f"SELECT 1 FROM {signal.table}" + (f" WHERE {' AND '.join(where)}" if where else "") + " LIMIT 1"
+    if source is not None and source.adapter != "reference":
+        from crm_kpis.adapters import adapt, load_adapter
+
+        sql = adapt(sql, (signal.table,), load_adapter(source.adapter), engine.dialect, source.schema)
     with engine.connect() as conn:
-        return conn.execute(query.limit(1)).first() is not None
+        return conn.execute(text(sql), bound).first() is not None

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_kpis.config import PROJECT_DIR, var_dir
-from crm_kpis.local_airflow import RunningAirflow, _stop, _wait_healthy
+from crm_kpis.local_airflow import RunningAirflow, _stop, _wait_healthy, serve_until_stopped
 from crm_kpis.report.storage import REPORTS_URL_ENV
 
 #: The worker's name for `TaskInstance.hostname` (Airflow's `[core] hostname_callable`): two
@@ -214,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker-url", default=os.environ.get("CRM_KPIS_BROKER_URL", DEFAULT_BROKER_URL),
                         help="Celery broker (Redis)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     homes = var_dir() / "celery"
     print(f"starting Airflow with {args.workers} Celery workers (logs: {homes}/<component>/component.log) ...",
           flush=True)
-    try:
+
+    def run() -> int:
         with celery_cluster(args.port, homes, args.workers, args.metadata_url, args.broker_url) as cluster:
             print(f"\nAirflow UI: {cluster.airflow.base_url}\nLogin: admin / {cluster.airflow.password}\n"
                   f"Workers: {', '.join(cluster.workers)}\nPress Ctrl-C to stop.", flush=True)
@@ -227,13 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             gone = [n for n, p in cluster.components.items() if p.poll() is not None]
             print(f"stopped: {', '.join(gone)} exited; see {homes}", file=sys.stderr)
             return 1
-    except KeyboardInterrupt:
-        return 0
-    except RuntimeError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    finally:
-        print("Airflow stopped.")
+
+    return serve_until_stopped(run)
 
 
 if __name__ == "__main__":

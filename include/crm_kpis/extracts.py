@@ -198,6 +198,10 @@ def verify_sources(names: set[str]) -> None:
     """
     errors = []
     for conn_id, tables in sorted(sources_needed(names).items()):
+        source = source_settings(conn_id)
+        if source.adapter != "reference":
+            errors.extend(f"{conn_id}: {p}" for p in adapter_problems(engine_for(conn_id), source, tables))
+            continue
         for problem in schema_problems(engine_for(conn_id), tables):
             if problem.level == "error":
                 errors.append(f"{conn_id}: {problem.line()}")
@@ -206,6 +210,27 @@ def verify_sources(names: set[str]) -> None:
     if errors:
         raise ContractError(f"the source contract is not met ({len(errors)} problem(s)); "
                             "run `python -m crm_kpis.sources check` for the whole list:\n" + "\n".join(errors))
+
+
+def adapter_problems(engine: Any, source: Any, tables: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    """What a synced database lacks for its adapter, in the adapter's own terms ("fivetran_zendesk
+    needs ticket_field_history.field_name"), and reference tables the adapter does not fill."""
+    from sqlalchemy import inspect
+
+    from crm_kpis.adapters import load_adapter
+
+    adapter = load_adapter(source.adapter)
+    out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {}) if t not in adapter.tables]
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names(schema=source.schema)) | set(inspector.get_view_names(schema=source.schema))
+    where = f" (schema {source.schema})" if source.schema else ""
+    for table, columns in adapter.synced.items():
+        if table not in existing:
+            out.append(f"{adapter.name} needs the synced table {table}{where}; it is missing")
+            continue
+        present = {c["name"] for c in inspector.get_columns(table, schema=source.schema)}
+        out.extend(f"{adapter.name} needs {table}.{c}{where}; the column is missing" for c in columns if c not in present)
+    return out
 
 
 def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
@@ -220,8 +245,9 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
     for name in sorted(names):
         extract = EXTRACTS[name]
         target = period.shift(extract.shift) if extract.shift else period
-        tz = source_settings(extract.conn_id).timezone
-        raw, reads = read_extract(engine_for(extract.conn_id), extract.sql, target.sql_params(tz), tz)
+        source = source_settings(extract.conn_id)
+        tz = source.timezone
+        raw, reads = read_extract(engine_for(extract.conn_id), extract.sql, target.sql_params(tz), tz, source)
         table = source_table(extract)
         # unreadable values first: a row is counted once, under the first rule it breaks
         typed_rules = tuple(Rule(rule, lambda f, c=marker: f[c]) for rule, marker in marked_rules(raw))

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -336,6 +336,21 @@ def run_in_process(dag: Any, **test_kwargs: Any) -> Any:
     return dag_run
 
 
+def serve_until_stopped(run: Callable[[], int]) -> int:
+    """Run a started Airflow's command-line session: Ctrl-C or SIGTERM stops it cleanly (the context
+    managers inside `run` stop every component), a start that fails says why; exit code of `run`."""
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # unwinds the context manager: a clean stop
+    try:
+        return run()
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        print("Airflow stopped.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start Airflow (scheduler, dag-processor, triggerer, API server on 127.0.0.1) with the project's DAGs and
     plugins; stop it and all its children on Ctrl-C."""
@@ -345,9 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="UI and API port (default 8080)")
     parser.add_argument("--check", action="store_true", help="start, log in through the API, list the DAGs, stop")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # unwinds the context manager: a clean stop
     print(f"starting Airflow (log: {configure() / 'standalone.log'}) ...", flush=True)
-    try:
+
+    def run() -> int:
         # a check looks, it does not run anything: no scheduled DAG runs
         with standalone(args.port, schedule=not args.check) as airflow:
             print(f"\nAirflow UI: {airflow.base_url}\nLogin: admin / {airflow.password}\n"
@@ -359,13 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if set(dag_ids) >= DAG_IDS else 1
             print("Press Ctrl-C to stop.", flush=True)
             return airflow.process.wait() or 0
-    except KeyboardInterrupt:
-        return 0
-    except RuntimeError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    finally:
-        print("Airflow stopped.")
+
+    return serve_until_stopped(run)
 
 
 if __name__ == "__main__":

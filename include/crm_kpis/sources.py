@@ -166,11 +166,22 @@ def source_settings(conn_id: str) -> SourceSettings:
                                 "(e.g. Europe/Berlin)") from exc
     adapter = str(extra.get("adapter") or "reference")
     if adapter != "reference":
-        raise SourceConfigError(f"connection {conn_id!r}: adapter {adapter!r} is not available (reference)")
+        from crm_kpis.adapters import AdapterError, load_adapter
+
+        try:
+            database = load_adapter(adapter).database
+        except AdapterError as exc:
+            raise SourceConfigError(f"connection {conn_id!r}: {exc}") from exc
+        if SOURCE_DATABASES[conn_id] != database:
+            raise SourceConfigError(f"connection {conn_id!r}: adapter {adapter!r} reads a synced {database}, "
+                                    f"not the {SOURCE_DATABASES[conn_id]} (set it on {DATABASE_CONNS[database]})")
     return SourceSettings(tz, adapter, extra.get("schema") or None)
 
 
 SOURCE_CONN_IDS = (CRM_CONN_ID, HELPDESK_CONN_ID)
+#: which reference database each source connection holds (source_contract.yaml's `databases`)
+SOURCE_DATABASES = {CRM_CONN_ID: "crm", HELPDESK_CONN_ID: "helpdesk"}
+DATABASE_CONNS = {database: conn_id for conn_id, database in SOURCE_DATABASES.items()}
 
 
 @lru_cache(maxsize=16)
@@ -388,6 +399,16 @@ def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> 
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
+def adapted_sql(sql: str, name: str, engine: Engine, source: SourceSettings | None) -> str:
+    """The SQL of file `name` as it runs on this source: through its adapter when it has one."""
+    if source is None or source.adapter == "reference":
+        return sql
+    from crm_kpis.adapters import adapt, load_adapter
+    from crm_kpis.contract import tables_read
+
+    return adapt(sql, tables_read(name), load_adapter(source.adapter), engine.dialect, source.schema)
+
+
 def bind_values(params: dict[str, Any], dialect: str) -> dict[str, Any]:
     return {key: _bind_value(value, dialect) for key, value in params.items()}
 
@@ -397,16 +418,18 @@ def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFram
     return read_extract(engine, name, params)[0]
 
 
-def read_extract(engine: Engine, name: str, params: dict[str, Any],
-                 source_tz: str = "UTC") -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_extract(engine: Engine, name: str, params: dict[str, Any], source_tz: str = "UTC",
+                 source: SourceSettings | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run one SQL file with bound parameters; its rows typed by the contract, and what was unreadable.
 
     Rows with a value that cannot be read carry a marker column (see typed_read) for the row checks.
+    With a `source` whose adapter is not the reference one, the file's reference tables are read
+    through that adapter's SELECTs (crm_kpis.adapters).
     """
     from crm_kpis.typed_read import type_frame
 
     dialect = engine.dialect.name
-    sql = load_sql(name, dialect)
+    sql = adapted_sql(load_sql(name, dialect), name, engine, source)
     try:
         if dialect == "postgresql":
             frame = _read_postgres_arrow(engine, sql, params)  # Arrow types: floats and labels already

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from crm_kpis.contract import ColumnSpec, load_contract, main_table, tables_read
+from crm_kpis.contract import ColumnSpec, _sql_text, load_contract, main_table, tables_read
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,11 @@ def column_specs(sql_name: str) -> dict[str, ColumnSpec]:
     """The contract's spec for each output column name of a SQL file.
 
     A name is looked up in the file's main table (its first FROM) first, then in the other tables
-    it reads: `status` of orders.sql is the orders status. Aliases that the contract does not
-    know (`agent_team`) are typed by the naming convention (`*_at` timestamp, `*_date`/`*_on` date).
+    it reads: `status` of orders.sql is the orders status. A column renamed in the file
+    (`p.first_response_minutes AS sla_first_response_minutes`) is typed as the column it renames:
+    a target synced as text must be read as a number, not compared as a string. Other names the
+    contract does not know (`agent_team`) are typed by the naming convention (`*_at` timestamp,
+    `*_date`/`*_on` date).
     """
     contract = load_contract()
     names = tables_read(sql_name)
@@ -61,7 +64,15 @@ def column_specs(sql_name: str) -> dict[str, ColumnSpec]:
     for table_name in ordered:
         for name, spec in contract.tables[table_name].columns.items():
             specs.setdefault(name, spec)
+    for source, alias in _RENAMED.findall(_sql_text(sql_name)):
+        if alias not in specs and source in specs and alias not in LABEL_COLUMNS:
+            # its type only: a LEFT JOIN may give none, and its allowed values are the source column's check
+            specs[alias] = replace(specs[source], name=alias, nullable=True, allowed=(), exclude_unknown=False)
     return specs
+
+
+#: `x.column AS alias` in a SQL file
+_RENAMED = re.compile(r"\b\w+\.(\w+)\s+AS\s+(\w+)", re.IGNORECASE)
 
 
 def _kind(name: str, specs: dict[str, ColumnSpec]) -> ColumnSpec | None:

@@ -123,7 +123,7 @@ def reopen_rate(x: Inputs) -> list[Measure]:
     return share(t.assign(reopened=(t["reopen_count"] > 0).astype(bool)), "reopened", BY)
 
 
-@kpi("operations.sla_compliance_rate", tracked=("first_responses",), coverage=("tickets_resolved", "first_response_at"), name="SLA compliance", unit="rate", better="up", grain="D",
+@kpi("operations.sla_compliance_rate", tracked=("first_responses", "sla_policies"), coverage=("tickets_resolved", "first_response_at"), name="SLA compliance", unit="rate", better="up", grain="D",
      formula="tickets resolved in period whose first response and resolution both met their priority's "
              "sla_policies / tickets resolved in period",
      inputs=["tickets_resolved"], breakdowns=BY,

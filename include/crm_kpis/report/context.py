@@ -270,6 +270,20 @@ def check_config(settings: Settings, report: ReportConfig) -> None:
         raise ValueError(f"unknown KPI ids in the reports configuration: {', '.join(unknown)}")
 
 
+def approximations_in_use() -> dict[str, str]:
+    """Per KPI, how the sources' adapters approximate its definition (said under the definition)."""
+    from crm_kpis.adapters import REFERENCE, load_adapter
+    from crm_kpis.sources import SOURCE_CONN_IDS, source_settings
+
+    out: dict[str, str] = {}
+    for conn_id in SOURCE_CONN_IDS:
+        name = source_settings(conn_id).adapter
+        if name != REFERENCE:
+            adapter = load_adapter(name)
+            out.update({k: f"From {adapter.title} ({name}): {text}" for k, text in adapter.approximations.items()})
+    return out
+
+
 def build_context(engine: Engine, period: ReportPeriod, settings: Settings, report: ReportConfig,
                   rendered_at: datetime) -> dict[str, Any]:
     check_config(settings, report)
@@ -331,6 +345,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "unreadable": run.get("unreadable") or {},
         "rendered_at": rendered_at,
         "definitions": [REGISTRY[k.id] for area in AREAS for k in kpis_for(area, period.grain)],
+        "approximations": approximations_in_use(),
         "models": models_appendix(run.get("models")),
         "to_date": to_date(engine, period, settings.currency, variant),
     }

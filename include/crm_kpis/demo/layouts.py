@@ -1,0 +1,130 @@
+"""The demo business written in a synced SaaS layout, as Fivetran would write it (`--layout`).
+
+Why: the adapters (crm_kpis.adapters) are proven by a differential test: the same business in the
+reference tables and in a synced layout must give the same KPIs through the adapter. So each
+layout here is the inverse of its adapter's SELECTs: every reference fact the KPIs read is written
+where the synced layout records it (a ticket's resolution as status changes in
+ticket_field_history, its first response as an agent's public comment, an agent's team as a group
+membership). What the layout cannot record (agent hours, calls, a complaint type) is left out.
+
+The tables are created by pandas, not by our DDL files: a synced schema is the connector's, not
+the product's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from crm_kpis.demo.loader import _for_sqlite
+
+#: a requester (end user) per ticket: ids clear of the agents'
+REQUESTER_ID_OFFSET = 10_000_000
+SLA_VERSION_AT = pd.Timestamp("2020-01-01 00:00:00")
+ZENDESK_CHANNEL = {"phone": "voice", "social": "twitter"}
+ZENDESK_TYPE = {"question": "question", "incident": "incident", "request": "task", "complaint": "question"}
+
+
+def _status_history(tickets: pd.DataFrame) -> pd.DataFrame:
+    """Status changes that give back each ticket's resolution and reopen count: `new` at creation,
+    `k` solved/open cycles between the first response (or creation) and the resolution, `solved` at
+    `resolved_at`, `closed` at `closed_at`; an unresolved ticket's current status after creation."""
+    rows: list[tuple[int, str, pd.Timestamp]] = []
+    for t in tickets.itertuples(index=False):
+        rows.append((t.ticket_id, "new", t.created_at))
+        if pd.isna(t.resolved_at):
+            if t.status != "open" or not pd.isna(t.first_response_at):
+                rows.append((t.ticket_id, t.status, t.first_response_at if not pd.isna(t.first_response_at)
+                             else t.created_at + pd.Timedelta(seconds=1)))
+            continue
+        start = t.first_response_at if not pd.isna(t.first_response_at) else t.created_at
+        rows.append((t.ticket_id, "open", start))
+        k, span = int(t.reopen_count), (t.resolved_at - start).total_seconds()
+        for i in range(1, k + 1):  # solved, then reopened, strictly between start and the resolution
+            rows.append((t.ticket_id, "solved", start + pd.Timedelta(seconds=int(span * (2 * i - 1) / (2 * k + 1)))))
+            rows.append((t.ticket_id, "open", start + pd.Timedelta(seconds=int(span * 2 * i / (2 * k + 1)))))
+        rows.append((t.ticket_id, "solved", t.resolved_at))
+        if not pd.isna(t.closed_at) and t.status == "closed":
+            rows.append((t.ticket_id, "closed", t.closed_at))
+    out = pd.DataFrame(rows, columns=["ticket_id", "value", "updated"])
+    out.insert(1, "field_name", "status")
+    out["user_id"] = pd.NA
+    return out
+
+
+def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The reference helpdesk tables as Fivetran's Zendesk Support tables."""
+    agents, tickets, messages, sla = (helpdesk[t] for t in ("agents", "tickets", "ticket_messages", "sla_policies"))
+    teams = sorted(agents["team"].dropna().unique())
+    group = pd.DataFrame({"id": np.arange(1, len(teams) + 1), "name": teams, "_fivetran_deleted": False})
+    group_id = dict(zip(teams, group["id"], strict=True))
+    requesters = tickets["ticket_id"].to_numpy() + REQUESTER_ID_OFFSET
+    user = pd.concat([
+        pd.DataFrame({"id": agents["agent_id"], "name": agents["name"], "role": "agent"}),
+        pd.DataFrame({"id": requesters, "name": [f"Requester {i}" for i in tickets["ticket_id"]], "role": "end-user"}),
+    ], ignore_index=True)
+    user["_fivetran_deleted"] = False
+    group_member = pd.DataFrame({"id": agents["agent_id"], "user_id": agents["agent_id"],
+                                 "group_id": agents["team"].map(group_id), "_fivetran_deleted": False})
+    ticket = pd.DataFrame({
+        "id": tickets["ticket_id"],
+        "created_at": tickets["created_at"],
+        "status": tickets["status"],
+        "priority": tickets["priority"],
+        "type": tickets["category"].map(ZENDESK_TYPE),
+        "via_channel": tickets["channel"].map(lambda c: ZENDESK_CHANNEL.get(c, c)),
+        "assignee_id": tickets["assignee_agent_id"],
+        "requester_id": requesters,
+        "_fivetran_deleted": False,
+    })
+    requester_of = dict(zip(tickets["ticket_id"], requesters, strict=True))
+    comment = pd.DataFrame({
+        "id": messages["message_id"],
+        "ticket_id": messages["ticket_id"],
+        "user_id": messages["agent_id"].where(messages["author"] == "agent",
+                                              messages["ticket_id"].map(requester_of)).astype("Int64"),
+        "created": messages["created_at"],
+        "public": messages["public"].astype(bool),
+        "_fivetran_deleted": False,
+    })
+    metrics = [("first_reply_time", "first_response_minutes"), ("requester_wait_time", "resolution_minutes")]
+    sla_metric = pd.DataFrame([
+        {"index": i, "sla_policy_id": 1, "sla_policy_updated_at": SLA_VERSION_AT, "business_hours": False,
+         "metric": metric, "priority": row["priority"], "target": int(row[column])}
+        for i, (row, (metric, column)) in enumerate((r, m) for _, r in sla.iterrows() for m in metrics)
+    ])
+    return {"ticket": ticket, "ticket_field_history": _status_history(tickets), "ticket_comment": comment,
+            "user": user, "group": group, "group_member": group_member, "sla_policy_metric_history": sla_metric}
+
+
+#: layout name -> (the reference database it replaces, the writer)
+LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]]] = {
+    "fivetran_zendesk": ("helpdesk", fivetran_zendesk),
+}
+#: the keys Fivetran gives the synced tables (its primary keys; nothing else is indexed)
+KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": ("id",), "group_member": ("id",),
+        "ticket_field_history": ("ticket_id", "updated"),
+        "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at")}
+
+
+def load_layout(engine: Engine, frames: dict[str, pd.DataFrame], schema: str | None = None) -> dict[str, int]:
+    """Replace the synced tables in `engine` (in `schema`, created if needed) with `frames`."""
+    dialect = engine.dialect.name
+    if schema:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {engine.dialect.identifier_preparer.quote(schema)}"))
+    counts = {}
+    with engine.begin() as conn:
+        for name, frame in frames.items():
+            data = _for_sqlite(frame) if dialect == "sqlite" else frame
+            data.to_sql(name, conn, schema=schema, if_exists="replace", index=False, chunksize=50_000)
+            counts[name] = len(frame)
+            if name in KEYS:
+                quote = engine.dialect.identifier_preparer.quote_identifier
+                table = (f"{quote(schema)}." if schema else "") + quote(name)
+                conn.execute(text(f"CREATE INDEX {quote('pk_' + name)} ON {table} "
+                                  f"({', '.join(quote(c) for c in KEYS[name])})"))
+    return counts

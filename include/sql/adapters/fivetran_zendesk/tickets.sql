@@ -1,0 +1,45 @@
+-- The reference `tickets` from Zendesk's ticket, its status history and its comments.
+-- resolved_at: the last change to solved (or the first to closed) of a ticket solved or closed now;
+-- reopen_count: changes from solved back to new/open/pending/hold; first_response_at: the first
+-- public comment by an agent or admin after the ticket's first comment. Deleted tickets are left out.
+SELECT t.id AS ticket_id,
+       NULL AS customer_id,
+       CASE t.via_channel WHEN 'voice' THEN 'phone' WHEN 'twitter' THEN 'social' WHEN 'facebook' THEN 'social'
+                          ELSE t.via_channel END AS channel,
+       CASE t.type WHEN 'task' THEN 'request' WHEN 'problem' THEN 'incident' ELSE t.type END AS category,
+       t.priority,
+       CASE t.status WHEN 'new' THEN 'open' WHEN 'hold' THEN 'pending' ELSE t.status END AS status,
+       t.assignee_id AS assignee_agent_id,
+       t.created_at,
+       r.first_response_at,
+       CASE WHEN t.status IN ('solved', 'closed') THEN COALESCE(s.last_solved_at, s.first_closed_at) END AS resolved_at,
+       s.first_closed_at AS closed_at,
+       COALESCE(s.reopens, 0) AS reopen_count
+FROM {{ src.ticket }} t
+LEFT JOIN (
+    SELECT h.ticket_id,
+           MAX(CASE WHEN h.value = 'solved' THEN h.updated END) AS last_solved_at,
+           MIN(CASE WHEN h.value = 'closed' THEN h.updated END) AS first_closed_at,
+           SUM(CASE WHEN h.value IN ('new', 'open', 'pending', 'hold') AND h.previous = 'solved' THEN 1 ELSE 0 END) AS reopens
+    FROM (
+        SELECT f.ticket_id, f.value, f.updated,
+               LAG(f.value) OVER (PARTITION BY f.ticket_id ORDER BY f.updated) AS previous
+        FROM {{ src.ticket_field_history }} f
+        WHERE f.field_name = 'status'
+    ) h
+    GROUP BY h.ticket_id
+) s ON s.ticket_id = t.id
+LEFT JOIN (
+    -- one pass over the comments: a reply is public, by an agent or admin, after the ticket's first comment
+    SELECT c.ticket_id, MIN(CASE WHEN c.is_reply = 1 THEN c.created END) AS first_response_at
+    FROM (
+        SELECT w.ticket_id, w.created,
+               CASE WHEN w.public = TRUE AND (w._fivetran_deleted IS NULL OR w._fivetran_deleted = FALSE)
+                         AND u.role IN ('agent', 'admin')
+                         AND w.created > MIN(w.created) OVER (PARTITION BY w.ticket_id) THEN 1 ELSE 0 END AS is_reply
+        FROM {{ src.ticket_comment }} w
+        LEFT JOIN {{ src.user }} u ON u.id = w.user_id
+    ) c
+    GROUP BY c.ticket_id
+) r ON r.ticket_id = t.id
+WHERE (t._fivetran_deleted IS NULL OR t._fivetran_deleted = FALSE) AND t.status <> 'deleted'
