@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Engine, column, func, inspect, select, table, types
+from sqlalchemy import Engine, column, func, inspect, literal, select, table, types
 
 from crm_kpis.config import SQL_DIR
 
@@ -266,26 +266,27 @@ def check_database(engine: Engine, conn_id: str) -> list[Problem]:
 def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], source: Any = None) -> bool:
     """Whether the source has at least one row proving the signal before the period's end.
 
-    Our declared names only, values bound; `LIMIT 1` stops at the first row, so a tracked input
-    costs an index probe. Through the connection's adapter when it has one (`source`).
+    A SQLAlchemy Core query over our own declared names, values bound; `LIMIT 1` (compiled for the
+    dialect) stops at the first row, so a tracked input costs an index probe. Through the
+    connection's adapter (`source`), the table is the adapter's SELECT as a CTE of the same name.
     """
-    from sqlalchemy import text
-
     spec = load_contract().tables[signal.table]
-    where: list[str] = []
-    bound: dict[str, Any] = {}
-    if signal.column:
-        where.append(f"{signal.column} IS NOT NULL")
-        if signal.value is not None:
-            where.append(f"{signal.column} = :signal_value")
-            bound["signal_value"] = signal.value
-    if signal.before:
-        where.append(f"{signal.before} < :signal_before")
-        bound["signal_before"] = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
-    sql = f"SELECT 1 FROM {signal.table}" + (f" WHERE {' AND '.join(where)}" if where else "") + " LIMIT 1"
+    names = [n for n in dict.fromkeys((signal.column, signal.before)) if n]
+    src: Any = table(signal.table, *[column(n) for n in names])
     if source is not None and source.adapter != "reference":
-        from crm_kpis.adapters import adapt, load_adapter
+        from sqlalchemy import text
 
-        sql = adapt(sql, (signal.table,), load_adapter(source.adapter), engine.dialect, source.schema)
+        from crm_kpis.adapters import load_adapter
+
+        adapted = load_adapter(source.adapter).select(signal.table, engine.dialect, source.schema)
+        src = text(adapted).columns(*[column(n) for n in names]).cte(signal.table)
+    query = select(literal(1)).select_from(src)
+    if signal.column:
+        query = query.where(src.c[signal.column].is_not(None))
+        if signal.value is not None:
+            query = query.where(src.c[signal.column] == signal.value)
+    if signal.before:
+        bound = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
+        query = query.where(src.c[signal.before] < bound)
     with engine.connect() as conn:
-        return conn.execute(text(sql), bound).first() is not None
+        return conn.execute(query.limit(1)).first() is not None

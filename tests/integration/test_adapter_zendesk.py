@@ -238,3 +238,12 @@ def test_the_readme_has_the_coverage_the_adapter_declares():
     done = subprocess.run([sys.executable, "-m", "crm_kpis.sources", "coverage", "--adapter", ADAPTER],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == coverage_table(load_adapter(ADAPTER)).strip()
+
+
+def test_the_report_says_under_each_approximated_kpi_how_the_adapter_reads_it(hand_made):
+    from crm_kpis.report.context import approximations_in_use
+
+    said = approximations_in_use()
+    assert set(said) == set(load_adapter(ADAPTER).approximations)
+    assert said["operations.first_response_hours"].startswith(
+        "From Zendesk Support synced by Fivetran (fivetran_zendesk): first reply = the first public comment")
