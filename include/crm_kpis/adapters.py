@@ -42,7 +42,12 @@ class Adapter:
     database: str  # crm or helpdesk: the reference database it fills
     synced: dict[str, tuple[str, ...]]  # synced table -> the columns its SELECTs read
     tables: dict[str, str]  # reference table -> the SELECT's file name
-    not_recorded: dict[str, str] = field(default_factory=dict)  # tracking signal -> reason
+    #: reference tables the synced layout does not have -> why: read as empty, their KPIs n/a
+    not_recorded_tables: dict[str, str] = field(default_factory=dict)
+    #: "table.column" of reference columns the layout never records -> why (the column reads as NULL,
+    #: a tracking signal on it is untracked with that reason)
+    columns_not_recorded: dict[str, str] = field(default_factory=dict)
+    ids: str = "bigint"  # how the synced layout types its ids (an empty table's ids must join alike)
     signal_says: dict[str, str] = field(default_factory=dict)
     kpis_not_recorded: dict[str, str] = field(default_factory=dict)
     approximations: dict[str, str] = field(default_factory=dict)
@@ -51,11 +56,27 @@ class Adapter:
     def folder(self) -> Path:
         return ADAPTERS_DIR / self.name
 
+    def reason(self, table: str) -> str:
+        return f"not recorded by {self.name} ({self.not_recorded_tables[table]})"
+
+    def signal_not_recorded(self, signal: Any) -> str | None:
+        """Why the layout can never satisfy a tracking signal (its table or column is not recorded)."""
+        if signal.table in self.not_recorded_tables:
+            return self.reason(signal.table)
+        where = f"{signal.table}.{signal.column}"
+        if signal.column and where in self.columns_not_recorded:
+            return f"not recorded by {self.name} ({self.columns_not_recorded[where]})"
+        return None
+
     def select(self, table: str, dialect: Any, schema: str | None = None) -> str:
-        """The reference table's SELECT with the synced tables' names quoted for the dialect."""
+        """The reference table's SELECT with the synced tables' names quoted for the dialect (an
+        empty SELECT of the table's columns, typed for the dialect, where the layout has none)."""
+        if table in self.not_recorded_tables:
+            return empty_select(table, dialect, self.ids)
         template = (self.folder / self.tables[table]).read_text(encoding="utf-8")
         body = "\n".join(line.split("--", 1)[0] for line in template.splitlines()).strip()
-        return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema))
+        return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema),
+                                                 null=lambda kind: typed_null(kind, dialect, self.ids))
 
 
 def available() -> tuple[str, ...]:
@@ -72,7 +93,9 @@ def load_adapter(name: str) -> Adapter:
     return Adapter(
         name=name, title=raw["title"], database=raw["database"],
         synced={t: tuple(c) for t, c in raw["synced"].items()}, tables=dict(raw["tables"]),
-        not_recorded=dict(raw.get("not_recorded") or {}), signal_says=dict(raw.get("signal_says") or {}),
+        not_recorded_tables=dict(raw.get("not_recorded_tables") or {}), ids=str(raw.get("ids", "bigint")),
+        columns_not_recorded=dict(raw.get("columns_not_recorded") or {}),
+        signal_says=dict(raw.get("signal_says") or {}),
         kpis_not_recorded=dict(raw.get("kpis_not_recorded") or {}),
         approximations=dict(raw.get("approximations") or {}),
     )
@@ -90,6 +113,32 @@ def _names(synced: dict[str, tuple[str, ...]], dialect: Any, schema: str | None)
     return {name: prefix + preparer.quote_identifier(name) for name in synced}
 
 
+#: the contract's column types as each dialect casts a NULL (SQLite needs none); `id` follows the layout
+_CASTS = {
+    "postgresql": {"text": "TEXT", "timestamp": "TIMESTAMP", "date": "DATE", "numeric": "NUMERIC", "int": "INTEGER",
+                   "bool": "BOOLEAN", "id:bigint": "BIGINT", "id:text": "TEXT"},
+    "mysql": {"text": "CHAR", "timestamp": "DATETIME", "date": "DATE", "numeric": "DECIMAL(18,4)", "int": "SIGNED",
+              "bool": "SIGNED", "id:bigint": "SIGNED", "id:text": "CHAR"},
+}
+
+
+def typed_null(kind: str, dialect: Any, ids: str) -> str:
+    """`{{ null('timestamp') }}` in an adapter's SQL: a NULL of a contract type, cast for the dialect
+    (a column the layout does not record, which the extracts still compare or join)."""
+    casts = _CASTS.get(dialect.name)
+    return f"CAST(NULL AS {casts[f'id:{ids}' if kind == 'id' else kind]})" if casts else "NULL"
+
+
+def empty_select(table: str, dialect: Any, ids: str) -> str:
+    """A SELECT of the reference table's columns that returns no row, each column typed as the
+    contract says (a bare NULL is text on PostgreSQL and would not compare with a timestamp)."""
+    from crm_kpis.contract import load_contract
+
+    columns = [f"{typed_null(spec.type, dialect, ids)} AS {name}"
+               for name, spec in load_contract().tables[table].columns.items()]
+    return f"SELECT {', '.join(columns)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
+
+
 _LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
 
 
@@ -99,7 +148,8 @@ def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, sch
     A query that starts with its own `WITH` keeps its CTEs after the adapter's. A reference table
     the adapter does not fill is not given a CTE: the contract check has already said it is missing.
     """
-    ctes = [f"{t} AS (\n{adapter.select(t, dialect, schema)}\n)" for t in tables if t in adapter.tables]
+    ctes = [f"{t} AS (\n{adapter.select(t, dialect, schema)}\n)" for t in tables
+            if t in adapter.tables or t in adapter.not_recorded_tables]
     if not ctes:
         return sql
     body = "\n".join(line.split("--", 1)[0] for line in sql.splitlines()).strip()
@@ -113,30 +163,44 @@ def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, sch
 COMPUTED, APPROXIMATED, PARTIAL, NOT_RECORDED = "computed", "approximated", "partial", "n/a"
 
 
+def not_recorded_reason(adapter: Adapter, kpi: Any) -> tuple[str, str] | None:
+    """(status, why) of a KPI that the layout cannot give in full: n/a when it reads a table the
+    layout does not have (unless that table is only the KPI's optional, `partial`, input) or when
+    the adapter says so; partial when only an optional input is missing; None otherwise."""
+    from crm_kpis.contract import load_contract, tables_read
+    from crm_kpis.extracts import EXTRACTS
+
+    if kpi.id in adapter.kpis_not_recorded:
+        return NOT_RECORDED, adapter.kpis_not_recorded[kpi.id]
+    contract = load_contract()
+    optional = {contract.signals[s].table for s in kpi.partial}
+    read = {t for name in kpi.inputs for t in tables_read(EXTRACTS[name].sql)}
+    missing = [adapter.reason(t) for t in sorted(read & set(adapter.not_recorded_tables)) if t not in optional]
+    missing += [r for s in kpi.tracked if (r := adapter.signal_not_recorded(contract.signals[s])) and r not in missing]
+    if missing:
+        return NOT_RECORDED, "; ".join(missing)
+    partial = [r for s in kpi.partial if (r := adapter.signal_not_recorded(contract.signals[s]))]
+    if partial:
+        return PARTIAL, "without: " + "; ".join(partial)
+    return None
+
+
 def coverage(adapter: Adapter) -> list[tuple[str, str, str, str]]:
     """(kpi id, name, status, why) for every KPI that reads the adapter's database, from its
     declaration: n/a where it cannot be given, partial where an optional input is missing,
     approximated where the definition is, else computed."""
-    from crm_kpis.contract import load_contract
     from crm_kpis.extracts import EXTRACTS
     from crm_kpis.kpis import REGISTRY
 
     database_of = {conn: db for conn, db in (("crm_db", "crm"), ("helpdesk_db", "helpdesk"))}
-    contract = load_contract()
     out = []
     for kpi in sorted(REGISTRY.values(), key=lambda k: k.id):
         databases = {database_of[EXTRACTS[name].conn_id] for name in kpi.inputs}
         if adapter.database not in databases:
             continue
-        own = [s for s in kpi.tracked if contract.tables[contract.signals[s].table].database == adapter.database]
-        missing = [adapter.not_recorded[s] for s in own if s in adapter.not_recorded]
-        partial = [adapter.not_recorded[s] for s in kpi.partial if s in adapter.not_recorded]
-        if kpi.id in adapter.kpis_not_recorded:
-            out.append((kpi.id, kpi.name, NOT_RECORDED, adapter.kpis_not_recorded[kpi.id]))
-        elif missing:
-            out.append((kpi.id, kpi.name, NOT_RECORDED, "; ".join(missing)))
-        elif partial:
-            out.append((kpi.id, kpi.name, PARTIAL, "without: " + "; ".join(partial)))
+        limited = not_recorded_reason(adapter, kpi)
+        if limited is not None:
+            out.append((kpi.id, kpi.name, *limited))
         elif kpi.id in adapter.approximations:
             out.append((kpi.id, kpi.name, APPROXIMATED, adapter.approximations[kpi.id]))
         else:

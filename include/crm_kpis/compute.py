@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from crm_kpis.adapters import REFERENCE, load_adapter
+from crm_kpis.adapters import NOT_RECORDED, REFERENCE, load_adapter, not_recorded_reason
 from crm_kpis.contract import load_contract, signal_present
 from crm_kpis.extracts import EXTRACTS, load_extracts, verify_sources
 from crm_kpis.kpis import KpiValue, kpis_for
@@ -133,8 +133,8 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
             sources[conn_id] = (engine, bind_values(period.sql_params(source.timezone), engine.dialect.name), source)
         engine, params, source = sources[conn_id]
         adapter = load_adapter(source.adapter) if source.adapter != REFERENCE else None
-        if adapter is not None and name in adapter.not_recorded:
-            out[name] = adapter.not_recorded[name]
+        if adapter is not None and adapter.signal_not_recorded(signal):
+            out[name] = adapter.signal_not_recorded(signal)  # type: ignore[assignment]
         elif not signal_present(engine, signal, params, source):
             out[name] = adapter.signal_says.get(name, signal.says) if adapter is not None else signal.says
         else:
@@ -144,13 +144,17 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
 
 
 def not_recorded_kpis(definitions: list[Any]) -> dict[str, str]:
-    """KPIs the connections' adapters cannot give whatever the data (kpi id → the adapter's reason)."""
+    """KPIs the connections' adapters cannot give whatever the data (kpi id → the adapter's reason):
+    they read a table the synced layout does not have, or the adapter says so."""
     out: dict[str, str] = {}
     for definition in definitions:
         for conn_id in sorted({EXTRACTS[name].conn_id for name in definition.inputs}):
             source = source_settings(conn_id)
-            if source.adapter != REFERENCE and definition.id in load_adapter(source.adapter).kpis_not_recorded:
-                out[definition.id] = load_adapter(source.adapter).kpis_not_recorded[definition.id]
+            if source.adapter == REFERENCE:
+                continue
+            limited = not_recorded_reason(load_adapter(source.adapter), definition)
+            if limited is not None and limited[0] == NOT_RECORDED:
+                out[definition.id] = limited[1]
     return out
 
 

@@ -220,7 +220,8 @@ def adapter_problems(engine: Any, source: Any, tables: dict[str, tuple[str, ...]
     from crm_kpis.adapters import load_adapter
 
     adapter = load_adapter(source.adapter)
-    out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {}) if t not in adapter.tables]
+    out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {})
+           if t not in adapter.tables and t not in adapter.not_recorded_tables]
     inspector = inspect(engine)
     existing = set(inspector.get_table_names(schema=source.schema)) | set(inspector.get_view_names(schema=source.schema))
     where = f" (schema {source.schema})" if source.schema else ""

@@ -32,7 +32,7 @@ def untracked_inputs(engine: Any, conn_id: str, source: Any = None) -> list[tupl
     out = []
     params = bind_values({"end": date(9999, 1, 1), "end_date": date(9999, 1, 1)}, engine.dialect.name)
     for signal in contract.signals.values():
-        if contract.tables[signal.table].conn_id != conn_id or (adapter and signal.name in adapter.not_recorded):
+        if contract.tables[signal.table].conn_id != conn_id or (adapter and adapter.signal_not_recorded(signal)):
             continue
         try:
             present = signal_present(engine, signal, params, source)

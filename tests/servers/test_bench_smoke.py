@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from crm_kpis import bench
+from crm_kpis.demo.layouts import LAYOUTS
 from tests.servers.conftest import MYSQL_ADMIN, PG_ADMIN, SUFFIX
 
 SCALE = 0.3
@@ -23,17 +24,19 @@ def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     try:
         assert bench.main(["--scale", str(SCALE), "--regenerate", "--months-of-data", "13", "--backfill-months", "2",
-                           "--backfill-days", "2", "--json", str(out)]) == 0
+                           "--backfill-days", "2", "--adapter-scale", "0.3", "--json", str(out)]) == 0
         yield json.loads(out.read_text()), bench.database_urls(SCALE)
     finally:
         urls = bench.database_urls(SCALE)
+        adapters = [f"{bench.adapter_db_prefix()}_{layout.removeprefix('fivetran_')}_{k}"
+                    for layout in LAYOUTS for k in ("crm", "reference", "synced")]
         mp.undo()
         for admin, keys in ((PG_ADMIN, ("crm", "helpdesk_pg", "warehouse")), (MYSQL_ADMIN, ("helpdesk",))):
             engine = create_engine(admin, isolation_level="AUTOCOMMIT")
             force = " WITH (FORCE)" if engine.dialect.name == "postgresql" else ""
             with engine.connect() as conn:
-                for key in keys:
-                    conn.execute(text(f"DROP DATABASE IF EXISTS {urls[key].rsplit('/', 1)[1]}{force}"))
+                for name in [urls[key].rsplit("/", 1)[1] for key in keys] + adapters:
+                    conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
             engine.dispose()
 
 
@@ -41,7 +44,7 @@ def test_every_step_reports_time_memory_and_volume(bench_run):
     results, _urls = bench_run
     steps = results["steps"]
     assert set(steps) == {"generate", "floor", "monthly", "monthly_dag", "daily", "sql_baseline", "backfill", "clv",
-                          "pdf"}
+                          "adapters", "pdf"}
     assert all(step["peak_rss_mb"] > 50 and step["wall_seconds"] > 0 for step in steps.values())
     assert steps["floor"]["rows"] > 1000 and steps["monthly"]["rows_read"] >= steps["floor"]["rows"]
     assert steps["monthly"]["values_written"] > 300 and steps["pdf"]["pdf_bytes"] > 20_000
@@ -54,6 +57,11 @@ def test_every_step_reports_time_memory_and_volume(bench_run):
     assert dag["areas_peak_sum_mb"] == pytest.approx(sum(a["peak_rss_mb"] for a in dag["areas"].values()), abs=0.2)
     assert steps["backfill"]["months"] == 2 and steps["backfill"]["days"] == 2
     assert len(steps["backfill"]["periods"]) == 4  # each period's own time, to see whether history depth costs
+    # each adapter against its reference layout, on the three engines
+    timings = steps["adapters"]["timings"]
+    assert set(timings) == {f"{layout} on {engine}" for layout in LAYOUTS for engine in ("sqlite", "postgresql", "mariadb")}
+    assert all(t["reference"] > 0 and t[label.split(" on ")[0]] > 0 for label, t in timings.items())
+    assert "zendesk adapter, mariadb" in bench.table(results)
     assert results["rows_total"] == sum(sum(v.values()) for k, v in results["rows"].items() if k != "helpdesk@postgresql")
 
 

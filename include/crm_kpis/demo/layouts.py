@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, String, text
 
 from crm_kpis.demo.loader import _for_sqlite
 
@@ -100,14 +100,84 @@ def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
             "user": user, "group": group, "group_member": group_member, "sla_policy_metric_history": sla_metric}
 
 
+SF_STAGE = {"qualification": "Qualification", "proposal": "Proposal/Price Quote", "negotiation": "Negotiation/Review",
+            "closed_won": "Closed Won", "closed_lost": "Closed Lost"}
+SF_TYPE = {"new_business": "New Customer", "upsell": "Existing Customer - Upgrade", "renewal": "Renewal",
+           "cross_sell": "Cross-Sell"}
+SF_CAMPAIGN = {"email": "Email", "paid_search": "Advertisement", "social": "Social Media", "events": "Seminar / Conference",
+               "referral": "Referral Program", "content": "Webinar"}
+HEADCOUNT = {"smb": 50, "mid_market": 500, "enterprise": 5000}
+
+
+def _sf_id(prefix: str, values: pd.Series) -> pd.Series:
+    """Salesforce-shaped 18-character text ids (the key prefix says the object: 00Q a lead, 006 an
+    opportunity); missing stays missing."""
+    return values.map(lambda v: None if pd.isna(v) else f"{prefix}{int(v):015d}").astype(object)
+
+
+def fivetran_salesforce(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The reference CRM tables a Salesforce org keeps, as Fivetran's Salesforce tables."""
+    reps, customers, leads, opps, stages, acts, campaigns = (
+        crm[t] for t in ("sales_reps", "customers", "leads", "opportunities", "opportunity_stage_history",
+                         "sales_activities", "campaigns"))
+    teams = sorted(reps["team"].dropna().unique())
+    user_role = pd.DataFrame({"id": [f"00E{i:015d}" for i in range(1, len(teams) + 1)], "name": teams})
+    role_of = dict(zip(teams, user_role["id"], strict=True))
+    user = pd.DataFrame({"id": _sf_id("005", reps["rep_id"]), "name": reps["name"], "user_role_id": reps["team"].map(role_of)})
+    account = pd.DataFrame({
+        "id": _sf_id("001", customers["customer_id"]), "created_date": customers["created_at"], "type": "Customer - Direct",
+        "number_of_employees": customers["segment"].map(HEADCOUNT).astype("Int64"),
+        "billing_country_code": customers["country"], "account_source": customers["acquisition_channel"],
+        "is_deleted": False})
+    opportunity = pd.DataFrame({
+        "id": _sf_id("006", opps["opportunity_id"]), "account_id": _sf_id("001", opps["customer_id"]),
+        "owner_id": _sf_id("005", opps["owner_rep_id"]), "type": opps["kind"].map(SF_TYPE),
+        "stage_name": opps["stage"].map(SF_STAGE), "amount": opps["amount"], "created_date": opps["created_at"],
+        "close_date": opps["closed_at"].dt.normalize(), "is_closed": opps["outcome"].notna(),
+        "is_won": opps["outcome"] == "won", "is_deleted": False})
+    history = pd.DataFrame({"opportunity_id": _sf_id("006", stages["opportunity_id"]),
+                            "stage_name": stages["stage"].map(SF_STAGE), "created_date": stages["entered_at"],
+                            "is_deleted": False})
+    history.insert(0, "id", [f"008{i:015d}" for i in range(1, len(history) + 1)])
+    status = {"new": "Open - Not Contacted", "contacted": "Working - Contacted", "qualified": "Qualified",
+              "converted": "Closed - Converted", "disqualified": "Closed - Not Converted"}
+    lead = pd.DataFrame({
+        "id": _sf_id("00Q", leads["lead_id"]), "created_date": leads["created_at"], "lead_source": leads["source_channel"],
+        "owner_id": _sf_id("005", leads["owner_rep_id"]), "status": leads["status"].map(status),
+        "is_converted": leads["converted_at"].notna(), "converted_date": leads["converted_at"].dt.normalize(),
+        "converted_account_id": _sf_id("001", leads["customer_id"]).where(leads["converted_at"].notna(), None),
+        "is_deleted": False})
+    def activity(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        return pd.DataFrame({"id": _sf_id(prefix, frame["activity_id"]), "owner_id": _sf_id("005", frame["rep_id"]),
+                             "who_id": _sf_id("00Q", frame["lead_id"]), "what_id": _sf_id("006", frame["opportunity_id"])})
+    calls_emails = acts[acts["kind"].isin(["call", "email"])]
+    task = activity(calls_emails, "00T").assign(
+        type=calls_emails["kind"].map({"call": "Call", "email": "Email"}).to_numpy(), task_subtype=None,
+        created_date=calls_emails["occurred_at"].to_numpy(), is_deleted=False)
+    task["task_subtype"] = task["type"]
+    meetings = acts[acts["kind"] == "meeting"]
+    event = activity(meetings, "00U").assign(start_date_time=meetings["occurred_at"].to_numpy(), is_deleted=False)
+    campaign = pd.DataFrame({"id": _sf_id("701", campaigns["campaign_id"]), "name": campaigns["name"],
+                             "type": campaigns["channel"].map(SF_CAMPAIGN), "start_date": campaigns["started_on"],
+                             "end_date": campaigns["ended_on"], "actual_cost": campaigns["cost"], "is_deleted": False})
+    return {"account": account, "opportunity": opportunity, "opportunity_history": history, "lead": lead, "user": user,
+            "user_role": user_role, "task": task, "event": event, "campaign": campaign}
+
+
 #: layout name -> (the reference database it replaces, the writer)
 LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]]] = {
     "fivetran_zendesk": ("helpdesk", fivetran_zendesk),
+    "fivetran_salesforce": ("crm", fivetran_salesforce),
 }
 #: the keys Fivetran gives the synced tables (its primary keys; nothing else is indexed)
 KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": ("id",), "group_member": ("id",),
         "ticket_field_history": ("ticket_id", "updated"),
-        "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at")}
+        "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
+        **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
+                                "user_role")}}
+#: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
+#: be indexed on MariaDB, and a join on it cannot use a key either)
+ID_LENGTH = 64
 
 
 def load_layout(engine: Engine, frames: dict[str, pd.DataFrame], schema: str | None = None) -> dict[str, int]:
@@ -120,7 +190,9 @@ def load_layout(engine: Engine, frames: dict[str, pd.DataFrame], schema: str | N
     with engine.begin() as conn:
         for name, frame in frames.items():
             data = _for_sqlite(frame) if dialect == "sqlite" else frame
-            data.to_sql(name, conn, schema=schema, if_exists="replace", index=False, chunksize=50_000)
+            text_ids = {c: String(ID_LENGTH) for c in frame.columns
+                        if (c == "id" or c.endswith("_id")) and frame[c].dtype == object}
+            data.to_sql(name, conn, schema=schema, if_exists="replace", index=False, chunksize=50_000, dtype=text_ids)
             counts[name] = len(frame)
             if name in KEYS:
                 quote = engine.dialect.identifier_preparer.quote_identifier

@@ -1,0 +1,15 @@
+-- The reference `customers`: accounts of a Customer type (or none), from their creation. The
+-- segment comes from the headcount; Salesforce records no churn date, campaign or referrer here.
+SELECT a.id AS customer_id,
+       a.created_date AS created_at,
+       CASE WHEN a.number_of_employees IS NULL THEN NULL
+            WHEN a.number_of_employees < 100 THEN 'smb'
+            WHEN a.number_of_employees < 1000 THEN 'mid_market'
+            ELSE 'enterprise' END AS segment,
+       a.billing_country_code AS country,
+       a.account_source AS acquisition_channel,
+       {{ null('id') }} AS campaign_id,
+       {{ null('id') }} AS referred_by_customer_id,
+       {{ null('timestamp') }} AS churned_at
+FROM {{ src.account }} a
+WHERE (a.is_deleted IS NULL OR a.is_deleted = FALSE) AND (a.type IS NULL OR a.type LIKE 'Customer%')

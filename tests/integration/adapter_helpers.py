@@ -1,0 +1,107 @@
+"""The differential tests of the adapters, shared by the SQLite tests (tests/integration) and the
+server ones (tests/servers): the demo business written in the reference layout and in an adapter's
+synced layout, its KPIs computed through both and compared."""
+
+from __future__ import annotations
+
+import json
+
+from crm_kpis.adapters import NOT_RECORDED, PARTIAL, coverage, load_adapter
+from crm_kpis.compute import compute_area
+from crm_kpis.demo.layouts import LAYOUTS, load_layout
+from crm_kpis.demo.loader import load_database
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.sources import engine_for
+
+#: the areas whose KPIs read each database
+AREAS = {"helpdesk": ("operations",), "crm": ("sales", "marketing")}
+PERIODS = [ReportPeriod.parse("monthly", m) for m in ("2026-08", "2026-09", "2026-10")] + \
+          [ReportPeriod.parse("daily", d) for d in ("2026-10-05", "2026-10-31")]
+
+
+def point(monkeypatch, crm: str, helpdesk: str, crm_adapter: str | None = None, crm_schema: str | None = None,
+          helpdesk_adapter: str | None = None, helpdesk_schema: str | None = None) -> None:
+    """The two source connections, as Airflow reads them from the environment (adapter and schema
+    in their extras)."""
+    def conn(url: str, extra: dict) -> str:
+        if url.startswith("sqlite"):
+            return json.dumps({"conn_type": "sqlite", "host": url.removeprefix("sqlite:///"), "extra": extra})
+        return url.replace("postgresql+psycopg://", "postgresql://").replace("mysql+pymysql://", "mysql://") + \
+            ("?__extra__=" + json.dumps(extra) if extra else "")
+
+    def extra(name: str | None, where: str | None) -> dict:
+        return {k: v for k, v in (("adapter", name), ("schema", where)) if v}
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", conn(crm, extra(crm_adapter, crm_schema)))
+    monkeypatch.setenv("AIRFLOW_CONN_HELPDESK_DB", conn(helpdesk, extra(helpdesk_adapter, helpdesk_schema)))
+
+
+def values(period: ReportPeriod, area: str = "operations") -> dict[tuple[str, str, str], tuple]:
+    return {(v.kpi_id, v.dimension, v.member): (v.value, v.numerator, v.denominator, v.note)
+            for v in compute_area(area, period).values}
+
+
+def assert_same_through_the_adapter(reference: dict, adapted: dict, period: ReportPeriod, adapter: str) -> int:
+    """Every covered KPI equal to 1e-9 (value, numerator, denominator); the others n/a with the
+    adapter's reason. Returns the number of values compared."""
+    status = {kpi: s for kpi, _, s, _ in coverage(load_adapter(adapter))}
+    compared = 0
+    for key in sorted(set(reference) | set(adapted)):
+        kpi = key[0]
+        if kpi not in status:
+            continue  # a KPI of the other connection, read as it was
+        if status.get(kpi) == NOT_RECORDED:
+            if key[1] == "":
+                assert adapted[key][0] is None and adapted[key][3].startswith("not tracked"), (period, key, adapted[key])
+            continue
+        if status.get(kpi) == PARTIAL:
+            assert key[1] != "" or "partial" in (adapted[key][3] or ""), (period, key, adapted.get(key))
+            continue
+        assert key in reference and key in adapted, (period, key, reference.get(key), adapted.get(key))
+        for a, b in zip(reference[key][:3], adapted[key][:3], strict=True):
+            assert (a is None) == (b is None) and (a is None or abs(a - b) <= 1e-9), (period, key, reference[key],
+                                                                                      adapted[key])
+        assert reference[key][3] == adapted[key][3], (period, key)
+        compared += 1
+    return compared
+
+
+
+def write_layouts(data: dict, adapter: str, other_url: str, reference_url: str, synced_url: str,
+                  schema: str | None = None) -> None:
+    """The demo business: the other database as it is, the adapter's one in both layouts."""
+    database, writer = LAYOUTS[adapter]
+    other = "crm" if database == "helpdesk" else "helpdesk"
+    load_database(engine_for(other_url), other, data[other])
+    load_database(engine_for(reference_url), database, data[database])
+    load_layout(engine_for(synced_url), writer(data[database]), schema)
+
+
+def compare_layouts(monkeypatch, adapter: str, other_url: str, reference_url: str, synced_url: str,
+                    schema: str | None = None) -> int:
+    """Every period and area of the adapter's database through both layouts; values compared."""
+    database = LAYOUTS[adapter][0]
+    compared = 0
+    for period in PERIODS:
+        for area in AREAS[database]:
+            point(monkeypatch, **{("helpdesk" if database == "crm" else "crm"): other_url, database: reference_url})
+            expected = values(period, area)
+            point(monkeypatch, **{("helpdesk" if database == "crm" else "crm"): other_url, database: synced_url},
+                  **{f"{database}_adapter": adapter, f"{database}_schema": schema})
+            compared += assert_same_through_the_adapter(expected, values(period, area), period, adapter)
+    return compared
+
+
+def hand_made_source(tmp_path, monkeypatch, adapter: str, script: str):
+    """A hand-made synced database (SQLite, the test's own script) read through `adapter`, the other
+    connection an empty reference database (its KPIs are not the test's). Returns its file."""
+    import sqlite3
+
+    database = LAYOUTS[adapter][0]
+    path = tmp_path / f"{adapter}.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(script)
+    other = "crm" if database == "helpdesk" else "helpdesk"
+    other_url = f"sqlite:///{tmp_path / other}.db"
+    load_database(engine_for(other_url), other, {})
+    point(monkeypatch, **{other: other_url, database: f"sqlite:///{path}"}, **{f"{database}_adapter": adapter})
+    return path
