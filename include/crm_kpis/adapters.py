@@ -48,6 +48,10 @@ class Adapter:
     #: a tracking signal on it is untracked with that reason)
     columns_not_recorded: dict[str, str] = field(default_factory=dict)
     ids: str = "bigint"  # how the synced layout types its ids (an empty table's ids must join alike)
+    #: breakdowns the layout cannot give (dimension -> why): their rows are left out
+    breakdowns_not_recorded: dict[str, str] = field(default_factory=dict)
+    #: value maps the SELECTs use through `{{ case(column, mappings.<name>) }}` (stage labels, types)
+    mappings: dict[str, dict[str, str]] = field(default_factory=dict)
     signal_says: dict[str, str] = field(default_factory=dict)
     kpis_not_recorded: dict[str, str] = field(default_factory=dict)
     approximations: dict[str, str] = field(default_factory=dict)
@@ -75,8 +79,9 @@ class Adapter:
             return empty_select(table, dialect, self.ids)
         template = (self.folder / self.tables[table]).read_text(encoding="utf-8")
         body = "\n".join(line.split("--", 1)[0] for line in template.splitlines()).strip()
-        return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema),
-                                                 null=lambda kind: typed_null(kind, dialect, self.ids))
+        return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema), mappings=self.mappings,
+                                                 null=lambda kind: typed_null(kind, dialect, self.ids),
+                                                 case=case_of, segment=segment_of)
 
 
 def available() -> tuple[str, ...]:
@@ -95,6 +100,8 @@ def load_adapter(name: str) -> Adapter:
         synced={t: tuple(c) for t, c in raw["synced"].items()}, tables=dict(raw["tables"]),
         not_recorded_tables=dict(raw.get("not_recorded_tables") or {}), ids=str(raw.get("ids", "bigint")),
         columns_not_recorded=dict(raw.get("columns_not_recorded") or {}),
+        breakdowns_not_recorded=dict(raw.get("breakdowns_not_recorded") or {}),
+        mappings={name: {str(k): str(v) for k, v in m.items()} for name, m in (raw.get("mappings") or {}).items()},
         signal_says=dict(raw.get("signal_says") or {}),
         kpis_not_recorded=dict(raw.get("kpis_not_recorded") or {}),
         approximations=dict(raw.get("approximations") or {}),
@@ -120,6 +127,27 @@ _CASTS = {
     "mysql": {"text": "CHAR", "timestamp": "DATETIME", "date": "DATE", "numeric": "DECIMAL(18,4)", "int": "SIGNED",
               "bool": "SIGNED", "id:bigint": "SIGNED", "id:text": "CHAR"},
 }
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def case_of(column: str, mapping: dict[str, str]) -> str:
+    """`{{ case('s.label', mappings.stages) }}`: the declared values mapped, any other kept as it is."""
+    whens = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in mapping.items())
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+#: the customer segment from a headcount, for the CRMs that record none (upper bounds, exclusive)
+HEADCOUNT_SEGMENTS = ((100, "smb"), (1000, "mid_market"))
+
+
+def segment_of(column: str) -> str:
+    """`{{ segment('a.number_of_employees') }}`: smb below 100 employees, mid_market below 1,000,
+    else enterprise; no headcount, no segment (the breakdown's unknown)."""
+    bands = " ".join(f"WHEN {column} < {bound} THEN {_literal(name)}" for bound, name in HEADCOUNT_SEGMENTS)
+    return f"CASE WHEN {column} IS NULL THEN NULL {bands} ELSE 'enterprise' END"
 
 
 def typed_null(kind: str, dialect: Any, ids: str) -> str:
@@ -214,7 +242,8 @@ def coverage_table(adapter: Adapter) -> str:
     rows = coverage(adapter)
     counts = {s: sum(r[2] == s for r in rows) for s in (COMPUTED, APPROXIMATED, PARTIAL, NOT_RECORDED)}
     head = (f"**{adapter.name}** ({adapter.title}, fills the {adapter.database} connection): "
-            + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} KPIs.\n\n")
+            + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} KPIs."
+            + "".join(f" No `{d}` breakdown: {why}." for d, why in adapter.breakdowns_not_recorded.items()) + "\n\n")
     lines = ["| KPI | | status | why |", "|---|---|---|---|"]
     lines += [f"| {name} | `{kpi_id}` | {status} | {why} |" for kpi_id, name, status, why in rows]
     return head + "\n".join(lines) + "\n"

@@ -143,6 +143,18 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
     return out
 
 
+def without_unrecorded_breakdowns(values: list[KpiValue], definitions: list[Any]) -> list[KpiValue]:
+    """The values without the breakdowns an adapter cannot give (a dimension every row would file
+    under "unknown"): left out, not shown as one member holding the whole company."""
+    hidden: dict[str, set[str]] = {}
+    for definition in definitions:
+        for conn_id in {EXTRACTS[name].conn_id for name in definition.inputs}:
+            source = source_settings(conn_id)
+            if source.adapter != REFERENCE:
+                hidden.setdefault(definition.id, set()).update(load_adapter(source.adapter).breakdowns_not_recorded)
+    return [v for v in values if v.dimension not in hidden.get(v.kpi_id, ())]
+
+
 def not_recorded_kpis(definitions: list[Any]) -> dict[str, str]:
     """KPIs the connections' adapters cannot give whatever the data (kpi id → the adapter's reason):
     they read a table the synced layout does not have, or the adapter says so."""
@@ -165,7 +177,8 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     loaded = load_extracts(needed, period)
     untracked = untracked_signals({s for d in definitions for s in (*d.tracked, *d.partial)}, period)
     models: dict[str, Any] = {}
-    values = compute_frames(area, period, loaded.frames, untracked, models, not_recorded_kpis(definitions))
+    values = without_unrecorded_breakdowns(
+        compute_frames(area, period, loaded.frames, untracked, models, not_recorded_kpis(definitions)), definitions)
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
                         untracked, loaded.extremes, models)

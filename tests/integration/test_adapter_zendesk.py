@@ -30,18 +30,6 @@ from tests.integration.adapter_helpers import hand_made_source, point, values
 ADAPTER = "fivetran_zendesk"
 
 
-def test_the_demo_writes_the_synced_layout(tmp_path):
-    """`python -m crm_kpis.demo --layout fivetran_zendesk`: the helpdesk as Zendesk's synced tables."""
-    url = f"sqlite:///{tmp_path / 'zendesk.db'}"
-    done = subprocess.run([sys.executable, "-m", "crm_kpis.demo", "--layout", ADAPTER, "--helpdesk-url", url,
-                           "--crm-url", f"sqlite:///{tmp_path / 'crm.db'}", "--months", "3", "--scale", "0.1",
-                           "--end-month", "2026-10"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    tables = {r[0] for r in sqlite3.connect(tmp_path / "zendesk.db").execute("SELECT name FROM sqlite_master")}
-    assert set(load_adapter(ADAPTER).synced) <= tables
-    assert "fivetran_zendesk" in done.stdout
-
-
 # --- a hand-made synced Zendesk, worked out by hand -----------------------------------------------
 HAND_MADE = """
 CREATE TABLE ticket (id TEXT, created_at TEXT, status TEXT, priority TEXT, type TEXT, via_channel TEXT,

@@ -6,10 +6,14 @@ member, for three months and two days; the others are n/a with the adapter's rea
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 from datetime import date
 
 import pytest
 
+from crm_kpis.adapters import load_adapter
 from crm_kpis.demo.generator import generate, spec_for
 from crm_kpis.demo.layouts import LAYOUTS
 from tests.integration.adapter_helpers import compare_layouts, write_layouts
@@ -25,3 +29,21 @@ def test_the_demo_business_gives_the_same_kpis_through_the_adapter(adapter, demo
     urls = [f"sqlite:///{tmp_path / name}.db" for name in ("other", "reference", "synced")]
     write_layouts(demo_data, adapter, *urls)
     assert compare_layouts(monkeypatch, adapter, *urls) > 100
+
+
+@pytest.mark.parametrize("adapter", sorted(LAYOUTS))
+def test_the_demo_writes_the_synced_layout(adapter, tmp_path):
+    """`python -m crm_kpis.demo --layout <adapter>`: one database in the synced layout, with every
+    table and column the adapter reads; the other in the reference tables."""
+    database = LAYOUTS[adapter][0]
+    urls = {name: f"sqlite:///{tmp_path / name}.db" for name in ("crm", "helpdesk")}
+    done = subprocess.run([sys.executable, "-m", "crm_kpis.demo", "--layout", adapter, "--crm-url", urls["crm"],
+                           "--helpdesk-url", urls["helpdesk"], "--months", "3", "--scale", "0.1",
+                           "--end-month", "2026-10"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / f"{database}.db") as conn:
+        columns = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')}
+                   for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table, needed in load_adapter(adapter).synced.items():
+        assert set(needed) <= columns.get(table, set()), (table, set(needed) - columns.get(table, set()))
+    assert f'{{"adapter": "{adapter}"}}' in done.stdout

@@ -164,17 +164,74 @@ def fivetran_salesforce(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
             "user_role": user_role, "task": task, "event": event, "campaign": campaign}
 
 
+HUBSPOT_STAGES = pd.DataFrame({
+    "stage_id": ["qualifiedtobuy", "contractsent", "decisionmakerboughtin", "closedwon", "closedlost"],
+    "label": ["Qualified To Buy", "Contract Sent", "Decision Maker Bought-In", "Closed Won", "Closed Lost"],
+    "probability": [0.4, 0.9, 0.8, 1.0, 0.0], "closed_won": [False, False, False, True, False],
+    "pipeline_id": "default", "display_order": range(5), "active": True, "_fivetran_deleted": False})
+HUBSPOT_STAGE_ID = dict(zip(["qualification", "proposal", "negotiation", "closed_won", "closed_lost"],
+                            HUBSPOT_STAGES["stage_id"], strict=True))
+HUBSPOT_DEALTYPE = {"new_business": "newbusiness", "upsell": "existingbusiness", "renewal": "renewal",
+                    "cross_sell": "crosssell"}
+#: contacts and deals get ids of their own ranges (HubSpot's objects are numbered apart)
+CONTACT_ID_OFFSET, ENGAGEMENT_ID_OFFSET = 50_000_000, 90_000_000
+
+
+def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The reference CRM tables a HubSpot portal keeps, as Fivetran's HubSpot tables (owners'
+    teams are not written: the adapter does not read them)."""
+    reps, customers, leads, opps, stages, acts = (
+        crm[t] for t in ("sales_reps", "customers", "leads", "opportunities", "opportunity_stage_history",
+                         "sales_activities"))
+    owner = pd.DataFrame({"owner_id": reps["rep_id"], "first_name": reps["name"], "email": None})
+    company = pd.DataFrame({
+        "id": customers["customer_id"], "is_deleted": False, "property_createdate": customers["created_at"],
+        "property_numberofemployees": customers["segment"].map(HEADCOUNT).astype("Int64"),
+        "property_country": customers["country"], "property_hs_analytics_source": customers["acquisition_channel"],
+        "property_hs_lifecyclestage_customer_date": customers["created_at"]})
+    contact = pd.DataFrame({
+        "id": leads["lead_id"] + CONTACT_ID_OFFSET, "_fivetran_deleted": False,
+        "property_createdate": leads["created_at"], "property_hs_analytics_source": leads["source_channel"],
+        "property_hubspot_owner_id": leads["owner_rep_id"],
+        "property_hs_lifecyclestage_customer_date": leads["converted_at"],
+        "property_associatedcompanyid": leads["customer_id"]})
+    deal = pd.DataFrame({
+        "deal_id": opps["opportunity_id"], "is_deleted": False, "owner_id": opps["owner_rep_id"],
+        "deal_pipeline_id": "default", "deal_pipeline_stage_id": opps["stage"].map(HUBSPOT_STAGE_ID),
+        "property_amount": opps["amount"], "property_createdate": opps["created_at"],
+        "property_dealtype": opps["kind"].map(HUBSPOT_DEALTYPE)})
+    with_company = opps[opps["customer_id"].notna()]
+    deal_company = pd.DataFrame({"deal_id": with_company["opportunity_id"],
+                                 "company_id": with_company["customer_id"].astype("int64")})
+    deal_stage = pd.DataFrame({"deal_id": stages["opportunity_id"], "value": stages["stage"].map(HUBSPOT_STAGE_ID),
+                               "date_entered": stages["entered_at"], "source": "CRM_UI"})
+    kinds = acts[acts["kind"].isin(["call", "email", "meeting"])]
+    engagement = pd.DataFrame({"id": kinds["activity_id"] + ENGAGEMENT_ID_OFFSET, "type": kinds["kind"].str.upper(),
+                               "timestamp": kinds["occurred_at"], "owner_id": kinds["rep_id"], "active": True})
+    on_lead, on_deal = kinds[kinds["lead_id"].notna()], kinds[kinds["opportunity_id"].notna()]
+    engagement_contact = pd.DataFrame({"engagement_id": on_lead["activity_id"] + ENGAGEMENT_ID_OFFSET,
+                                       "contact_id": on_lead["lead_id"].astype("int64") + CONTACT_ID_OFFSET})
+    engagement_deal = pd.DataFrame({"engagement_id": on_deal["activity_id"] + ENGAGEMENT_ID_OFFSET,
+                                    "deal_id": on_deal["opportunity_id"].astype("int64")})
+    return {"owner": owner, "company": company, "contact": contact, "deal": deal, "deal_company": deal_company,
+            "deal_stage": deal_stage, "deal_pipeline_stage": HUBSPOT_STAGES.copy(), "engagement": engagement,
+            "engagement_contact": engagement_contact, "engagement_deal": engagement_deal}
+
+
 #: layout name -> (the reference database it replaces, the writer)
 LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]]] = {
     "fivetran_zendesk": ("helpdesk", fivetran_zendesk),
     "fivetran_salesforce": ("crm", fivetran_salesforce),
+    "fivetran_hubspot": ("crm", fivetran_hubspot),
 }
 #: the keys Fivetran gives the synced tables (its primary keys; nothing else is indexed)
 KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": ("id",), "group_member": ("id",),
         "ticket_field_history": ("ticket_id", "updated"),
         "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
-                                "user_role")}}
+                                "user_role", "company", "contact", "engagement")},
+        "owner": ("owner_id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
+        "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",)}
 #: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
 #: be indexed on MariaDB, and a join on it cannot use a key either)
 ID_LENGTH = 64

@@ -2,10 +2,7 @@
 -- segment comes from the headcount; Salesforce records no churn date, campaign or referrer here.
 SELECT a.id AS customer_id,
        a.created_date AS created_at,
-       CASE WHEN a.number_of_employees IS NULL THEN NULL
-            WHEN a.number_of_employees < 100 THEN 'smb'
-            WHEN a.number_of_employees < 1000 THEN 'mid_market'
-            ELSE 'enterprise' END AS segment,
+       {{ segment('a.number_of_employees') }} AS segment,
        a.billing_country_code AS country,
        a.account_source AS acquisition_channel,
        {{ null('id') }} AS campaign_id,

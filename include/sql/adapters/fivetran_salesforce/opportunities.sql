@@ -3,16 +3,12 @@
 -- deal reopened after it was won closes when it is decided again; close_date, a date, where the
 -- history has no closed stage).
 SELECT o.id AS opportunity_id,
-       CASE o.type WHEN 'New Customer' THEN 'new_business' WHEN 'New Business' THEN 'new_business'
-                   WHEN 'Existing Customer - Upgrade' THEN 'upsell' WHEN 'Renewal' THEN 'renewal'
-                   WHEN 'Cross-Sell' THEN 'cross_sell' ELSE o.type END AS kind,
+       {{ case('o.type', mappings.kinds) }} AS kind,
        {{ null('id') }} AS lead_id,
        o.account_id AS customer_id,
        o.owner_id AS owner_rep_id,
        o.created_date AS created_at,
-       CASE o.stage_name WHEN 'Qualification' THEN 'qualification' WHEN 'Proposal/Price Quote' THEN 'proposal'
-                         WHEN 'Negotiation/Review' THEN 'negotiation' WHEN 'Closed Won' THEN 'closed_won'
-                         WHEN 'Closed Lost' THEN 'closed_lost' ELSE o.stage_name END AS stage,
+       {{ case('o.stage_name', mappings.stages) }} AS stage,
        o.amount,
        h.proposal_at AS proposal_sent_at,
        CASE WHEN o.is_closed = TRUE THEN COALESCE(h.closed_at, o.close_date) END AS closed_at,

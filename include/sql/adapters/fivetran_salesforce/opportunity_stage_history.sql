@@ -1,9 +1,7 @@
 -- The reference `opportunity_stage_history`: the OpportunityHistory rows that change the stage
 -- (a change of amount or close date alone is a row there too, and is left out).
 SELECT s.opportunity_id,
-       CASE s.stage_name WHEN 'Qualification' THEN 'qualification' WHEN 'Proposal/Price Quote' THEN 'proposal'
-                         WHEN 'Negotiation/Review' THEN 'negotiation' WHEN 'Closed Won' THEN 'closed_won'
-                         WHEN 'Closed Lost' THEN 'closed_lost' ELSE s.stage_name END AS stage,
+       {{ case('s.stage_name', mappings.stages) }} AS stage,
        s.created_date AS entered_at
 FROM (
     SELECT x.opportunity_id, x.stage_name, x.created_date,

@@ -4,11 +4,10 @@
 -- public comment by an agent or admin after the ticket's first comment. Deleted tickets are left out.
 SELECT t.id AS ticket_id,
        NULL AS customer_id,
-       CASE t.via_channel WHEN 'voice' THEN 'phone' WHEN 'twitter' THEN 'social' WHEN 'facebook' THEN 'social'
-                          ELSE t.via_channel END AS channel,
-       CASE t.type WHEN 'task' THEN 'request' WHEN 'problem' THEN 'incident' ELSE t.type END AS category,
+       {{ case('t.via_channel', mappings.channels) }} AS channel,
+       {{ case('t.type', mappings.categories) }} AS category,
        t.priority,
-       CASE t.status WHEN 'new' THEN 'open' WHEN 'hold' THEN 'pending' ELSE t.status END AS status,
+       {{ case('t.status', mappings.statuses) }} AS status,
        t.assignee_id AS assignee_agent_id,
        t.created_at,
        r.first_response_at,
