@@ -78,15 +78,27 @@ def _wait(running, run_id: str, task_id: str, states: set[str]) -> str:
 
 
 def _answer(running, run_id: str, choice: str) -> dict:
-    # Airflow 3.3.2 race, seen in a full test run: an answer within about a second of the task
-    # pausing reached the scheduler before the executor's report that the paused process ended; the
-    # scheduler then took that report for the resumed try, marked it up for retry, and the retry
-    # asked again. A person answers later than that; the test waits as one would.
-    time.sleep(5)
+    """Answer as the UI does, once the scheduler has taken in that the paused task's process ended.
+
+    Airflow 3.3.2 race, seen in full test runs: an answer that reached the scheduler before the
+    executor's report that the paused process ended made it take that report for the resumed try,
+    mark it up for retry, and the retry asked again (once after an answer 1 s after the pause, once
+    after 5.8 s on a loaded machine). A person answers later than that; the test waits for the
+    scheduler's own log line of that report instead of guessing a delay.
+    """
+    _wait_for_log(running, f"Received executor event with state success for task instance TaskInstanceKey("
+                           f"dag_id='{DAG_ID}', task_id='approve_report', run_id='{run_id}'")
     path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_report/-1/hitlDetails"
     request = running.api("GET", path)
     running.api("PATCH", path, {"chosen_options": [choice], "params_input": {}})
     return request
+
+
+def _wait_for_log(running, line: str, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while line not in running.log_file.read_text(errors="replace"):
+        assert time.monotonic() < end, f"no {line!r} in {running.log_file} after {timeout:.0f} s"
+        time.sleep(1)
 
 
 def reports(inbox, month: str) -> list:
