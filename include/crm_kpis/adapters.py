@@ -8,10 +8,11 @@ so nothing is created in the source and the period's filter still runs in the da
 used for structure only: `{{ src.ticket }}` becomes the synced table's quoted, schema-qualified name;
 values are always bound parameters.
 
-The declaration also says what the layout cannot give: signals it never records (`not_recorded`),
-KPIs it cannot compute (`kpis_not_recorded`), what a missing signal means in its terms
-(`signal_says`), and the definitions it approximates (`approximations`, printed in the report's
-appendix when the adapter is in use).
+The declaration also says what the layout cannot give: reference tables, columns and breakdowns it
+never records (`not_recorded_tables`, `columns_not_recorded`, `breakdowns_not_recorded`), KPIs it
+cannot compute (`kpis_not_recorded`), what a missing signal means in its terms (`signal_says`), and
+the definitions it approximates (`approximations`, printed in the report's appendix when the
+adapter is in use).
 """
 
 from __future__ import annotations
@@ -77,8 +78,7 @@ class Adapter:
         empty SELECT of the table's columns, typed for the dialect, where the layout has none)."""
         if table in self.not_recorded_tables:
             return empty_select(table, dialect, self.ids)
-        template = (self.folder / self.tables[table]).read_text(encoding="utf-8")
-        body = "\n".join(line.split("--", 1)[0] for line in template.splitlines()).strip()
+        body = without_comments((self.folder / self.tables[table]).read_text(encoding="utf-8"))
         return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema), mappings=self.mappings,
                                                  null=lambda kind: typed_null(kind, dialect, self.ids),
                                                  case=case_of, segment=segment_of)
@@ -167,6 +167,11 @@ def empty_select(table: str, dialect: Any, ids: str) -> str:
     return f"SELECT {', '.join(columns)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
 
 
+def without_comments(sql: str) -> str:
+    """SQL without its `--` comments (a CTE's body must not end inside one)."""
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines()).strip()
+
+
 _LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
 
 
@@ -180,7 +185,7 @@ def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, sch
             if t in adapter.tables or t in adapter.not_recorded_tables]
     if not ctes:
         return sql
-    body = "\n".join(line.split("--", 1)[0] for line in sql.splitlines()).strip()
+    body = without_comments(sql)
     match = _LEADING_WITH.match(body)
     if match:
         return "WITH " + ",\n".join(ctes) + ",\n" + body[match.end():]
@@ -219,11 +224,11 @@ def coverage(adapter: Adapter) -> list[tuple[str, str, str, str]]:
     approximated where the definition is, else computed."""
     from crm_kpis.extracts import EXTRACTS
     from crm_kpis.kpis import REGISTRY
+    from crm_kpis.sources import SOURCE_DATABASES
 
-    database_of = {conn: db for conn, db in (("crm_db", "crm"), ("helpdesk_db", "helpdesk"))}
     out = []
     for kpi in sorted(REGISTRY.values(), key=lambda k: k.id):
-        databases = {database_of[EXTRACTS[name].conn_id] for name in kpi.inputs}
+        databases = {SOURCE_DATABASES[EXTRACTS[name].conn_id] for name in kpi.inputs}
         if adapter.database not in databases:
             continue
         limited = not_recorded_reason(adapter, kpi)

@@ -133,8 +133,8 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
             sources[conn_id] = (engine, bind_values(period.sql_params(source.timezone), engine.dialect.name), source)
         engine, params, source = sources[conn_id]
         adapter = load_adapter(source.adapter) if source.adapter != REFERENCE else None
-        if adapter is not None and adapter.signal_not_recorded(signal):
-            out[name] = adapter.signal_not_recorded(signal)  # type: ignore[assignment]
+        if adapter is not None and (never := adapter.signal_not_recorded(signal)):
+            out[name] = never
         elif not signal_present(engine, signal, params, source):
             out[name] = adapter.signal_says.get(name, signal.says) if adapter is not None else signal.says
         else:
@@ -143,15 +143,16 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
     return out
 
 
+def adapters_read(definition: Any) -> list[Any]:
+    """The adapters of the connections a KPI reads (none where they are the reference layout)."""
+    names = {source_settings(EXTRACTS[name].conn_id).adapter for name in definition.inputs}
+    return [load_adapter(name) for name in sorted(names - {REFERENCE})]
+
+
 def without_unrecorded_breakdowns(values: list[KpiValue], definitions: list[Any]) -> list[KpiValue]:
     """The values without the breakdowns an adapter cannot give (a dimension every row would file
     under "unknown"): left out, not shown as one member holding the whole company."""
-    hidden: dict[str, set[str]] = {}
-    for definition in definitions:
-        for conn_id in {EXTRACTS[name].conn_id for name in definition.inputs}:
-            source = source_settings(conn_id)
-            if source.adapter != REFERENCE:
-                hidden.setdefault(definition.id, set()).update(load_adapter(source.adapter).breakdowns_not_recorded)
+    hidden = {d.id: {dim for a in adapters_read(d) for dim in a.breakdowns_not_recorded} for d in definitions}
     return [v for v in values if v.dimension not in hidden.get(v.kpi_id, ())]
 
 
@@ -160,11 +161,8 @@ def not_recorded_kpis(definitions: list[Any]) -> dict[str, str]:
     they read a table the synced layout does not have, or the adapter says so."""
     out: dict[str, str] = {}
     for definition in definitions:
-        for conn_id in sorted({EXTRACTS[name].conn_id for name in definition.inputs}):
-            source = source_settings(conn_id)
-            if source.adapter == REFERENCE:
-                continue
-            limited = not_recorded_reason(load_adapter(source.adapter), definition)
+        for adapter in adapters_read(definition):
+            limited = not_recorded_reason(adapter, definition)
             if limited is not None and limited[0] == NOT_RECORDED:
                 out[definition.id] = limited[1]
     return out

@@ -102,7 +102,9 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 @lru_cache(maxsize=128)
 def _sql_text(sql_name: str) -> str:
     """A SQL file's text without its `--` comments (read once per process)."""
-    return "\n".join(line.split("--", 1)[0] for line in (SQL_DIR / sql_name).read_text(encoding="utf-8").splitlines())
+    from crm_kpis.adapters import without_comments
+
+    return without_comments((SQL_DIR / sql_name).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=128)
