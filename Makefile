@@ -32,10 +32,10 @@ prereqs-test:
 demo: prereqs-demo install data pipeline
 
 data: install
-	$(BIN)/python -m crm_kpis.demo
+	$(BIN)/python -m crm_kpis.tools.demo
 
 pipeline: install
-	$(BIN)/python -m crm_kpis.demo.run
+	$(BIN)/python -m crm_kpis.tools.demo.run
 
 ## make test: the whole test suite (unit, SQL on SQLite, DAG integrity, end-to-end with SMTP)
 test: prereqs-test install
@@ -49,25 +49,26 @@ check-sources: install
 
 ## make backfill MONTHS=2025-11..2026-10 (or DAYS=2026-10-01..2026-10-31) [ARGS="--dry-run"]: periods, any timezone
 backfill: install
-	$(BIN)/python -m crm_kpis.backfill $(if $(MONTHS),--months $(MONTHS),) $(if $(DAYS),--days $(DAYS),) $(ARGS)
+	$(BIN)/python -m crm_kpis.tools.backfill $(if $(MONTHS),--months $(MONTHS),) $(if $(DAYS),--days $(DAYS),) $(ARGS)
 
 ## make airflow: the Airflow UI on the embedded default (http://127.0.0.1:8080); Ctrl-C stops it
 airflow: install
-	$(BIN)/python -m crm_kpis.local_airflow $(if $(PORT),--port $(PORT),)
+	$(BIN)/python -m crm_kpis.tools.local_airflow $(if $(PORT),--port $(PORT),)
 
 ## make celery [WORKERS=2]: Airflow's distributed setup as processes: scheduler, dag-processor, triggerer,
 ## API server (http://127.0.0.1:8080) and Celery workers, Redis broker, PostgreSQL metadata; Ctrl-C stops it
 WORKERS ?= 2
 celery: install
-	$(BIN)/python -m crm_kpis.distributed --workers $(WORKERS) $(if $(PORT),--port $(PORT),)
+	$(BIN)/python -m crm_kpis.tools.distributed --workers $(WORKERS) $(if $(PORT),--port $(PORT),)
 
 ## make bench: the benchmark on the local PostgreSQL and MariaDB (SCALE=300 is company scale; data is kept)
 SCALE ?= 300
 bench: install
-	$(BIN)/python -m crm_kpis.bench --scale $(SCALE) $(BENCH_ARGS)
+	$(BIN)/python -m crm_kpis.tools.bench --scale $(SCALE) $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check dags plugins include tests
+	$(BIN)/lint-imports --no-logo
 
 clean:
 	rm -rf var .pytest_cache

@@ -1,5 +1,5 @@
-"""Airflow DAG crm_kpis_monthly: monthly CRM KPIs, one run per calendar month in the report timezone (wiring in crm_kpis.dag_factory)."""
+"""Airflow DAG crm_kpis_monthly: monthly CRM KPIs, one run per calendar month in the report timezone (wiring in crm_kpis.orchestration.dag_factory)."""
 
-from crm_kpis.dag_factory import make_kpi_dag
+from crm_kpis.orchestration.dag_factory import make_kpi_dag
 
 dag = make_kpi_dag("monthly")

@@ -2,15 +2,15 @@
 
 Airflow finds a custom timetable and a custom deadline reference only through a plugin, in every
 component (scheduler, DAG processor, API server). Only wiring lives here: the timetable is
-`crm_kpis.timetable.PeriodTimetable`, the deadline reference `crm_kpis.deadlines.PeriodEndDeadline`.
+`crm_kpis.orchestration.timetable.PeriodTimetable`, the deadline reference `crm_kpis.orchestration.deadlines.PeriodEndDeadline`.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from crm_kpis.deadlines import PeriodEndDeadline
-from crm_kpis.timetable import PeriodTimetable
+from crm_kpis.orchestration.deadlines import PeriodEndDeadline
+from crm_kpis.orchestration.timetable import PeriodTimetable
 
 
 class CrmKpisTimetablePlugin(AirflowPlugin):

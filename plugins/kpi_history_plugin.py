@@ -1,13 +1,13 @@
 """Airflow plugin: the KPI history view (Browse → KPI history) in the Airflow UI.
 
-Only wiring lives here; the app, its checks and its queries are in `crm_kpis.history_view`.
+Only wiring lives here; the app, its checks and its queries are in `crm_kpis.ui.history_view`.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from crm_kpis.history_view import UI_ROUTE, URL_PREFIX, create_app
+from crm_kpis.ui.history_view import UI_ROUTE, URL_PREFIX, create_app
 
 
 class KpiHistoryPlugin(AirflowPlugin):

@@ -19,7 +19,7 @@ os.environ.pop("CRM_KPIS_TIMEZONE", None)
 for _conn in ("CRM_DB", "HELPDESK_DB", "KPI_WAREHOUSE", "SMTP_DEFAULT"):
     os.environ.pop(f"AIRFLOW_CONN_{_conn}", None)
 
-from crm_kpis import local_airflow  # noqa: E402  (after the environment is set)
+from crm_kpis.tools import local_airflow  # noqa: E402  (after the environment is set)
 
 local_airflow.configure()
 
@@ -41,7 +41,7 @@ DEMO_END_MONTH = "2026-10"
 @pytest.fixture(scope="session")
 def demo_sources(test_home: Path) -> Path:
     """Demo CRM and helpdesk data (14 months to October 2026, half scale) in the default SQLite files."""
-    from crm_kpis.demo.__main__ import main as generate
+    from crm_kpis.tools.demo.__main__ import main as generate
 
     assert generate(["--end-month", DEMO_END_MONTH, "--months", "14", "--scale", "0.5", "--seed", "7"]) == 0
     return test_home / "data"

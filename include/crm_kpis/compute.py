@@ -12,13 +12,16 @@ from typing import Any
 
 import pandas as pd
 
-from crm_kpis.adapters import NOT_RECORDED, REFERENCE, load_adapter, not_recorded_reason
-from crm_kpis.contract import load_contract, signal_present
-from crm_kpis.extracts import EXTRACTS, load_extracts, verify_sources
 from crm_kpis.kpis import KpiValue, kpis_for
 from crm_kpis.kpis.base import Inputs
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import bind_values, engine_for, source_settings
+from crm_kpis.sources.adapters import REFERENCE, load_adapter
+from crm_kpis.sources.connections import engine_for, source_settings
+from crm_kpis.sources.contract import load_contract
+from crm_kpis.sources.contract_checks import signal_present
+from crm_kpis.sources.coverage import not_recorded_kpis, without_unrecorded_breakdowns
+from crm_kpis.sources.loading import load_extracts, verify_sources
+from crm_kpis.sources.sql_files import bind_values
 
 log = logging.getLogger(__name__)
 
@@ -140,31 +143,6 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
         else:
             continue
         log.info("%s: not tracked before %s (%s): its KPIs are n/a", name, period.end_date, out[name])
-    return out
-
-
-def adapters_read(definition: Any) -> list[Any]:
-    """The adapters of the connections a KPI reads (none where they are the reference layout)."""
-    names = {source_settings(EXTRACTS[name].conn_id).adapter for name in definition.inputs}
-    return [load_adapter(name) for name in sorted(names - {REFERENCE})]
-
-
-def without_unrecorded_breakdowns(values: list[KpiValue], definitions: list[Any]) -> list[KpiValue]:
-    """The values without the breakdowns an adapter cannot give (a dimension every row would file
-    under "unknown"): left out, not shown as one member holding the whole company."""
-    hidden = {d.id: {dim for a in adapters_read(d) for dim in a.breakdowns_not_recorded} for d in definitions}
-    return [v for v in values if v.dimension not in hidden.get(v.kpi_id, ())]
-
-
-def not_recorded_kpis(definitions: list[Any]) -> dict[str, str]:
-    """KPIs the connections' adapters cannot give whatever the data (kpi id → the adapter's reason):
-    they read a table the synced layout does not have, or the adapter says so."""
-    out: dict[str, str] = {}
-    for definition in definitions:
-        for adapter in adapters_read(definition):
-            limited = not_recorded_reason(adapter, definition)
-            if limited is not None and limited[0] == NOT_RECORDED:
-                out[definition.id] = limited[1]
     return out
 
 

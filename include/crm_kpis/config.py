@@ -1,4 +1,5 @@
-"""Project paths and the reports configuration file.
+"""The reports configuration file (`include/config/reports.yaml`): reports, recipients, variants,
+targets, KPI alert rules, approval and delivery settings, read and checked in one place.
 
 Why one module: the DAG files read the report timezone at parse time (the timetable needs it),
 and the tasks read recipients and output folders at run time. Both must agree, so both read the
@@ -17,14 +18,9 @@ from typing import Any
 
 import yaml
 
-from crm_kpis.kpi_alerts import AGAINST, KINDS, AlertRule
+from crm_kpis.paths import INCLUDE_DIR
 from crm_kpis.periods import GRAINS
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-INCLUDE_DIR = PACKAGE_DIR.parent
-PROJECT_DIR = INCLUDE_DIR.parent
-SQL_DIR = INCLUDE_DIR / "sql"
-TEMPLATES_DIR = INCLUDE_DIR / "templates"
 DEFAULT_CONFIG_FILE = INCLUDE_DIR / "config" / "reports.yaml"
 #: Early enough for any company's history; `history_start` in reports.yaml moves it.
 DEFAULT_HISTORY_START = date(2000, 1, 1)
@@ -44,21 +40,9 @@ def ui_base_url() -> str:
     return conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
 
 
-def var_dir() -> Path:
-    """Where the embedded default keeps its files (SQLite databases, the local reports folder, outbox).
-
-    `CRM_KPIS_HOME` moves it, e.g. to a volume in a container; the default is `var/` in the project.
-    """
-    return Path(os.environ.get("CRM_KPIS_HOME", PROJECT_DIR / "var")).resolve()
-
-
-def outbox_dir() -> Path:
-    return var_dir() / "outbox"
-
-
 @dataclass(frozen=True)
 class Approval:
-    """Whether a person approves a report before it is sent (crm_kpis.approval): `always`, only
+    """Whether a person approves a report before it is sent (crm_kpis.orchestration.approval): `always`, only
     when the quality gate raised `warnings`, or `never`; unanswered for `timeout_hours`, the
     `on_timeout` choice is taken (reject: nothing is sent)."""
 
@@ -127,7 +111,7 @@ class ReportConfig:
     from_email: str | None = None
     headline: tuple[str, ...] = ()  # KPI ids shown first, in the email body and on page one
     #: hours after the period's end by which the report must be delivered, else ops are alerted
-    #: (Airflow's Deadline Alerts, crm_kpis.deadlines); None: no deadline
+    #: (Airflow's Deadline Alerts, crm_kpis.orchestration.deadlines); None: no deadline
     deliver_by_hours: float | None = None
     variants: tuple[Variant, ...] = ()
     #: set on an edition of one variant (see `editions`); None on the company-wide report
@@ -184,13 +168,13 @@ class Settings:
     company: str
     reports: dict[str, ReportConfig] = field(default_factory=dict)
     targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # grain -> kpi id -> target
-    quality: dict[str, Any] = field(default_factory=dict)  # the quality gate's thresholds (crm_kpis.gate)
+    quality: dict[str, Any] = field(default_factory=dict)  # the quality gate's thresholds (crm_kpis.quality.gate)
     alerts_to: tuple[str, ...] = ()  # who is emailed when a task fails for good
     #: the earliest period computed; a run for an earlier one fails with that reason
     history_start: date = DEFAULT_HISTORY_START
-    #: KPI alert rules (crm_kpis.kpi_alerts), sent after the gate, once per rule and period
+    #: KPI alert rules (crm_kpis.report.kpi_alerts), sent after the gate, once per rule and period
     kpi_alerts: tuple[AlertRule, ...] = ()
-    #: where rendered reports are written and read (crm_kpis.report.storage; the environment wins)
+    #: where rendered reports are written and read (crm_kpis.delivery.reports_store; the environment wins)
     reports_url: str | None = None
     reports_conn_id: str | None = None
 
@@ -415,3 +399,25 @@ def load_settings() -> Settings:
     if tz:
         settings = replace(settings, timezone=tz)
     return settings
+
+KINDS = ("above", "below", "change_above", "change_below", "outside_usual")
+AGAINST = ("previous", "year_ago")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One KPI alert rule as reports.yaml declares it; crm_kpis.report.kpi_alerts judges a period by it."""
+
+    rule_id: str
+    kpi_id: str
+    grain: str
+    kind: str
+    threshold: float | None = None  # above/below: the value; change_*: % (pp for rates, pts for scores)
+    against: str = "previous"  # change_*: the previous period or the same period a year earlier
+    periods: int = 12  # outside_usual: the history it is judged against
+    mads: float = 3.0  # outside_usual: how many robust deviations from the median
+    dimension: str = ""
+    member: str = ""
+    to: tuple[str, ...] = ()
+    slack: str | None = None
+    teams: str | None = None

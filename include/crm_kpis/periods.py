@@ -179,3 +179,9 @@ class ReportPeriod:
 
     def __str__(self) -> str:
         return f"{self.grain} {self.key} ({self.tz})"
+
+
+
+def logical_date(period: ReportPeriod) -> str:
+    """The period's start in the report timezone, with its UTC offset: the run's logical date."""
+    return datetime.combine(period.start_date, time(0, 0), tzinfo=ZoneInfo(period.tz)).isoformat()

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pendulum
 import pytest
 
-from crm_kpis.config import PROJECT_DIR
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
 
 DAG_IDS = {"crm_kpis_daily", "crm_kpis_monthly"}
@@ -68,7 +68,7 @@ def test_policy(bag, dag_id):
     ("crm_kpis_daily", datetime(2026, 10, 6, 8, 0), datetime(2026, 10, 5), datetime(2026, 10, 6)),
 ])
 def test_data_interval_is_one_period(bag, dag_id, run_after, start, end):
-    from crm_kpis.timetable import PeriodTimetable
+    from crm_kpis.orchestration.timetable import PeriodTimetable
 
     dag = bag.get_dag(dag_id)
     assert isinstance(core_timetable(dag), PeriodTimetable)
@@ -102,7 +102,7 @@ def test_scheduled_runs_are_consecutive_periods_keyed_by_their_start(bag, dag_id
 def test_berlin_timetable_gives_the_25_hour_day(monkeypatch, airflow_db):
     """In a non-UTC report timezone the schedule follows local midnight across the DST change."""
     monkeypatch.setenv("CRM_KPIS_TIMEZONE", "Europe/Berlin")
-    from crm_kpis.dag_factory import make_kpi_dag
+    from crm_kpis.orchestration.dag_factory import make_kpi_dag
 
     dag = make_kpi_dag("daily")
     interval = core_timetable(dag).infer_manual_data_interval(run_after=pendulum.datetime(2026, 10, 25, tz="Europe/Berlin"))
@@ -135,11 +135,11 @@ def test_the_scheduler_sees_a_delivery_deadline_after_the_periods_end(bag, dag_i
     from airflow.serialization.definitions.deadline import SerializedReferenceModels
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from crm_kpis.deadlines import PeriodEndDeadline
+    from crm_kpis.orchestration.deadlines import PeriodEndDeadline
 
     (alert,) = bag.get_dag(dag_id).deadline
     assert isinstance(alert.reference, PeriodEndDeadline) and alert.interval == timedelta(hours=hours)
-    assert alert.callback.path == "crm_kpis.deadlines.report_overdue"
+    assert alert.callback.path == "crm_kpis.orchestration.deadlines.report_overdue"
     assert alert.callback.kwargs["to"] == ["data-ops@example.com"]
     serialized = DagSerialization.serialize_dag(bag.get_dag(dag_id))
     (encoded,) = serialized["deadline"]
@@ -154,7 +154,7 @@ def test_a_parse_for_one_run_carries_no_deadline(monkeypatch):
     """A worker or `airflow dags test` parses with Airflow's parsing context set: no deadline there."""
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "crm_kpis_daily")
     from crm_kpis.config import load_settings
-    from crm_kpis.dag_factory import make_kpi_dag
+    from crm_kpis.orchestration.dag_factory import make_kpi_dag
 
     assert load_settings().report_for_grain("daily").deliver_by_hours == 6
     assert not make_kpi_dag("daily").deadline

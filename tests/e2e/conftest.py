@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_kpis.config import PROJECT_DIR
+from crm_kpis.paths import PROJECT_DIR
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +19,8 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRM_KPIS"))}
     env["CRM_KPIS_HOME"] = str(home)
     out = []
-    for args in (["crm_kpis.demo", "--end-month", "2026-10", "--months", "14", "--scale", "0.2"],
-                 ["crm_kpis.demo.run", "--end-month", "2026-10", "--months", "2", "--days", "1"]):
+    for args in (["crm_kpis.tools.demo", "--end-month", "2026-10", "--months", "14", "--scale", "0.2"],
+                 ["crm_kpis.tools.demo.run", "--end-month", "2026-10", "--months", "2", "--days", "1"]):
         done = subprocess.run([sys.executable, "-m", *args], env=env, cwd=PROJECT_DIR, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.local_airflow import standalone
+from crm_kpis.paths import PROJECT_DIR
+from crm_kpis.tools.local_airflow import standalone
 from tests.e2e.helpers import free_port_block, smtp_server
 
 DAG_ID = "crm_kpis_monthly"

@@ -15,12 +15,13 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from crm_kpis.config import PROJECT_DIR, load_settings
-from crm_kpis.history import read_history
+from crm_kpis.config import load_settings
+from crm_kpis.history.store import read_history
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.local_airflow import run_in_process
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.report.formatting import format_value
-from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
+from crm_kpis.tools.local_airflow import run_in_process
 from tests.e2e.helpers import smtp_server
 
 
@@ -93,8 +94,8 @@ def test_monthly_and_daily_runs_deliver_reports(dags, smtp_inbox, tmp_path):
     assert len(report.variants) == 2
     assert len(reports(smtp_inbox.messages)) == 2 * 3 + 1
     # the KPI alerts that fire for these periods (reports.yaml's rules on the published history), once each
+    from crm_kpis.orchestration.tasks import fired_alerts
     from crm_kpis.periods import ReportPeriod
-    from crm_kpis.pipeline import fired_alerts
 
     expected = sorted(f"{hit.rule.rule_id} {p.key}" for g, k in (("monthly", "2026-09"), ("monthly", "2026-10"),
                                                                 ("daily", "2026-10-31"))

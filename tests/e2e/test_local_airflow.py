@@ -9,7 +9,7 @@ from tests.e2e.helpers import free_port_block, port_is_free
 
 def test_standalone_starts_lists_the_dags_and_stops_cleanly(airflow_db):
     port = free_port_block()
-    result = subprocess.run([sys.executable, "-m", "crm_kpis.local_airflow", "--port", str(port), "--check"],
+    result = subprocess.run([sys.executable, "-m", "crm_kpis.tools.local_airflow", "--port", str(port), "--check"],
                             capture_output=True, text=True, timeout=420)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DAGs seen through the API: crm_kpis_daily, crm_kpis_monthly" in result.stdout

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from crm_kpis.config import PROJECT_DIR
+from crm_kpis.paths import PROJECT_DIR
 
 README = (PROJECT_DIR / "README.md").read_text()
 MAKEFILE = (PROJECT_DIR / "Makefile").read_text()

@@ -16,9 +16,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm_kpis.history import kpi_history, kpi_runs, report_deliveries
-from crm_kpis.local_airflow import RunningAirflow, standalone
-from crm_kpis.sources import engine_for
+from crm_kpis.history.store import kpi_history, kpi_runs, report_deliveries
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.tools.local_airflow import RunningAirflow, standalone
 from tests.e2e.helpers import free_port_block, headless_chromium, screenshot_dir, smtp_server
 
 DAG_ID = "crm_kpis_daily"

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.local_airflow import standalone
+from crm_kpis.paths import PROJECT_DIR
+from crm_kpis.tools.local_airflow import standalone
 from tests.e2e.helpers import free_port_block, smtp_server
 
 DAG_ID = "crm_kpis_daily"
@@ -127,7 +127,7 @@ def test_after_an_in_process_run_of_the_last_period_the_scheduler_moves_on(sched
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from crm_kpis.local_airflow import run_in_process
+    from crm_kpis.tools.local_airflow import run_in_process
 
     running, _ = scheduling_airflow
     today = datetime.now(UTC).date()

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 
-from crm_kpis.adapters import NOT_RECORDED, PARTIAL, coverage, load_adapter
 from crm_kpis.compute import compute_area
-from crm_kpis.demo.layouts import LAYOUTS, load_layout
-from crm_kpis.demo.loader import load_database
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.sources.coverage import NOT_RECORDED, PARTIAL, coverage
+from crm_kpis.tools.demo.layouts import LAYOUTS, load_layout
+from crm_kpis.tools.demo.loader import load_database
 
 #: the areas whose KPIs read each database
 AREAS = {"helpdesk": ("operations",), "crm": ("sales", "marketing")}

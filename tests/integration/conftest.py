@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crm_kpis.history import ensure_schema
-from crm_kpis.sources import engine_for
+from crm_kpis.history.store import ensure_schema
+from crm_kpis.sources.connections import engine_for
 
 
 @pytest.fixture()

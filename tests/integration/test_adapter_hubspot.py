@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from crm_kpis.adapters import coverage_table, load_adapter
-from crm_kpis.config import PROJECT_DIR
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.sources.coverage import coverage_table
 from tests.integration.adapter_helpers import hand_made_source, values
 
 ADAPTER = "fivetran_hubspot"

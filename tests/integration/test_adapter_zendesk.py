@@ -1,6 +1,6 @@
 """The fivetran_zendesk adapter on SQLite: a synced Zendesk read as the reference helpdesk.
 
-- differential: the demo business written in Zendesk's synced layout (crm_kpis.demo.layouts) gives,
+- differential: the demo business written in Zendesk's synced layout (crm_kpis.tools.demo.layouts) gives,
   through the adapter, the same operations KPIs as its reference layout, to 1e-9, company-wide and
   per member, monthly and daily; the KPIs the adapter cannot give are n/a with its reason;
 - a small hand-made synced set with the awkward cases (a ticket solved twice, one reopened and open
@@ -20,11 +20,12 @@ import sys
 
 import pytest
 
-from crm_kpis.adapters import coverage_table, load_adapter
 from crm_kpis.compute import compute_area
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.contract import ContractError
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.sources.coverage import coverage_table
+from crm_kpis.sources.errors import ContractError
 from tests.integration.adapter_helpers import hand_made_source, point, values
 
 ADAPTER = "fivetran_zendesk"
@@ -132,7 +133,8 @@ def test_a_missing_synced_column_is_named_in_the_adapters_terms(hand_made):
 
 
 def test_an_adapter_on_the_wrong_connection_or_misspelt_is_refused(tmp_path, monkeypatch):
-    from crm_kpis.sources import SourceConfigError, source_settings
+    from crm_kpis.sources.connections import source_settings
+    from crm_kpis.sources.errors import SourceConfigError
 
     point(monkeypatch, f"sqlite:///{tmp_path / 'crm.db'}", f"sqlite:///{tmp_path / 'h.db'}", helpdesk_adapter=ADAPTER)
     monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "crm.db"),

@@ -1,5 +1,5 @@
 """Each adapter against the demo business on SQLite: the same business written in the reference
-layout and in the adapter's synced layout (`python -m crm_kpis.demo --layout …`) gives, through the
+layout and in the adapter's synced layout (`python -m crm_kpis.tools.demo --layout …`) gives, through the
 adapter, the KPIs of the reference layout that the adapter covers, to 1e-9, company-wide and per
 member, for three months and two days; the others are n/a with the adapter's reason.
 (PostgreSQL and MariaDB: tests/servers/test_adapters_servers.py.)"""
@@ -13,9 +13,9 @@ from datetime import date
 
 import pytest
 
-from crm_kpis.adapters import load_adapter
-from crm_kpis.demo.generator import generate, spec_for
-from crm_kpis.demo.layouts import LAYOUTS
+from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.tools.demo.generator import generate, spec_for
+from crm_kpis.tools.demo.layouts import LAYOUTS
 from tests.integration.adapter_helpers import compare_layouts, write_layouts
 
 
@@ -33,11 +33,11 @@ def test_the_demo_business_gives_the_same_kpis_through_the_adapter(adapter, demo
 
 @pytest.mark.parametrize("adapter", sorted(LAYOUTS))
 def test_the_demo_writes_the_synced_layout(adapter, tmp_path):
-    """`python -m crm_kpis.demo --layout <adapter>`: one database in the synced layout, with every
+    """`python -m crm_kpis.tools.demo --layout <adapter>`: one database in the synced layout, with every
     table and column the adapter reads; the other in the reference tables."""
     database = LAYOUTS[adapter][0]
     urls = {name: f"sqlite:///{tmp_path / name}.db" for name in ("crm", "helpdesk")}
-    done = subprocess.run([sys.executable, "-m", "crm_kpis.demo", "--layout", adapter, "--crm-url", urls["crm"],
+    done = subprocess.run([sys.executable, "-m", "crm_kpis.tools.demo", "--layout", adapter, "--crm-url", urls["crm"],
                            "--helpdesk-url", urls["helpdesk"], "--months", "3", "--scale", "0.1",
                            "--end-month", "2026-10"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -6,7 +6,7 @@ from email import policy
 from email.parser import BytesParser
 from types import SimpleNamespace
 
-from crm_kpis.dag_factory import failure_alert
+from crm_kpis.orchestration.dag_factory import failure_alert
 
 
 def context(**extra):

@@ -1,4 +1,4 @@
-"""What the approval step decides and asks (pipeline.approval_request), from the published run:
+"""What the approval step decides and asks (tasks.approval_request), from the published run:
 `warnings` asks only for a period whose quality gate raised warnings, `always` asks every time,
 `never` never; the request names the period, lists the warnings and links every edition's PDF."""
 
@@ -9,10 +9,10 @@ from datetime import UTC
 import pytest
 import yaml
 
-from crm_kpis import pipeline
 from crm_kpis.compute import AreaResult
 from crm_kpis.config import _approval
-from crm_kpis.history import publish_period, stage_area
+from crm_kpis.history.store import publish_period, stage_area
+from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
 
 SEP, OCT = ReportPeriod.parse("monthly", "2026-09"), ReportPeriod.parse("monthly", "2026-10")
@@ -37,7 +37,7 @@ def configure(tmp_path, monkeypatch, warehouse):
 
 
 def _ask(period: ReportPeriod) -> dict:
-    return pipeline.approval_request("monthly", period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC))
+    return tasks.approval_request("monthly", period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC))
 
 
 def test_warnings_ask_only_when_the_gate_raised_some(configure):

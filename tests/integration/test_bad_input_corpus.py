@@ -1,7 +1,7 @@
-"""The bad-input corpus: each class of bad source data, run through the monthly pipeline.
+"""The bad-input corpus: each class of bad source data, run through the monthly tasks.
 
 For each class the demo sources (14 months to October 2026) are copied, the bad rows injected,
-and October computed, gated and published exactly as the DAG's tasks do (`crm_kpis.pipeline`),
+and October computed, gated and published exactly as the DAG's tasks do (`crm_kpis.orchestration.tasks`),
 on a warehouse that already holds July to September (so the plausibility check has a history).
 Each test asserts the outcome a user must see: the rows excluded and counted under their rule
 (once per source row, however many extracts read it), a KPI n/a "not tracked" instead of 0, or
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from crm_kpis import pipeline
-from crm_kpis.history import read_history, read_run
+from crm_kpis.history.store import read_history, read_run
+from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
 
 AREAS = ("marketing", "sales", "operations")
 OCT = ReportPeriod.parse("monthly", "2026-10")
@@ -80,9 +80,9 @@ def compute(folder: Path, period: ReportPeriod, run_id: str) -> BaseException | 
     start, end = interval(period)
     try:
         for area in AREAS:
-            pipeline.compute_and_stage(area, "monthly", start, end, run_id)
-        gate = pipeline.check_quality("monthly", start, end, run_id)
-        pipeline.publish("monthly", start, end, run_id, gate["warnings"])
+            tasks.compute_and_stage(area, "monthly", start, end, run_id)
+        gate = tasks.check_quality("monthly", start, end, run_id)
+        tasks.publish("monthly", start, end, run_id, gate["warnings"])
         return None
     except Exception as exc:  # the outcome under test
         return exc
@@ -319,7 +319,7 @@ def test_html_and_emoji_in_a_label_change_only_that_member(case, clean):
     mp = pytest.MonkeyPatch()
     point_at(mp, bad.folder)
     try:
-        out = pipeline.render_report("monthly", *interval(OCT))
+        out = tasks.render_report("monthly", *interval(OCT))
     finally:
         mp.undo()
     html = Path(out["pdf"]).with_suffix(".html").read_text(encoding="utf-8")
@@ -457,7 +457,7 @@ def test_the_report_says_not_tracked_where_the_helpdesk_records_nothing(base, tm
     assert bad.error is None, bad.error
     point_at(monkeypatch, tmp_path)
     start, end = interval(OCT)
-    out = pipeline.render_report("monthly", start, end)
+    out = tasks.render_report("monthly", start, end)
     text = subprocess.run(["pdftotext", "-layout", out["pdf"], "-"], capture_output=True, text=True, check=True).stdout
     page_one = text.split("\f")[0]
     sla = next(line for line in page_one.splitlines() if "SLA compliance" in line)

@@ -17,14 +17,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from crm_kpis import extracts
 from crm_kpis.compute import prepare_frames
-from crm_kpis.demo.loader import load_database
-from crm_kpis.extracts import load_extracts
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.kpis.base import Inputs, in_period
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import CRM_CONN_ID, _parse_timestamps, engine_for, read_query
+from crm_kpis.sources import loading
+from crm_kpis.sources.connections import CRM_CONN_ID, engine_for
+from crm_kpis.sources.loading import load_extracts
+from crm_kpis.sources.reading import _parse_timestamps, read_query
+from crm_kpis.tools.demo.loader import load_database
 
 OCTOBER = ReportPeriod.parse("monthly", "2026-10")  # UTC: [2026-10-01 00:00, 2026-11-01 00:00)
 
@@ -110,7 +111,7 @@ def check_hand_made(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
                                 int(r.cross_sell), int(r.upsell)) for r in raw.itertuples()}
     assert got == HAND_MADE_EXPECTED
 
-    monkeypatch.setattr(extracts, "engine_for", lambda conn_id: engine_for(url))
+    monkeypatch.setattr(loading, "engine_for", lambda conn_id: engine_for(url))
     loaded = load_extracts({"buyer_flags"}, OCTOBER)
     # customer 8 is excluded (a buyer row); the lines of product 99 in orders 1 and 81 are counted
     assert loaded.rejected == {"buyer_flags": {"buyer_without_line_with_tier_and_category": 1,
@@ -135,7 +136,7 @@ def test_hand_made_flags_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_a_period_without_orders_gives_no_buyers_and_no_rate(tmp_path: Path, monkeypatch) -> None:
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     _load(url)
-    monkeypatch.setattr(extracts, "engine_for", lambda conn_id: engine_for(url))
+    monkeypatch.setattr(loading, "engine_for", lambda conn_id: engine_for(url))
     empty = ReportPeriod.parse("monthly", "2026-07")
     loaded = load_extracts({"buyer_flags"}, empty)
     assert loaded.rows_read == {"buyer_flags": 0} and loaded.rejected == {}

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from crm_kpis.config import PROJECT_DIR, ReportConfig, Variant
+from crm_kpis.config import ReportConfig, Variant
+from crm_kpis.delivery.chat import deliver_to_channel
+from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report import messages
-from crm_kpis.report.delivery import DeliveryError, DeliveryRefused
-from crm_kpis.report.webhooks import deliver_to_channel
 from tests.e2e.helpers import free_port
 from tests.integration.test_delivery_faults import intents
 

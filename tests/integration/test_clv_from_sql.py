@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_kpis import extracts
 from crm_kpis.clv import forecast as clv
 from crm_kpis.clv import rfm
 from crm_kpis.compute import prepare_frames
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.extracts import load_extracts
 from crm_kpis.kpis import REGISTRY, KpiValue
 from crm_kpis.kpis.base import Inputs
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources import loading
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.sources.loading import load_extracts
 
 CDNOW = PROJECT_DIR.parent / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
 #: the last day of the paper's calibration
@@ -52,7 +52,7 @@ def cdnow_crm(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture()
 def histories(cdnow_crm: str, monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
-    monkeypatch.setattr(extracts, "engine_for", lambda conn_id: engine_for(cdnow_crm))
+    monkeypatch.setattr(loading, "engine_for", lambda conn_id: engine_for(cdnow_crm))
     return load_extracts({"purchase_histories"}, LAST_CALIBRATION_DAY).frames["purchase_histories"]
 
 

@@ -6,9 +6,9 @@ import re
 import pytest
 import yaml
 
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.report.email import SMTP_CONN_ID
-from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, WAREHOUSE_CONN_ID
+from crm_kpis.delivery.email import SMTP_CONN_ID
+from crm_kpis.paths import PROJECT_DIR
+from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, WAREHOUSE_CONN_ID
 
 COMPOSE = yaml.safe_load((PROJECT_DIR / "docker-compose.yaml").read_text())
 AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
@@ -31,7 +31,7 @@ def test_sources_are_read_through_read_only_accounts_and_seeded_by_their_owners(
         assert any(m.startswith(f"./{script}:/docker-entrypoint-initdb.d/") for m in mounts)
         assert "GRANT SELECT" in (PROJECT_DIR / script).read_text()
     seeder = COMPOSE["services"]["demo-data"]
-    assert seeder["entrypoint"] == ["python", "-m", "crm_kpis.demo"]
+    assert seeder["entrypoint"] == ["python", "-m", "crm_kpis.tools.demo"]
     assert {d: c["condition"] for d, c in seeder["depends_on"].items()} == {
         "crm-db": "service_healthy", "helpdesk-db": "service_healthy"}
     assert any("@crm-db:5432/crm" in a for a in seeder["command"])

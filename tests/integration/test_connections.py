@@ -8,10 +8,11 @@ from datetime import date, datetime
 
 import pytest
 
-from crm_kpis import pipeline
-from crm_kpis.extracts import load_extracts
+from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import CRM_CONN_ID, SourceConfigError, connection_url, engine_for, source_settings
+from crm_kpis.sources.connections import CRM_CONN_ID, connection_url, engine_for, source_settings
+from crm_kpis.sources.errors import SourceConfigError
+from crm_kpis.sources.loading import load_extracts
 
 
 @pytest.fixture()
@@ -80,9 +81,8 @@ def test_an_unknown_connection_type_says_what_is_supported(monkeypatch):
 
 def test_local_time_sources_are_cut_at_the_right_instants(tmp_path, monkeypatch):
     """A CRM storing Berlin wall times, reported in UTC: October UTC is [1 Oct 02:00, 1 Nov 01:00) Berlin."""
-    from crm_kpis.config import SQL_DIR
-    from crm_kpis.demo.loader import load_database  # noqa: F401 - the DDL comes from the project
-    from crm_kpis.sources import run_script
+    from crm_kpis.paths import SQL_DIR
+    from crm_kpis.sources.sql_files import run_script
 
     path = tmp_path / "crm.db"
     engine = engine_for(f"sqlite:///{path}")
@@ -109,9 +109,9 @@ def test_a_period_before_history_start_fails_with_the_reason(tmp_path, monkeypat
     config.write_text("timezone: UTC\nhistory_start: 2015-01-01\nreports:\n  m: {grain: monthly, to: [a@example.com]}\n")
     monkeypatch.setenv("CRM_KPIS_CONFIG", str(config))
     with pytest.raises(AirflowFailException, match="before history_start 2015-01-01"):
-        pipeline.period_for("monthly", datetime(2014, 12, 1), datetime(2015, 1, 1))
-    assert pipeline.period_for("monthly", datetime(2015, 1, 1), datetime(2015, 2, 1)).start_date == date(2015, 1, 1)
+        tasks.period_for("monthly", datetime(2014, 12, 1), datetime(2015, 1, 1))
+    assert tasks.period_for("monthly", datetime(2015, 1, 1), datetime(2015, 2, 1)).start_date == date(2015, 1, 1)
 
 
 def test_the_default_history_reaches_back_to_2000(monkeypatch):
-    assert pipeline.period_for("monthly", datetime(2000, 1, 1), datetime(2000, 2, 1)).key == "2000-01"
+    assert tasks.period_for("monthly", datetime(2000, 1, 1), datetime(2000, 2, 1)).key == "2000-01"

@@ -12,7 +12,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from crm_kpis.deadlines import PeriodEndDeadline, describe_run, overdue_message, report_overdue
+from crm_kpis.orchestration.deadlines import PeriodEndDeadline, describe_run, overdue_message, report_overdue
 from tests.e2e.helpers import smtp_server
 
 RUN = {
@@ -79,7 +79,7 @@ def test_only_a_scheduled_run_gets_a_deadline_at_its_periods_end(airflow_db):
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    from crm_kpis.deadlines import delivery_deadline
+    from crm_kpis.orchestration.deadlines import delivery_deadline
 
     reference = PeriodEndDeadline()
     start, end = pendulum.datetime(2026, 3, 29, tz="Europe/Berlin"), pendulum.datetime(2026, 3, 30, tz="Europe/Berlin")

@@ -21,13 +21,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crm_kpis.config import PROJECT_DIR, ReportConfig
-from crm_kpis.history import delivery_intents, ensure_schema, report_deliveries
+from crm_kpis.config import ReportConfig
+from crm_kpis.delivery import intents as delivery
+from crm_kpis.delivery.email import deliver
+from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
+from crm_kpis.history.store import delivery_intents, ensure_schema, report_deliveries
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.report import delivery
-from crm_kpis.report.delivery import DeliveryError, DeliveryRefused
-from crm_kpis.report.email import deliver
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
 from tests.e2e.helpers import free_port
 
 OCT = ReportPeriod.parse("monthly", "2026-10")
@@ -155,8 +156,8 @@ import sys
 from pathlib import Path
 from crm_kpis.config import ReportConfig
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.report.email import deliver
-from crm_kpis.sources import engine_for
+from crm_kpis.delivery.email import deliver
+from crm_kpis.sources.connections import engine_for
 report = ReportConfig("monthly_executive", "Monthly KPI report", "monthly",
                       to=("ceo@example.com", "cfo@example.com"), cc=("data@example.com",))
 try:

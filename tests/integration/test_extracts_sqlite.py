@@ -7,10 +7,12 @@ import pytest
 from sqlalchemy import text
 
 from crm_kpis.compute import compute_area
-from crm_kpis.config import SQL_DIR
-from crm_kpis.extracts import load_extracts
+from crm_kpis.paths import SQL_DIR
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, read_query, run_script
+from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for
+from crm_kpis.sources.loading import load_extracts
+from crm_kpis.sources.reading import read_query
+from crm_kpis.sources.sql_files import run_script
 
 OCTOBER = ReportPeriod.parse("monthly", "2026-10")
 
@@ -51,7 +53,7 @@ def test_berlin_period_bounds_in_sql(tiny_crm):
 
 
 def test_bad_rows_are_excluded_and_counted(tiny_crm, monkeypatch):
-    monkeypatch.setattr("crm_kpis.extracts.engine_for", lambda conn_id: tiny_crm)
+    monkeypatch.setattr("crm_kpis.sources.loading.engine_for", lambda conn_id: tiny_crm)
     loaded = load_extracts({"orders", "survey_responses"}, OCTOBER)
     assert loaded.rows_read == {"orders": 4, "survey_responses": 5}
     assert loaded.rejected == {

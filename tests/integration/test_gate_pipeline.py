@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm_kpis import pipeline
-from crm_kpis.history import read_history, read_run
+from crm_kpis.history.store import read_history, read_run
+from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import WAREHOUSE_CONN_ID, engine_for
+from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
 
 AREAS = ("marketing", "sales", "operations")
 
@@ -23,9 +23,9 @@ def test_a_day_whose_load_has_not_arrived_is_not_published(demo_sources):
     day = ReportPeriod.parse("daily", "2026-11-01")
     start, end = interval(day)
     for area in AREAS:
-        pipeline.compute_and_stage(area, "daily", start, end, "stale-run")
-    with pytest.raises(pipeline.QualityGateFailed, match="load looks unfinished"):
-        pipeline.check_quality("daily", start, end, "stale-run")
+        tasks.compute_and_stage(area, "daily", start, end, "stale-run")
+    with pytest.raises(tasks.QualityGateFailed, match="load looks unfinished"):
+        tasks.check_quality("daily", start, end, "stale-run")
     assert read_run(engine_for(WAREHOUSE_CONN_ID), day) is None
     assert read_history(engine_for(WAREHOUSE_CONN_ID), "daily", [day.start_date]).empty
 
@@ -34,10 +34,10 @@ def test_a_complete_day_passes_and_its_warnings_are_published(demo_sources):
     day = ReportPeriod.parse("daily", "2026-10-30")
     start, end = interval(day)
     for area in AREAS:
-        pipeline.compute_and_stage(area, "daily", start, end, "good-run")
-    result = pipeline.check_quality("daily", start, end, "good-run")
+        tasks.compute_and_stage(area, "daily", start, end, "good-run")
+    result = tasks.check_quality("daily", start, end, "good-run")
     assert result["period"] == "2026-10-30"
-    pipeline.publish("daily", start, end, "good-run", result["warnings"] + ["volume: test warning"])
+    tasks.publish("daily", start, end, "good-run", result["warnings"] + ["volume: test warning"])
     assert read_run(engine_for(WAREHOUSE_CONN_ID), day)["warnings"][-1] == "volume: test warning"
 
 
@@ -51,6 +51,6 @@ def test_an_impossible_value_fails_without_retries(demo_sources, monkeypatch):
     broken = REGISTRY["operations.csat"]
     monkeypatch.setitem(REGISTRY, "operations.csat", type(broken)(**{**broken.__dict__, "compute": lambda x: [Measure(1.5)]}))
     for area in AREAS:
-        pipeline.compute_and_stage(area, "daily", start, end, "bad-run")
+        tasks.compute_and_stage(area, "daily", start, end, "bad-run")
     with pytest.raises(AirflowFailException, match=r"operations.csat = 1.5 is outside \[0.0, 1.0\]"):
-        pipeline.check_quality("daily", start, end, "bad-run")
+        tasks.check_quality("daily", start, end, "bad-run")

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_kpis.compute import AreaResult
-from crm_kpis.history import (
+from crm_kpis.history.store import (
     PublishError,
     ensure_schema,
     kpi_history,
@@ -15,7 +15,7 @@ from crm_kpis.history import (
 )
 from crm_kpis.kpis.base import KpiValue
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
 
 AREAS = ("marketing", "sales", "operations")
 OCT = ReportPeriod.parse("monthly", "2026-10")
@@ -117,8 +117,8 @@ def test_a_schema_created_meanwhile_by_another_task_is_checked_again(tmp_path, m
     from sqlalchemy import inspect
     from sqlalchemy.exc import OperationalError
 
-    from crm_kpis import history as h
-    from crm_kpis.sources import engine_for as engine_of
+    from crm_kpis.history import store as h
+    from crm_kpis.sources.connections import engine_for as engine_of
 
     engine = engine_of(f"sqlite:///{tmp_path / 'warehouse.db'}")
     real, calls = h._create_schema, []

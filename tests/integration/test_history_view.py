@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from crm_kpis import history_view
-from crm_kpis.history import ensure_schema, kpi_history
-from crm_kpis.history_view import ViewError, load_series
-from crm_kpis.sources import engine_for
+from crm_kpis.history.store import ensure_schema, kpi_history
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.ui import history_view
+from crm_kpis.ui.history_view import ViewError, load_series
 
 WIN = "sales.win_rate"  # a rate, daily and monthly, broken down by segment and rep team
 # monthly history: Jan..Jun 2026 without April (a period never computed), won/closed per month
@@ -173,7 +173,7 @@ def _cookie():
 
 
 def test_consecutive_missing_periods_are_one_range_with_its_backfill(warehouse):
-    from crm_kpis.history_view import backfill_body, gap_ranges
+    from crm_kpis.ui.history_view import backfill_body, gap_ranges
 
     with warehouse.begin() as conn:  # Jan, Feb .. Jun stored without April; remove February and March too
         conn.execute(kpi_history.delete().where(kpi_history.c.period_start.in_([date(2026, 2, 1), date(2026, 3, 1)])))
@@ -211,7 +211,7 @@ def test_csv_download_is_the_series_oldest_first_with_the_missing_period(api, se
 
 
 def test_members_side_by_side_with_their_share(api, served):
-    from crm_kpis.history_view import members_side_by_side
+    from crm_kpis.ui.history_view import members_side_by_side
 
     series = load_series(served, WIN, "monthly", "segment", "smb")
     members, table = members_side_by_side(served, series)

@@ -12,10 +12,10 @@ from email.parser import BytesParser
 import pytest
 import yaml
 
-from crm_kpis import pipeline
 from crm_kpis.compute import AreaResult
-from crm_kpis.history import publish_period, stage_area
+from crm_kpis.history.store import publish_period, stage_area
 from crm_kpis.kpis.base import KpiValue
+from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
 from tests.integration.test_chat_channels import posts, webhook
 from tests.integration.test_delivery_faults import copies, smtp
@@ -46,7 +46,7 @@ def published(tmp_path, monkeypatch, warehouse):
 
 
 def _send(period: ReportPeriod, run: str = "manual__1", run_type: str = "manual", deliver: str = "auto"):
-    return pipeline.send_kpi_alerts("monthly", period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC),
+    return tasks.send_kpi_alerts("monthly", period.utc_start.replace(tzinfo=UTC), period.utc_end.replace(tzinfo=UTC),
                                     run, deliver_param=deliver, run_type=run_type, run_instance=f"{run}|1")
 
 
@@ -82,6 +82,6 @@ def test_a_report_sent_only_when_an_alert_fired(published):
     from crm_kpis.config import load_settings
 
     report = load_settings().report_for_grain("monthly")
-    assert pipeline._nothing_to_say(published, report, OCT) == ""  # revenue fell 6 %: the report goes out
-    assert pipeline._nothing_to_say(published, report, SEP) == \
+    assert tasks._nothing_to_say(published, report, OCT) == ""  # revenue fell 6 %: the report goes out
+    assert tasks._nothing_to_say(published, report, SEP) == \
         "not sent: send_when is alert and no KPI alert fired for the period"

@@ -1,6 +1,6 @@
 """Sales KPIs on real public data (CDNOW, Chinook), against plain SQL on the original data.
 
-The pipeline reads the data through the reference-schema mapping (crm_kpis.demo.public_data);
+The pipeline reads the data through the reference-schema mapping (crm_kpis.tools.demo.public_data);
 the expectations are computed in SQL written here, on the data as published, so a mistake in
 the mapping or in a KPI shows as a difference.
 """
@@ -11,14 +11,14 @@ from datetime import date
 import pytest
 
 from crm_kpis.compute import prepare_frames
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.demo.loader import load_database
-from crm_kpis.demo.public_data import cdnow_tables, chinook_tables
-from crm_kpis.extracts import load_extracts
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.kpis.base import Inputs
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.sources.loading import load_extracts
+from crm_kpis.tools.demo.loader import load_database
+from crm_kpis.tools.demo.public_data import cdnow_tables, chinook_tables
 
 DATA = PROJECT_DIR.parent / "shared" / "data"
 CDNOW, CHINOOK = DATA / "cdnow" / "CDNOW_master.txt", DATA / "chinook" / "Chinook_Sqlite.sqlite"
@@ -31,7 +31,7 @@ def months(first: date, count: int) -> list[ReportPeriod]:
 
 
 def pipeline_values(engine, period, monkeypatch, kpi_ids=KPIS):
-    monkeypatch.setattr("crm_kpis.extracts.engine_for", lambda conn_id: engine)
+    monkeypatch.setattr("crm_kpis.sources.loading.engine_for", lambda conn_id: engine)
     defs = [REGISTRY[k] for k in kpi_ids]
     loaded = load_extracts({n for d in defs for n in d.inputs}, period)
     assert loaded.rejected == {}, loaded.rejected

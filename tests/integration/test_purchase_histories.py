@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crm_kpis import extracts
-from crm_kpis.extracts import load_extracts
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for, read_query
+from crm_kpis.sources import loading
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.sources.loading import load_extracts
+from crm_kpis.sources.reading import read_query
 
 # holdout months May … October 2026 (UTC): holdout_1 = 2026-05-01, …, holdout_6 = 2026-10-01; end 2026-11-01
 OCTOBER = ReportPeriod.parse("monthly", "2026-10")
@@ -87,7 +88,7 @@ def check_hand_made(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
            for r in raw.itertuples()}
     assert got == EXPECTED
 
-    monkeypatch.setattr(extracts, "engine_for", lambda conn_id: engine_for(url))
+    monkeypatch.setattr(loading, "engine_for", lambda conn_id: engine_for(url))
     loaded = load_extracts({"purchase_histories"}, OCTOBER)
     # customer 9's history is left out (one customer); orders 30, 32 and 40 are counted as orders
     assert loaded.rejected == {"purchase_histories": {"purchase_history_of_unknown_customer": 1,

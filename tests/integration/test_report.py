@@ -9,15 +9,15 @@ from jinja2 import UndefinedError
 
 from crm_kpis.compute import AreaResult
 from crm_kpis.config import ReportConfig, Settings
-from crm_kpis.history import ensure_schema, publish_period, stage_area
+from crm_kpis.delivery.email import attachment_name, build_message, deliver
+from crm_kpis.history.store import ensure_schema, publish_period, stage_area
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.kpis.base import AREAS, KpiValue
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.context import build_context
-from crm_kpis.report.email import attachment_name, build_message, deliver
 from crm_kpis.report.formatting import change_tone, format_change, format_value
 from crm_kpis.report.render import render_template, write_pdf
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
 
 OCT = ReportPeriod.parse("monthly", "2026-10")
 REPORT = ReportConfig("monthly_executive", "Monthly KPI report", "monthly", ("ceo@example.com",),
@@ -134,7 +134,7 @@ def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
     publish_first_period(warehouse)
     # a breakdown where smb is best and enterprise worst for the average order value (higher is
     # better, a mean: members compare like for like); revenue, a total, marks no member
-    from crm_kpis.history import kpi_history
+    from crm_kpis.history.store import kpi_history
     with warehouse.begin() as conn:
         conn.execute(kpi_history.insert(), [
             {"kpi_id": kpi_id, "grain": "monthly", "period_start": OCT.start_date, "period_end": OCT.end_date,

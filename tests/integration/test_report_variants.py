@@ -16,12 +16,12 @@ import yaml
 
 from crm_kpis.compute import AreaResult
 from crm_kpis.config import ReportConfig, Settings, Target, Variant, _load
-from crm_kpis.history import publish_period, stage_area
+from crm_kpis.delivery.email import deliver
+from crm_kpis.delivery.intents import DeliveryRefused
+from crm_kpis.history.store import publish_period, stage_area
 from crm_kpis.kpis.base import KpiValue
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.context import build_context
-from crm_kpis.report.delivery import DeliveryRefused
-from crm_kpis.report.email import deliver
 from tests.integration.test_delivery_faults import copies, logged, smtp
 
 OCT = ReportPeriod.parse("monthly", "2026-10")

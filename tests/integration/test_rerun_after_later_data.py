@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from crm_kpis import pipeline
-from crm_kpis.history import read_history
+from crm_kpis.history.store import read_history
+from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
 
 AREAS = ("marketing", "sales", "operations")
 LATER = "2026-10-01"  # rows whose every date is on or after this are copied ...
@@ -80,9 +80,9 @@ def _run(period: ReportPeriod, run_id: str) -> dict[tuple, tuple]:
     start = datetime.combine(period.start_date, datetime.min.time(), UTC)
     end = datetime.combine(period.end_date, datetime.min.time(), UTC)
     for area in AREAS:
-        pipeline.compute_and_stage(area, period.grain, start, end, run_id)
-    pipeline.publish(period.grain, start, end, run_id)
-    from crm_kpis.sources import WAREHOUSE_CONN_ID
+        tasks.compute_and_stage(area, period.grain, start, end, run_id)
+    tasks.publish(period.grain, start, end, run_id)
+    from crm_kpis.sources.connections import WAREHOUSE_CONN_ID
 
     history = read_history(engine_for(WAREHOUSE_CONN_ID), period.grain, [period.start_date])
     return {(r.kpi_id, r.dimension, r.member): (r.value, r.numerator, r.denominator)

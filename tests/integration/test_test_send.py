@@ -12,7 +12,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from crm_kpis.report.delivery import DeliveryRefused
+from crm_kpis.delivery.intents import DeliveryRefused
 from tests.integration.test_delivery_faults import EVERYONE, copies, logged, send, smtp
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from crm_kpis.history import kpi_history
+from crm_kpis.history.store import kpi_history
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.to_date import to_date
 

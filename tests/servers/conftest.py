@@ -15,9 +15,9 @@ from datetime import date
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from crm_kpis.demo.generator import generate, spec_for
-from crm_kpis.demo.loader import load_database
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.tools.demo.generator import generate, spec_for
+from crm_kpis.tools.demo.loader import load_database
 
 PG_ADMIN = os.environ.get("CRM_KPIS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_ADMIN = os.environ.get("CRM_KPIS_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")

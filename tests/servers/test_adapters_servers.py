@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_kpis.demo.layouts import LAYOUTS
+from crm_kpis.tools.demo.layouts import LAYOUTS
 from tests.integration.adapter_helpers import compare_layouts, write_layouts
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlalchemy import create_engine, text
 
-from crm_kpis import bench
-from crm_kpis.demo.layouts import LAYOUTS
+from crm_kpis.tools import bench
+from crm_kpis.tools.demo.layouts import LAYOUTS
 from tests.servers.conftest import MYSQL_ADMIN, PG_ADMIN, SUFFIX
 
 SCALE = 0.3

@@ -1,4 +1,4 @@
-"""Airflow's distributed setup for real (crm_kpis.distributed): scheduler, dag-processor, triggerer, API
+"""Airflow's distributed setup for real (crm_kpis.tools.distributed): scheduler, dag-processor, triggerer, API
 server and two Celery workers as processes, CeleryExecutor with the Redis broker on 127.0.0.1:6379,
 metadata, warehouse and the CRM on PostgreSQL, the helpdesk on MariaDB, a real SMTP server.
 
@@ -30,10 +30,10 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from crm_kpis.distributed import celery_cluster
-from crm_kpis.history import kpi_history, kpi_runs, report_deliveries
+from crm_kpis.history.store import kpi_history, kpi_runs, report_deliveries
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.tools.distributed import celery_cluster
 from tests.e2e.helpers import free_port_block, smtp_server
 
 DAG_ID = "crm_kpis_monthly"
@@ -49,7 +49,7 @@ def _airflow_url(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster(postgres, mariadb, demo_frames, tmp_path_factory):
-    from crm_kpis.demo.loader import load_database
+    from crm_kpis.tools.demo.loader import load_database
 
     crm, helpdesk = postgres.create("celerycrm"), mariadb.create("celeryhelpdesk")
     load_database(engine_for(crm), "crm", demo_frames["crm"])

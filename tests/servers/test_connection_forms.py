@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlalchemy import make_url, text
 
-from crm_kpis.contract import schema_problems
-from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
+from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
+from crm_kpis.sources.contract_checks import schema_problems
 
 
 def _uri(url: str, scheme: str, query: str) -> str:

@@ -9,11 +9,13 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from crm_kpis import extracts
 from crm_kpis.compute import compute_area
-from crm_kpis.extracts import EXTRACTS, load_extracts
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for, load_sql
+from crm_kpis.sources import loading
+from crm_kpis.sources.connections import engine_for
+from crm_kpis.sources.extracts import EXTRACTS
+from crm_kpis.sources.loading import load_extracts
+from crm_kpis.sources.sql_files import load_sql
 
 PERIODS = [
     ReportPeriod.parse("monthly", "2026-10"),
@@ -26,7 +28,7 @@ SETUPS = ("production", "swapped")
 @pytest.fixture()
 def use(monkeypatch, engines):
     def switch(setup: str) -> None:
-        monkeypatch.setattr(extracts, "engine_for", lambda conn_id: engine_for(engines[setup][conn_id]))
+        monkeypatch.setattr(loading, "engine_for", lambda conn_id: engine_for(engines[setup][conn_id]))
     return switch
 
 

@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from crm_kpis import extracts
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.demo.loader import load_database
-from crm_kpis.extracts import EXTRACTS, load_extracts
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for
+from crm_kpis.sources import loading
+from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for
+from crm_kpis.sources.extracts import EXTRACTS
+from crm_kpis.sources.loading import load_extracts
+from crm_kpis.tools.demo.loader import load_database
 from tests.servers.conftest import SUFFIX
 
 OCTOBER = ReportPeriod.parse("monthly", "2026-10")
@@ -27,7 +28,7 @@ def run_init(script: str, env: dict[str, str]) -> None:
 
 
 def reads_and_cannot_write(conn_id: str, reader_url: str, table: str, monkeypatch) -> None:
-    monkeypatch.setattr(extracts, "engine_for", lambda c: engine_for(reader_url))
+    monkeypatch.setattr(loading, "engine_for", lambda c: engine_for(reader_url))
     names = {n for n, e in EXTRACTS.items() if e.conn_id == conn_id}
     loaded = load_extracts(names, OCTOBER)
     assert sum(loaded.rows_read.values()) > 100

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_kpis.compute import AreaResult
-from crm_kpis.config import PROJECT_DIR
-from crm_kpis.history import ensure_schema, kpi_history, kpi_runs, publish_period, read_history, stage_area
+from crm_kpis.history.store import ensure_schema, kpi_history, kpi_runs, publish_period, read_history, stage_area
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.kpis.base import AREAS, KpiValue
+from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import engine_for
+from crm_kpis.sources.connections import engine_for
 
 OCT, SEP = ReportPeriod.parse("monthly", "2026-10"), ReportPeriod.parse("monthly", "2026-09")
 
@@ -84,7 +84,7 @@ def test_monthly_dag_on_postgresql_and_mariadb(engines, postgres, airflow_db, mo
     """Sources on PostgreSQL (CRM) and MariaDB (helpdesk), history on PostgreSQL, through Airflow."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from crm_kpis.local_airflow import run_in_process
+    from crm_kpis.tools.local_airflow import run_in_process
 
     warehouse_url = postgres.create("dagwh")
     to_airflow = lambda url: url.replace("postgresql+psycopg://", "postgresql://").replace("mysql+pymysql://", "mysql://")  # noqa: E731

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from crm_kpis.clv import bgnbd, gamma_gamma, rfm, sbg
-from crm_kpis.config import PROJECT_DIR
+from crm_kpis.paths import PROJECT_DIR
 
 CDNOW = PROJECT_DIR.parent / "shared" / "data" / "cdnow"
 

@@ -3,8 +3,8 @@ shared reference tables appear once, daily channel tables are totals."""
 
 from datetime import date
 
-from crm_kpis.demo.bulk import ID_BLOCK, shard_specs, sharded, shards_for
-from crm_kpis.demo.generator import DemoSpec, generate
+from crm_kpis.tools.demo.bulk import ID_BLOCK, shard_specs, sharded, shards_for
+from crm_kpis.tools.demo.generator import DemoSpec, generate
 
 SPEC = DemoSpec(date(2026, 7, 1), date(2026, 10, 1), seed=3, scale=0.3)
 

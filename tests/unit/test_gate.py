@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from crm_kpis.gate import GateConfig, check_freshness, check_ranges, check_volume, evaluate
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.quality.gate import GateConfig, check_freshness, check_ranges, check_volume, evaluate
 
 DAY = ReportPeriod.parse("daily", "2026-10-05")  # [10-05 00:00, 10-06 00:00) UTC
 CONFIG = GateConfig()
@@ -54,7 +54,7 @@ def test_evaluate_merges_areas():
 
 
 def test_plausibility_against_the_kpis_own_history():
-    from crm_kpis.gate import check_plausibility
+    from crm_kpis.quality.gate import check_plausibility
 
     history = {"sales.revenue": [7.0e6, 7.4e6, 7.7e6, 7.2e6], "operations.fcr_rate": [0.59, 0.60, 0.59, 0.60]}
     # median revenue 7.3 M: 10.0 B is 1,370x → the run stops, naming the KPI and the median
@@ -74,7 +74,7 @@ def test_plausibility_against_the_kpis_own_history():
 
 
 def test_hard_bounds_and_row_outliers():
-    from crm_kpis.gate import check_plausibility, check_row_outliers
+    from crm_kpis.quality.gate import check_plausibility, check_row_outliers
 
     bounded = GateConfig(bounds={"sales.aov": {"min": 0, "max": 50_000}})
     assert [f.level for f in check_plausibility([v("sales.aov", 60_000.0)], {}, bounded)] == ["fail"]

@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 
-from crm_kpis.config import _kpi_alerts
-from crm_kpis.kpi_alerts import AlertRule, evaluate
+from crm_kpis.config import AlertRule, _kpi_alerts
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.report.kpi_alerts import describe, evaluate
 
 OCT = ReportPeriod.parse("monthly", "2026-10")
 SEP, OCT_2025 = date(2026, 9, 1), date(2025, 10, 1)
@@ -69,7 +69,7 @@ def test_rules_in_the_configuration_are_checked():
                               "dimension": "segment", "member": "smb"}])
     assert (r.rule_id, r.kind, r.threshold, r.to) == ("sales-revenue-smb-change-below", "change_below", -5.0,
                                                        ("cfo@example.com",))
-    assert r.describe("money") == "a change below −5 % against the previous period"
+    assert describe(r, "money") == "a change below −5 % against the previous period"
     for bad, message in (
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "below": 0, "to": ["a@example.com"]}], "one condition"),
         ([{"kpi": "sales.revenue", "grain": "weekly", "above": 1, "to": ["a@example.com"]}], "one condition"),

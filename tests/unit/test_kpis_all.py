@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crm_kpis.config import PROJECT_DIR
 from crm_kpis.kpis import REGISTRY
+from crm_kpis.paths import PROJECT_DIR
 from tests.unit.kpi_fixture import OCTOBER, evaluate, frames
 
 ALL = sorted(REGISTRY)

@@ -88,7 +88,7 @@ def test_invalid_periods_fail_clearly():
 
 
 def test_backfill_takes_periods_and_names_their_local_starts():
-    from crm_kpis.backfill import backfill_command, count_periods, parse_range
+    from crm_kpis.tools.backfill import backfill_command, count_periods, parse_range
 
     first, last = parse_range("monthly", "2025-11..2026-10", "Europe/Berlin")
     assert count_periods(first, last) == 12
@@ -106,7 +106,7 @@ def test_backfill_takes_periods_and_names_their_local_starts():
 def test_backfill_refuses_a_range_that_is_not_periods():
     import pytest
 
-    from crm_kpis.backfill import parse_range
+    from crm_kpis.tools.backfill import parse_range
 
     with pytest.raises(SystemExit, match="not a range of monthly periods"):
         parse_range("monthly", "October", "UTC")

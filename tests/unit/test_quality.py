@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from crm_kpis.extracts import EXTRACTS
-from crm_kpis.quality import apply_rules, before, duplicate, missing, negative
-from crm_kpis.sources import _parse_timestamps
+from crm_kpis.quality.rules import apply_rules, before, duplicate, missing, negative
+from crm_kpis.sources.extracts import EXTRACTS
+from crm_kpis.sources.reading import _parse_timestamps
 from tests.unit.kpi_fixture import frame
 
 

@@ -1,4 +1,4 @@
-"""Where rendered reports live (crm_kpis.report.storage): `reports_url`, through Airflow's
+"""Where rendered reports live (crm_kpis.delivery.reports_store): `reports_url`, through Airflow's
 `ObjectStoragePath`, so that the task that sends (or the API server that serves the PDF) need not
 be on the disk of the worker that rendered. The distributed run itself is
 tests/servers/test_celery_workers.py."""
@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 
 from crm_kpis.config import ReportConfig
+from crm_kpis.delivery.reports_store import REPORTS_URL_ENV, ReportsUrlError, reports_root, reports_url
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.report.storage import REPORTS_URL_ENV, ReportsUrlError, reports_root, reports_url
 
 REPORT = ReportConfig("monthly_executive", "Monthly KPI report", "monthly", to=("ceo@example.com",))
 OCT = ReportPeriod("monthly", date(2026, 10, 1), "UTC")
@@ -51,7 +51,7 @@ def test_a_plain_absolute_path_is_a_local_folder_and_a_relative_one_is_refused(t
 def test_a_second_worker_reads_what_the_first_wrote_through_the_shared_store(tmp_path, monkeypatch):
     """Two homes, one store: the files are found by report and period, whoever asks; without a
     shared store each home has its own folder and the second worker finds nothing."""
-    from crm_kpis.pipeline import report_files
+    from crm_kpis.delivery.reports_store import report_files
 
     _config(tmp_path, monkeypatch, "")
     monkeypatch.setenv(REPORTS_URL_ENV, (tmp_path / "store").as_uri())

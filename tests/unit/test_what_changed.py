@@ -4,7 +4,7 @@ mover with its declared driver; the email subject names the first two. Expectati
 from __future__ import annotations
 
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.pipeline import _movers
+from crm_kpis.orchestration.tasks import _movers
 from crm_kpis.report.context import KpiLine
 from crm_kpis.report.formatting import change_tone, format_change, format_value
 from crm_kpis.report.what_changed import impact, what_changed

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from crm_kpis.compute import UNKNOWN_MEMBER
 from crm_kpis.config import DIMENSION_TITLES, UNKNOWN_MEMBER_LABELS, ReportConfig, Settings, Variant
-from crm_kpis.history import read_history, read_run, rejected_by_extract
+from crm_kpis.history.store import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
 from crm_kpis.periods import ReportPeriod
@@ -272,8 +272,8 @@ def check_config(settings: Settings, report: ReportConfig) -> None:
 
 def approximations_in_use() -> dict[str, str]:
     """Per KPI, how the sources' adapters approximate its definition (said under the definition)."""
-    from crm_kpis.adapters import REFERENCE, load_adapter
-    from crm_kpis.sources import SOURCE_CONN_IDS, source_settings
+    from crm_kpis.sources.adapters import REFERENCE, load_adapter
+    from crm_kpis.sources.connections import SOURCE_CONN_IDS, source_settings
 
     out: dict[str, str] = {}
     for conn_id in SOURCE_CONN_IDS:

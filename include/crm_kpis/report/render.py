@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from crm_kpis.config import TEMPLATES_DIR
+from crm_kpis.paths import TEMPLATES_DIR
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from crm_kpis.config import Variant
-from crm_kpis.history import read_history
+from crm_kpis.history.store import read_history
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS
 from crm_kpis.periods import ReportPeriod

@@ -1,0 +1,60 @@
+"""Approval when in doubt: a person approves the period's report before anyone gets it.
+
+Airflow 3's human-in-the-loop `ApprovalOperator` (standard provider) is the mechanism: the task
+writes the request (subject, body in Markdown) and waits; an approver answers in the UI (Required
+actions) or through the REST API (`PATCH …/taskInstances/approve_report/-1/hitlDetails`). Approve
+lets `send_report` run; Reject skips it, so nothing is sent, and the answer (who, when) stays in the
+task's log and its request. Unanswered after `timeout_hours`, the configured `on_timeout` choice is
+taken by the scheduler.
+
+When the report's `approval.when` does not ask for it (`never`, or `warnings` and the gate raised
+none) the task approves at once and says why, so every run's graph shows the step. A run inside
+this process (`dag.test()`: the demo, the tests; local_airflow.run_in_process) has nobody to ask:
+it approves at once too, with a warning that names what would have been asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+from crm_kpis.config import ReportConfig
+
+log = logging.getLogger(__name__)
+
+#: set by local_airflow.run_in_process while a DAG runs in this process (nobody can answer there)
+IN_PROCESS_ENV = "CRM_KPIS_IN_PROCESS_RUN"
+
+
+class ReportApproval(ApprovalOperator):
+    """The approval step between rendering and sending one report (all its editions)."""
+
+    def __init__(self, *, grain: str, report: ReportConfig, **kwargs: Any) -> None:
+        approval = report.approval
+        super().__init__(
+            subject=f"Send the {report.title}?",
+            body="",
+            defaults=[self.REJECT if approval.on_timeout == "reject" else self.APPROVE],
+            response_timeout=timedelta(hours=approval.timeout_hours),
+            **kwargs,
+        )
+        self.grain = grain
+
+    def execute(self, context: Any) -> Any:
+        from crm_kpis.orchestration.tasks import approval_request
+
+        request = approval_request(self.grain, context["data_interval_start"], context["data_interval_end"])
+        if not request["needed"]:
+            log.info("approved without asking: %s", request["reason"])
+            return {"chosen_options": [self.APPROVE], "approved_by": "configuration", "reason": request["reason"]}
+        if os.environ.get(IN_PROCESS_ENV):
+            log.warning("an in-process run cannot wait for a person: approved without asking, although %s "
+                        "(the scheduler's runs ask)", request["reason"])
+            return {"chosen_options": [self.APPROVE], "approved_by": "in-process run", "reason": request["reason"]}
+        self.subject, self.body = request["subject"], request["body"]
+        log.info("asking for approval: %s", request["reason"])
+        return super().execute(context)

@@ -1,0 +1,425 @@
+"""What each DAG task does, as plain functions of the run's data interval.
+
+Why here: the DAG files stay wiring, and everything below can be called from a test, a shell or
+another orchestrator with the same result. Every function takes the data interval, never `now()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from functools import partial
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from crm_kpis.compute import compute_area
+from crm_kpis.config import ReportConfig, load_settings, ui_base_url
+from crm_kpis.delivery.chat import deliver_to_channel
+from crm_kpis.delivery.email import deliver, delivery_attempt
+from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
+from crm_kpis.delivery.reports_store import report_files, where
+from crm_kpis.history.store import (
+    ensure_schema,
+    publish_period,
+    read_staged,
+    recent_rows_read,
+    recent_values,
+    stage_area,
+)
+from crm_kpis.kpis.base import AREAS
+from crm_kpis.periods import ReportPeriod
+from crm_kpis.quality import gate
+from crm_kpis.quality.gate import GateConfig
+from crm_kpis.report import messages
+from crm_kpis.report.context import build_context
+from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.report.what_changed import Mover
+from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
+from crm_kpis.sources.errors import ContractError, SourceConfigError
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from crm_kpis.delivery.reports_store import ReportFile
+
+
+log = logging.getLogger(__name__)
+
+DELIVER_CHOICES = ("auto", "yes", "no")
+
+
+class PermanentError(RuntimeError):
+    """An error that a retry cannot fix (a contract not met, a connection set up wrongly)."""
+
+
+def fail_permanently(message: str) -> None:
+    """Fail the task at once, without retries: Airflow's own AirflowFailException when installed."""
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # the package is usable without Airflow
+        raise PermanentError(message) from None
+    raise AirflowFailException(message)
+
+
+def period_for(grain: str, interval_start: datetime | None, interval_end: datetime | None) -> ReportPeriod:
+    """The run's period; a run before the configured `history_start` fails with that reason."""
+    settings = load_settings()
+    if interval_start is None or interval_end is None:
+        fail_permanently("this run has no data interval (a run without a logical date): trigger it for a "
+                         "period, e.g. `airflow dags trigger <dag> --logical-date 2026-10-01`")
+    period = ReportPeriod.from_data_interval(grain, interval_start, interval_end, settings.timezone)  # type: ignore[arg-type]
+    if period.start_date < settings.history_start:
+        fail_permanently(f"{period} is before history_start {settings.history_start} (reports.yaml): "
+                         "nothing is computed for it; lower history_start to compute older periods")
+    return period
+
+
+def report_for(grain: str) -> ReportConfig:
+    return load_settings().report_for_grain(grain)
+
+
+def compute_and_stage(area: str, grain: str, interval_start: datetime, interval_end: datetime,
+                      run_id: str) -> dict[str, Any]:
+    """Extract and compute one area's KPIs, and stage them in the warehouse under the run id."""
+    period = period_for(grain, interval_start, interval_end)
+    try:
+        result = compute_area(area, period)
+    except (ContractError, SourceConfigError) as exc:
+        log.error("%s", exc)
+        fail_permanently(str(exc))  # a retry cannot add a column or create a file
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    stage_area(warehouse, run_id, result)
+    summary = result.summary()
+    log.info("staged %s for %s: %s", area, period, summary)
+    return summary
+
+
+class QualityGateFailed(RuntimeError):
+    """The period failed a hard data-quality check; nothing was published or sent."""
+
+
+def check_quality(grain: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict[str, Any]:
+    """Run the quality gate on the staged period; raise on a hard failure, return the warnings."""
+    period = period_for(grain, interval_start, interval_end)
+    config = GateConfig.from_dict(load_settings().quality)
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    findings = gate.evaluate(period, read_staged(warehouse, run_id),
+                             recent_rows_read(warehouse, period, config.volume_periods), config,
+                             recent_values(warehouse, period, config.plausibility_periods))
+    for f in findings:
+        (log.error if f.level == "fail" else log.warning)("quality %s %s: %s", f.level, f.check, f.message)
+    failures = [f for f in findings if f.level == "fail"]
+    if failures:
+        message = f"{period}: {len(failures)} data-quality check(s) failed; history and report left unchanged: " + \
+            "; ".join(f.message for f in failures)
+        if all(f.retryable for f in failures):
+            raise QualityGateFailed(message)  # retried with back-off: the source load may still finish
+        fail_permanently(message)  # a value out of range will not fix itself: no retries
+    warnings = [f"{f.check}: {f.message}" for f in findings]
+    log.info("quality gate passed for %s with %d warning(s)", period, len(warnings))
+    return {"period": period.key, "warnings": warnings}
+
+
+def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
+            warnings: list[str] | None = None) -> dict[str, Any]:
+    """Swap the period's staged values into kpi_history in one transaction."""
+    period = period_for(grain, interval_start, interval_end)
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    return publish_period(warehouse, period, run_id, AREAS, warnings).as_dict()
+
+
+def asset_event_extra(grain: str, interval_start: datetime, run_id: str, published: dict[str, Any]) -> dict[str, Any]:
+    """The extra of the history Asset's event: enough for a consumer to refresh only that period."""
+    return {"grain": grain, "period": published["period"], "period_start": interval_start.isoformat(),
+            "run_id": run_id, "kpis": published["kpis"], "rows_written": published["rows_written"]}
+
+
+def _movers(movers: list[Mover], n: int = 2) -> str:
+    """The subject's movers: the first of "What changed" (money first, then against target)."""
+    return ", ".join(f"{m.name} {m.change}" for m in movers[:n])
+
+
+def render_report(grain: str, interval_start: datetime, interval_end: datetime,
+                  page_size: str = "A4") -> dict[str, Any]:
+    """Render the period's report (HTML and PDF) and its email bodies from the history, and the
+    same for each of the report's variants (one member's edition, with its own recipients)."""
+    started = time.perf_counter()
+    settings = load_settings()
+    period = period_for(grain, interval_start, interval_end)
+    report = settings.report_for_grain(grain)
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    rendered_at = datetime.now(UTC).replace(tzinfo=None)
+    company, *variants = (_render_edition(warehouse, period, settings, edition, page_size, rendered_at)
+                          for edition in report.editions())
+    out = {**company, "variants": {v["variant"]: v for v in variants},
+           "seconds": round(time.perf_counter() - started, 2)}
+    log.info("rendered %s for %s: %s", report.report_id, period, out)
+    return out
+
+
+def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition: ReportConfig, page_size: str,
+                    rendered_at: datetime) -> dict[str, Any]:
+    context = build_context(warehouse, period, settings, edition, rendered_at=rendered_at)
+    movers = _movers(context["movers"])
+    subject = f"{edition.edition_title} · {period.label}" + (f": {movers}" if movers else "")
+    context["subject"] = subject
+    files = report_files(edition, period)
+    files["pdf"].parent.mkdir(parents=True, exist_ok=True)
+    html = render_template("report.html.j2", context)
+    files["html"].write_text(html, encoding="utf-8")
+    pdf_bytes = write_pdf(html, files["pdf"], page_size)
+    files["email.html"].write_text(render_template("email.html.j2", context), encoding="utf-8")
+    files["email.txt"].write_text(render_template("email.txt.j2", context), encoding="utf-8")
+    files["subject"].write_text(subject, encoding="utf-8")
+    files["message.json"].write_text(json.dumps(messages.summary(context), indent=1), encoding="utf-8")
+    if edition.variant is not None:
+        log.info("rendered variant %s (%s): %s", edition.edition_id, edition.variant.label, where(files["pdf"]))
+    return {"variant": edition.edition_id, "pdf": where(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject}
+
+
+def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
+    """`auto` sends for scheduled and manual runs but not for backfills; `yes`/`no` decide."""
+    if deliver_param not in DELIVER_CHOICES:
+        raise ValueError(f"deliver must be one of {DELIVER_CHOICES}, not {deliver_param!r}")
+    if deliver_param == "auto":
+        return (run_type or "").lower() != "backfill"
+    return deliver_param == "yes"
+
+
+def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
+                deliver_param: str = "auto", resend: bool = False, run_type: str | None = None,
+                run_instance: str | None = None, test_to: str | None = None,
+                test_variant: str | None = None) -> dict[str, Any]:
+    """Email the rendered report once per period and edition (the company-wide report and each
+    variant's, each to its own recipients; SMTP when configured, else the outbox).
+
+    With `test_to`, only that address gets them, marked as tests, whatever `deliver` says (asking
+    for a test is asking to send one); `test_variant` picks one edition ("company" the company-wide
+    one, else a variant id). The report's own deliveries are left as they were.
+
+    Every edition is tried, whatever happened to the others: a recipient still pending (the server
+    was down, a 4xx) fails the task so that its retry sends to the pending ones only; a recipient
+    refused for good, or whose outcome cannot be known, fails it for good once nothing is pending.
+    """
+    period = period_for(grain, interval_start, interval_end)
+    report = report_for(grain)
+    test_to = (test_to or "").strip() or None
+    if test_to is None and not wants_delivery(deliver_param, run_type):
+        reason = f"not emailed: the run does not deliver (deliver={deliver_param}, {run_type} run)"
+        log.info("%s for %s: %s", report.report_id, period, reason)
+        return {"status": "not requested", "deliver": deliver_param, "run_type": run_type, "skip_reason": reason}
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    if test_to is None and report.send_when != "always":
+        quiet = _nothing_to_say(warehouse, report, period)
+        if quiet:
+            log.info("%s for %s: %s", report.report_id, period, quiet)
+            return {"status": "not needed", "send_when": report.send_when, "skip_reason": quiet}
+    editions = report.editions()
+    if test_to is not None and (test_variant or "").strip():
+        chosen = test_variant.strip()  # type: ignore[union-attr]
+        try:
+            editions = (report.edition("" if chosen == "company" else chosen),)
+        except KeyError as exc:
+            fail_permanently(str(exc.args[0]))
+    results: list[dict[str, Any]] = []
+    pending: list[str] = []
+    refused: list[str] = []
+    for edition in editions:
+        files = report_files(edition, period)
+        if not files["pdf"].exists():
+            raise FileNotFoundError(f"{where(files['pdf'])} is missing: the render task must run before the send task, "
+                                    "and every worker must see the same reports_url (a shared store, not each "
+                                    "worker's own disk)")
+        if test_to is None:  # chat channels get no test send: test_to is one email address
+            for channel, conn_id in edition.channels:
+                _collect(partial(_post, warehouse, edition, period, run_id, channel, conn_id, files, resend,
+                                 run_instance or run_id), results, pending, refused)
+        if not (edition.to or edition.cc or edition.bcc) and test_to is None:
+            continue  # an edition for chat channels only
+        _collect(partial(_email, warehouse, edition, period, run_id, files["subject"].read_text(encoding="utf-8"),
+                         files["email.txt"].read_text(encoding="utf-8"),
+                         files["email.html"].read_text(encoding="utf-8"), files["pdf"], resend, run_instance,
+                         test_to), results, pending, refused)
+    _settle(pending, refused)
+    emails = [r for r in results if r["channel"] == "email"]
+    company = next((r for r in emails if not r["variant"]), emails[0] if emails else {"status": "sent"})
+    out = {**company, "variants": {r["variant"]: r for r in emails if r["variant"]},
+           "chat": [r for r in results if r["channel"] != "email"]}
+    if any(r["status"] == "sent" for r in results):
+        out.pop("skip_reason", None)  # something went out (a variant, a channel): the task did its work
+    return out
+
+
+def _email(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
+           html: str, pdf: ReportFile | None, resend: bool = False, run_instance: str | None = None,
+           test_to: str | None = None) -> dict[str, Any]:
+    """Email one edition (or a KPI alert: no PDF) exactly once; the outcome as `_collect` reads it."""
+    result = deliver(warehouse, edition, period, run_id, subject, text, html, pdf, resend=resend,
+                     run_instance=run_instance, test_to=test_to)
+    out = {**result.as_dict(), "channel": "email",
+           "target": f"{edition.report_id} {edition.edition_id or 'company-wide'} {period.key}",
+           # refusals an earlier try of this run met: still to be said
+           "problem": "; ".join(f"{r} {p}" for r, p in result.problems.items())}
+    if result.status == "skipped" and test_to is not None:
+        out["skip_reason"] = f"not emailed: this run's test send to {test_to} already went out"
+    elif result.status == "skipped":
+        out["skip_reason"] = ("not emailed: this delivery already went out (set resend to send again); "
+                              f"recipients with the report: {', '.join(result.recipients) or 'none'}")
+    return out
+
+
+def _nothing_to_say(warehouse: Any, report: ReportConfig, period: ReportPeriod) -> str:
+    """Why a report with `send_when` alert or change is not sent for the period ("" to send it)."""
+    if report.send_when == "alert":
+        if fired_alerts(warehouse, load_settings(), period):
+            return ""
+        return "not sent: send_when is alert and no KPI alert fired for the period"
+    summary = json.loads(report_files(report, period)["message.json"].read_text(encoding="utf-8"))
+    return "" if summary["movers"] else "not sent: send_when is change and no headline KPI moved"
+
+
+def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, channel: str, conn_id: str,
+          files: dict[str, ObjectStoragePath], resend: bool, run_instance: str) -> dict[str, Any]:
+    """Post the edition's summary to one chat channel, with the link to its PDF behind the UI's login."""
+    summary = json.loads(files["message.json"].read_text(encoding="utf-8"))
+    payload = messages.PAYLOADS[channel](summary, ui_base_url() + summary["pdf_path"])
+    attempt = delivery_attempt(warehouse, edition, period, run_instance, resend, edition.edition_id)
+    out = deliver_to_channel(warehouse, edition, period, run_id, channel, conn_id, payload, attempt, run_instance)
+    return {**out, "variant": edition.edition_id}
+
+
+# --- KPI alerts ------------------------------------------------------------------------------------------
+def fired_alerts(engine: Any, settings: Any, period: ReportPeriod) -> list[Any]:
+    """The period's KPI alerts that fire, from the published history only (the same every time)."""
+    from crm_kpis.history.store import read_history
+    from crm_kpis.kpis import REGISTRY
+    from crm_kpis.report.formatting import format_value
+    from crm_kpis.report.kpi_alerts import evaluate, starts_needed
+    from crm_kpis.report.scope import value_of
+
+    rules = [r for r in settings.kpi_alerts if r.grain == period.grain]
+    unknown = [f"{r.rule_id}: {r.kpi_id}" for r in rules if r.kpi_id not in REGISTRY]
+    if unknown:
+        fail_permanently(f"kpi_alerts in reports.yaml name unknown KPIs: {', '.join(unknown)}")
+    fired = []
+    for rule in rules:
+        unit = REGISTRY[rule.kpi_id].unit
+        rows = read_history(engine, period.grain, starts_needed(rule, period), dimensions=(rule.dimension,))
+        rows = rows[(rows["kpi_id"] == rule.kpi_id) & (rows["member"] == rule.member)]
+        values = {r.period_start: value_of(r.value) for r in rows.itertuples(index=False)}
+        hit = evaluate(rule, values, period, unit, lambda v, u=unit: format_value(v, u, settings.currency))
+        if hit is not None:
+            fired.append(hit)
+    return fired
+
+
+def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
+                    deliver_param: str = "auto", run_type: str | None = None,
+                    run_instance: str | None = None) -> dict[str, Any]:
+    """Send each KPI alert that fires for the period to its owners, once per (rule, period), after
+    the quality gate passed and the history was published (email, Slack, Teams as the rule says)."""
+    from crm_kpis.kpis import REGISTRY
+    from crm_kpis.report.kpi_alerts import describe
+
+    period = period_for(grain, interval_start, interval_end)
+    settings = load_settings()
+    warehouse = engine_for(WAREHOUSE_CONN_ID)
+    ensure_schema(warehouse)
+    fired = fired_alerts(warehouse, settings, period)
+    if not fired:
+        return {"status": "none fired", "rules": len([r for r in settings.kpi_alerts if r.grain == grain])}
+    if not wants_delivery(deliver_param, run_type):
+        reason = f"{len(fired)} alert(s) fired, not sent: the run does not deliver (deliver={deliver_param}, {run_type} run)"
+        log.info("%s for %s: %s", reason, period, ", ".join(f.rule.rule_id for f in fired))
+        return {"status": "not requested", "fired": [f.rule.rule_id for f in fired], "skip_reason": reason}
+    base = ui_base_url()
+    pending: list[str] = []
+    refused: list[str] = []
+    sent: list[dict[str, Any]] = []
+    for hit in fired:
+        rule, name = hit.rule, REGISTRY[hit.rule.kpi_id].name
+        who = f" ({rule.member.replace('_', ' ')})" if rule.member else ""
+        query = f"grain={grain}&kpi={rule.kpi_id}" + (f"&dimension={rule.dimension}&member={rule.member}"
+                                                      if rule.member else "")
+        link = f"{base}/plugin/kpi-history?{query}"
+        edition = ReportConfig(f"kpi_alert.{rule.rule_id}", f"KPI alert: {name}{who}", grain, to=rule.to,
+                               slack=rule.slack, teams=rule.teams)
+        subject = f"[CRM KPIs alert] {name}{who} {period.label}: {hit.says}"
+        says = f"{name}{who}, {period.label} ({period.span}, {period.tz}): {hit.says}."
+        rule_text = f"Rule {rule.rule_id}: {describe(rule, REGISTRY[rule.kpi_id].unit)}."
+        text = f"{says}\n{rule_text}\nHistory: {link}\n"
+        html = (f"<p><b>{escape(says)}</b></p><p>{escape(rule_text)}</p>"
+                f"<p><a href=\"{escape(link)}\">The KPI's history</a></p>")
+        attempt = delivery_attempt(warehouse, edition, period, run_instance or run_id, False, "")
+        for channel, conn_id in edition.channels:
+            payload = messages.alert_payload(channel, subject, says, rule_text, link)
+            _collect(partial(deliver_to_channel, warehouse, edition, period, run_id, channel, conn_id, payload, attempt,
+                             run_instance or run_id), sent, pending, refused)
+        if edition.to:
+            _collect(partial(_email, warehouse, edition, period, run_id, subject, text, html, None,
+                             run_instance=run_instance), sent, pending, refused)
+    _settle(pending, refused)
+    return {"status": "sent", "fired": [f.rule.rule_id for f in fired], "deliveries": sent}
+
+
+def _collect(call: Any, done: list[dict[str, Any]], pending: list[str], refused: list[str]) -> None:
+    """Run one delivery; a pending one is retried by the task, a refused one is reported."""
+    try:
+        result = call()
+    except DeliveryError as exc:
+        log.warning("%s", exc)
+        pending.append(str(exc))
+        return
+    except DeliveryRefused as exc:
+        log.error("%s", exc)
+        refused.append(str(exc))
+        return
+    if result.get("problem"):
+        refused.append(f"{result['target']}: {result['problem']}")
+    done.append(result)
+
+
+def _settle(pending: list[str], refused: list[str]) -> None:
+    """After every delivery was tried: a pending one fails the task for its retry (which sends only
+    what is pending), else a refused or unknowable one fails it for good (no retry will change it)."""
+    if pending:
+        raise DeliveryError(" | ".join(pending + refused))
+    if refused:
+        fail_permanently(" | ".join(refused))
+
+
+# --- approval -------------------------------------------------------------------------------------------------
+def approval_request(grain: str, interval_start: datetime, interval_end: datetime) -> dict[str, Any]:
+    """Whether the period's report needs a person's approval (crm_kpis.orchestration.approval), and what to ask:
+    the period, the quality gate's warnings and a link to each edition's rendered PDF."""
+    from crm_kpis.history.store import read_run
+
+    period = period_for(grain, interval_start, interval_end)
+    report = report_for(grain)
+    run = read_run(engine_for(WAREHOUSE_CONN_ID), period) or {}
+    warnings = list(run.get("warnings") or [])
+    when = report.approval.when
+    if when == "never" or (when == "warnings" and not warnings):
+        reason = "approval is never asked for this report" if when == "never" else \
+            "the quality gate raised no warning for the period"
+        return {"needed": False, "reason": reason}
+    reason = "the report asks for approval every time" if when == "always" else \
+        f"the quality gate raised {len(warnings)} warning(s)"
+    base = ui_base_url()
+    links = [f"- [{e.edition_title}]({base}{messages.pdf_path(period, e.edition_id)})" for e in report.editions()]
+    timeout = report.approval
+    body = "\n".join([
+        f"**{report.title}, {period.label}** ({period.span}, {period.tz}) is rendered and waits for approval: {reason}.",
+        "", "**Data warnings**" if warnings else "No data warnings.", *[f"- {w}" for w in warnings], "",
+        "**The rendered reports**", *links, "",
+        f"Approve sends every edition to its recipients; Reject sends nothing. Unanswered after "
+        f"{timeout.timeout_hours:g} h: {timeout.on_timeout}.",
+    ])
+    return {"needed": True, "reason": reason, "subject": f"Send the {report.title} for {period.label}?",
+            "body": body, "warnings": warnings}

@@ -1,0 +1,185 @@
+"""Adapters: a synced SaaS schema (Zendesk, HubSpot, Salesforce as Fivetran writes them) read as the
+reference tables, so that the extracts, the KPIs, the history and the reports do not change.
+
+Why SQL files and one mechanism: an adapter is a declaration (`include/sql/adapters/<name>/adapter.yaml`)
+and one `SELECT` per reference table over the synced tables. An extract that reads reference
+tables is run with those SELECTs as CTEs of the same names in front of it (`WITH tickets AS (…)`),
+so nothing is created in the source and the period's filter still runs in the database. Jinja is
+used for structure only: `{{ src.ticket }}` becomes the synced table's quoted, schema-qualified name;
+values are always bound parameters.
+
+The declaration also says what the layout cannot give: reference tables, columns and breakdowns it
+never records (`not_recorded_tables`, `columns_not_recorded`, `breakdowns_not_recorded`), KPIs it
+cannot compute (`kpis_not_recorded`), what a missing signal means in its terms (`signal_says`), and
+the definitions it approximates (`approximations`, printed in the report's appendix when the
+adapter is in use).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, StrictUndefined
+
+from crm_kpis.paths import SQL_DIR
+from crm_kpis.sources.errors import AdapterError
+from crm_kpis.sources.sql_files import without_comments
+
+REFERENCE = "reference"
+ADAPTERS_DIR = SQL_DIR / "adapters"
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    title: str
+    database: str  # crm or helpdesk: the reference database it fills
+    synced: dict[str, tuple[str, ...]]  # synced table -> the columns its SELECTs read
+    tables: dict[str, str]  # reference table -> the SELECT's file name
+    #: reference tables the synced layout does not have -> why: read as empty, their KPIs n/a
+    not_recorded_tables: dict[str, str] = field(default_factory=dict)
+    #: "table.column" of reference columns the layout never records -> why (the column reads as NULL,
+    #: a tracking signal on it is untracked with that reason)
+    columns_not_recorded: dict[str, str] = field(default_factory=dict)
+    ids: str = "bigint"  # how the synced layout types its ids (an empty table's ids must join alike)
+    #: breakdowns the layout cannot give (dimension -> why): their rows are left out
+    breakdowns_not_recorded: dict[str, str] = field(default_factory=dict)
+    #: value maps the SELECTs use through `{{ case(column, mappings.<name>) }}` (stage labels, types)
+    mappings: dict[str, dict[str, str]] = field(default_factory=dict)
+    signal_says: dict[str, str] = field(default_factory=dict)
+    kpis_not_recorded: dict[str, str] = field(default_factory=dict)
+    approximations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return ADAPTERS_DIR / self.name
+
+    def reason(self, table: str) -> str:
+        return f"not recorded by {self.name} ({self.not_recorded_tables[table]})"
+
+    def signal_not_recorded(self, signal: Any) -> str | None:
+        """Why the layout can never satisfy a tracking signal (its table or column is not recorded)."""
+        if signal.table in self.not_recorded_tables:
+            return self.reason(signal.table)
+        where = f"{signal.table}.{signal.column}"
+        if signal.column and where in self.columns_not_recorded:
+            return f"not recorded by {self.name} ({self.columns_not_recorded[where]})"
+        return None
+
+    def select(self, table: str, dialect: Any, schema: str | None = None) -> str:
+        """The reference table's SELECT with the synced tables' names quoted for the dialect (an
+        empty SELECT of the table's columns, typed for the dialect, where the layout has none)."""
+        if table in self.not_recorded_tables:
+            return empty_select(table, dialect, self.ids)
+        body = without_comments((self.folder / self.tables[table]).read_text(encoding="utf-8"))
+        return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema), mappings=self.mappings,
+                                                 null=lambda kind: typed_null(kind, dialect, self.ids),
+                                                 case=case_of, segment=segment_of)
+
+
+def available() -> tuple[str, ...]:
+    """Every adapter there is (`reference` first: the product's own schema, no SQL in front)."""
+    return (REFERENCE, *sorted(p.parent.name for p in ADAPTERS_DIR.glob("*/adapter.yaml")))
+
+
+@lru_cache(maxsize=16)
+def load_adapter(name: str) -> Adapter:
+    path = ADAPTERS_DIR / name / "adapter.yaml"
+    if name == REFERENCE or not re.fullmatch(r"[a-z0-9_]+", name) or not path.exists():
+        raise AdapterError(f"adapter {name!r} does not exist; the adapters are: {', '.join(available())}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Adapter(
+        name=name, title=raw["title"], database=raw["database"],
+        synced={t: tuple(c) for t, c in raw["synced"].items()}, tables=dict(raw["tables"]),
+        not_recorded_tables=dict(raw.get("not_recorded_tables") or {}), ids=str(raw.get("ids", "bigint")),
+        columns_not_recorded=dict(raw.get("columns_not_recorded") or {}),
+        breakdowns_not_recorded=dict(raw.get("breakdowns_not_recorded") or {}),
+        mappings={name: {str(k): str(v) for k, v in m.items()} for name, m in (raw.get("mappings") or {}).items()},
+        signal_says=dict(raw.get("signal_says") or {}),
+        kpis_not_recorded=dict(raw.get("kpis_not_recorded") or {}),
+        approximations=dict(raw.get("approximations") or {}),
+    )
+
+
+@lru_cache(maxsize=1)
+def _jinja() -> Environment:
+    return Environment(undefined=StrictUndefined, autoescape=False)  # noqa: S701 - SQL, not HTML
+
+
+def _names(synced: dict[str, tuple[str, ...]], dialect: Any, schema: str | None) -> dict[str, str]:
+    preparer = dialect.identifier_preparer
+    prefix = f"{preparer.quote_schema(schema)}." if schema else ""
+    # always quoted: `user` and `group` are reserved words, and a synced name keeps its case
+    return {name: prefix + preparer.quote_identifier(name) for name in synced}
+
+
+#: the contract's column types as each dialect casts a NULL (SQLite needs none); `id` follows the layout
+_CASTS = {
+    "postgresql": {"text": "TEXT", "timestamp": "TIMESTAMP", "date": "DATE", "numeric": "NUMERIC", "int": "INTEGER",
+                   "bool": "BOOLEAN", "id:bigint": "BIGINT", "id:text": "TEXT"},
+    "mysql": {"text": "CHAR", "timestamp": "DATETIME", "date": "DATE", "numeric": "DECIMAL(18,4)", "int": "SIGNED",
+              "bool": "SIGNED", "id:bigint": "SIGNED", "id:text": "CHAR"},
+}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def case_of(column: str, mapping: dict[str, str]) -> str:
+    """`{{ case('s.label', mappings.stages) }}`: the declared values mapped, any other kept as it is."""
+    whens = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in mapping.items())
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+#: the customer segment from a headcount, for the CRMs that record none (upper bounds, exclusive)
+HEADCOUNT_SEGMENTS = ((100, "smb"), (1000, "mid_market"))
+
+
+def segment_of(column: str) -> str:
+    """`{{ segment('a.number_of_employees') }}`: smb below 100 employees, mid_market below 1,000,
+    else enterprise; no headcount, no segment (the breakdown's unknown)."""
+    bands = " ".join(f"WHEN {column} < {bound} THEN {_literal(name)}" for bound, name in HEADCOUNT_SEGMENTS)
+    return f"CASE WHEN {column} IS NULL THEN NULL {bands} ELSE 'enterprise' END"
+
+
+def typed_null(kind: str, dialect: Any, ids: str) -> str:
+    """`{{ null('timestamp') }}` in an adapter's SQL: a NULL of a contract type, cast for the dialect
+    (a column the layout does not record, which the extracts still compare or join)."""
+    casts = _CASTS.get(dialect.name)
+    return f"CAST(NULL AS {casts[f'id:{ids}' if kind == 'id' else kind]})" if casts else "NULL"
+
+
+def empty_select(table: str, dialect: Any, ids: str) -> str:
+    """A SELECT of the reference table's columns that returns no row, each column typed as the
+    contract says (a bare NULL is text on PostgreSQL and would not compare with a timestamp)."""
+    from crm_kpis.sources.contract import load_contract
+
+    columns = [f"{typed_null(spec.type, dialect, ids)} AS {name}"
+               for name, spec in load_contract().tables[table].columns.items()]
+    return f"SELECT {', '.join(columns)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
+
+
+_LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
+
+
+def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, schema: str | None = None) -> str:
+    """`sql` (over reference tables) with the adapter's SELECT of each table it reads as a CTE.
+
+    A query that starts with its own `WITH` keeps its CTEs after the adapter's. A reference table
+    the adapter does not fill is not given a CTE: the contract check has already said it is missing.
+    """
+    ctes = [f"{t} AS (\n{adapter.select(t, dialect, schema)}\n)" for t in tables
+            if t in adapter.tables or t in adapter.not_recorded_tables]
+    if not ctes:
+        return sql
+    body = without_comments(sql)
+    match = _LEADING_WITH.match(body)
+    if match:
+        return "WITH " + ",\n".join(ctes) + ",\n" + body[match.end():]
+    return "WITH " + ",\n".join(ctes) + "\n" + body

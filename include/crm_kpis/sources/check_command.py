@@ -1,0 +1,119 @@
+"""`python -m crm_kpis.sources check`: what the sources lack against the contract, and what it costs.
+
+Why a command: pointing the product at a company's own databases should start with one command
+that lists, per table, every missing table or column, every column of the wrong type, every value
+outside its allowed set and every input never recorded, with the fix and the KPIs affected, before
+a run fails or a report shows n/a.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from crm_kpis.sources.adapters import REFERENCE, available, load_adapter
+from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
+from crm_kpis.sources.contract import load_contract
+from crm_kpis.sources.contract_checks import Problem, adapter_problems, check_database, signal_present
+from crm_kpis.sources.coverage import coverage, coverage_table
+from crm_kpis.sources.sql_files import bind_values
+
+
+def untracked_inputs(engine: Any, conn_id: str, source: Any = None) -> list[tuple[str, str, list[str]]]:
+    """(signal, what it says, KPIs that are n/a for it) for every input the source never recorded
+    (through its adapter, if it has one: a signal the adapter never records is its coverage, not listed)."""
+    from crm_kpis.kpis import REGISTRY
+    from crm_kpis.sources.adapters import REFERENCE, load_adapter
+
+    adapter = load_adapter(source.adapter) if source is not None and source.adapter != REFERENCE else None
+    contract = load_contract()
+    out = []
+    params = bind_values({"end": date(9999, 1, 1), "end_date": date(9999, 1, 1)}, engine.dialect.name)
+    for signal in contract.signals.values():
+        if contract.tables[signal.table].conn_id != conn_id or (adapter and adapter.signal_not_recorded(signal)):
+            continue
+        try:
+            present = signal_present(engine, signal, params, source)
+        except Exception:  # the table or column is missing: reported as a contract problem already
+            continue
+        if not present:
+            says = adapter.signal_says.get(signal.name, signal.says) if adapter else signal.says
+            out.append((signal.name, says, sorted(k.id for k in REGISTRY.values() if signal.name in k.tracked)))
+    return out
+
+
+def report(conn_id: str, url: str | None, adapter: str | None = None) -> tuple[list[Problem], list[str]]:
+    engine = engine_for(url or conn_id)
+    source = source_settings(conn_id)
+    if adapter:
+        source = replace(source, adapter=adapter)
+    lines = [f"== {conn_id}: {engine.url.render_as_string()} (timezone {source.timezone}, adapter {source.adapter})"]
+    if source.adapter != REFERENCE:
+        return _report_adapted(engine, conn_id, source, lines)
+    problems = check_database(engine, conn_id)
+    by_table: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_table.setdefault(problem.table, []).append(problem)
+    for spec in load_contract().for_conn(conn_id):
+        found = by_table.get(spec.name, [])
+        lines.append(f"  {spec.name}: {'ok' if not found else f'{len(found)} problem(s)'}")
+        lines.extend(f"    - {p.line()}" for p in found)
+    if not any(p.level == "error" for p in problems):
+        for name, says, kpis in untracked_inputs(engine, conn_id):
+            lines.append(f"  not tracked: {says} ({name}): n/a for {', '.join(kpis) or 'no KPI'}")
+    return problems, lines
+
+
+def _report_adapted(engine: Any, conn_id: str, source: Any, lines: list[str]) -> tuple[list[Problem], list[str]]:
+    """The check of a synced database through its adapter: what it lacks in the adapter's terms,
+    the adapter's coverage, and the inputs its data never recorded."""
+    adapter = load_adapter(source.adapter)
+    problems = [Problem("error", adapter.name, None, text, "sync that table or column (or pick another adapter).")
+                for text in adapter_problems(engine, source)]
+    lines.append(f"  {adapter.title}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+    lines.extend(f"    - ERROR {p.message}" for p in problems)
+    rows = coverage(adapter)
+    lines.append(f"  coverage: {', '.join(f'{n} {s}' for s, n in Counter(r[2] for r in rows).items())} of {len(rows)} "
+                 "KPIs (python -m crm_kpis.sources coverage prints why)")
+    if not problems:
+        for name, says, kpis in untracked_inputs(engine, conn_id, source):
+            lines.append(f"  not tracked: {says} ({name}): n/a for {', '.join(kpis) or 'no KPI'}")
+    return problems, lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crm_kpis.sources", description=__doc__)
+    parser.add_argument("command", choices=["check", "coverage"],
+                        help="check: the sources against the contract; coverage: each adapter's KPIs, as Markdown")
+    parser.add_argument("--crm-url", help="SQLAlchemy URL of the CRM (default: connection crm_db)")
+    parser.add_argument("--helpdesk-url", help="SQLAlchemy URL of the helpdesk (default: connection helpdesk_db)")
+    parser.add_argument("--crm-adapter", help="read the CRM through this adapter (default: the connection's extra)")
+    parser.add_argument("--helpdesk-adapter", help="read the helpdesk through this adapter (default: the connection's)")
+    parser.add_argument("--adapter", help="coverage: only this adapter")
+    args = parser.parse_args(argv)
+    if args.command == "coverage":
+        names = [args.adapter] if args.adapter else [a for a in available() if a != REFERENCE]
+        print("\n".join(coverage_table(load_adapter(name)) for name in names))
+        return 0
+    errors = 0
+    for conn_id, url, adapter in ((CRM_CONN_ID, args.crm_url, args.crm_adapter),
+                                  (HELPDESK_CONN_ID, args.helpdesk_url, args.helpdesk_adapter)):
+        try:
+            problems, lines = report(conn_id, url, adapter)
+        except Exception as exc:  # a missing file, a refused connection: say it, go on with the other
+            print(f"== {conn_id}: cannot be read: {exc}")
+            errors += 1
+            continue
+        print("\n".join(lines))
+        errors += sum(p.level == "error" for p in problems)
+    print(f"\n{errors} error(s): the runs {'fail' if errors else 'can run'}; warnings mean rows excluded or kept, "
+          "counted in each report.")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

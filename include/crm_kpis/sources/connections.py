@@ -1,0 +1,217 @@
+"""Database engines from Airflow connections, and the project's settings in a connection's extra.
+
+Why here and not in the DAGs: the same code runs inside a task (connections come from Airflow:
+environment variables, the metadata DB or a secrets backend) and outside one (the demo generator,
+tests), where the embedded default applies: SQLite files under `var/data/`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+
+from crm_kpis.paths import var_dir
+from crm_kpis.sources.errors import SourceConfigError
+
+CRM_CONN_ID = "crm_db"
+HELPDESK_CONN_ID = "helpdesk_db"
+WAREHOUSE_CONN_ID = "kpi_warehouse"
+
+#: The embedded default: which SQLite file stands in for each connection id.
+DEFAULT_SQLITE_FILES = {
+    CRM_CONN_ID: "crm.db",
+    HELPDESK_CONN_ID: "helpdesk.db",
+    WAREHOUSE_CONN_ID: "warehouse.db",
+}
+
+#: SQLAlchemy drivers for Airflow's connection types. Any other type that names a SQLAlchemy
+#: dialect (`mssql+pyodbc`, `snowflake`, …) is used as the driver name as it is.
+_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+#: Connection extras that are this project's settings, not driver options.
+PROJECT_EXTRAS = ("adapter", "timezone", "schema")
+#: Extras Airflow or its providers use themselves; never passed to a driver.
+AIRFLOW_EXTRAS = ("sqlalchemy_scheme", "sqlalchemy_query", "cursor", "iam", "aws_conn_id", "client",
+                  "log_sql", "placeholder", "local_infile")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What the project reads from a connection besides how to reach it (its extra)."""
+
+    timezone: str = "UTC"  # the IANA zone in which the source stores naive timestamps
+    adapter: str = "reference"
+    schema: str | None = None
+
+
+def default_sqlite_url(conn_id: str) -> URL:
+    path = var_dir() / "data" / DEFAULT_SQLITE_FILES[conn_id]
+    return make_url(f"sqlite:///{path}")
+
+
+def airflow_connection(conn_id: str) -> Any | None:
+    """The Airflow connection, or None when it is not defined anywhere Airflow looks."""
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # the package is usable without Airflow installed
+        return None
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # AirflowNotFoundException's home differs between SDK versions
+        if type(exc).__name__ == "AirflowNotFoundException" or "isn't defined" in str(exc):
+            return None
+        raise
+
+
+def _extra(conn: Any) -> dict[str, Any]:
+    try:
+        extra = conn.extra_dejson
+    except Exception as exc:  # malformed JSON in the extra
+        raise SourceConfigError(f"connection {conn.conn_id!r}: its extra is not valid JSON ({exc})") from exc
+    return dict(extra or {})
+
+
+def _sqlite_path(conn_id: str, conn: Any) -> Path:
+    """The file of a SQLite connection, in every form Airflow gives it.
+
+    `sqlite:////abs/file.db` arrives with the path in `schema` and an empty host; the JSON form
+    and Airflow's own SQLite examples put it in `host`; `sqlite://localhost/abs/file.db` splits
+    it between the two.
+    """
+    host, schema = (conn.host or "").strip(), (conn.schema or "").strip()
+    if host and host != "localhost":
+        raw = host if not schema else f"{host}/{schema}"
+    elif schema:
+        raw = schema if host != "localhost" or schema.startswith("/") else f"/{schema}"
+    else:
+        raise SourceConfigError(f"connection {conn_id!r} is SQLite but names no file: use "
+                                "sqlite:////absolute/path/file.db or {\"conn_type\": \"sqlite\", \"host\": \"/path\"}")
+    return Path(raw).expanduser()
+
+
+def connection_url(conn_id: str) -> URL:
+    """SQLAlchemy URL for a connection id; the embedded SQLite file when it is not configured.
+
+    Why not the providers' `sqlalchemy_url`: in the installed versions the postgres provider's
+    drops driver options such as `sslmode` from the extra, and the mysql provider needs
+    mysqlclient (C headers) and pins PyMySQL below the version this project uses. So the URL is
+    built here from the connection's fields, keeping every extra that is a driver option.
+    """
+    conn = airflow_connection(conn_id)
+    if conn is None:
+        if conn_id not in DEFAULT_SQLITE_FILES:
+            raise SourceConfigError(f"connection {conn_id!r} is not configured and has no default")
+        return default_sqlite_url(conn_id)
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type == "sqlite":
+        return make_url(f"sqlite:///{_sqlite_path(conn_id, conn)}")
+    driver = _DRIVERS.get(conn_type, conn_type)
+    try:
+        from sqlalchemy.dialects import registry
+
+        registry.load(driver.replace("+", "."))
+    except Exception as exc:
+        raise SourceConfigError(
+            f"connection {conn_id!r} has type {conn_type!r}, which is no SQLAlchemy dialect installed here "
+            "(postgres, mysql, sqlite, or a dialect name such as mssql+pyodbc)") from exc
+    extra = _extra(conn)
+    query = {k: str(v) for k, v in extra.items()
+             if k not in PROJECT_EXTRAS + AIRFLOW_EXTRAS and isinstance(v, str | int | float | bool)}
+    query.update({k: str(v) for k, v in (extra.get("sqlalchemy_query") or {}).items()})
+    return URL.create(driver, username=conn.login or None, password=conn.password or None,
+                      host=conn.host or None, port=conn.port or None, database=conn.schema or None, query=query)
+
+
+def source_settings(conn_id: str) -> SourceSettings:
+    """The connection extra's `timezone`, `adapter` and `schema` (defaults when not configured)."""
+    conn = airflow_connection(conn_id) if conn_id in SOURCE_CONN_IDS else None
+    if conn is None:
+        return SourceSettings()
+    extra = _extra(conn)
+    tz = str(extra.get("timezone") or "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SourceConfigError(f"connection {conn_id!r}: extra timezone {tz!r} is not an IANA zone "
+                                "(e.g. Europe/Berlin)") from exc
+    adapter = str(extra.get("adapter") or "reference")
+    if adapter != "reference":
+        from crm_kpis.sources.adapters import load_adapter
+        from crm_kpis.sources.errors import AdapterError
+
+        try:
+            database = load_adapter(adapter).database
+        except AdapterError as exc:
+            raise SourceConfigError(f"connection {conn_id!r}: {exc}") from exc
+        if SOURCE_DATABASES[conn_id] != database:
+            raise SourceConfigError(f"connection {conn_id!r}: adapter {adapter!r} reads a synced {database}, "
+                                    f"not the {SOURCE_DATABASES[conn_id]} (set it on {DATABASE_CONNS[database]})")
+    return SourceSettings(tz, adapter, extra.get("schema") or None)
+
+
+SOURCE_CONN_IDS = (CRM_CONN_ID, HELPDESK_CONN_ID)
+#: which reference database each source connection holds (source_contract.yaml's `databases`)
+SOURCE_DATABASES = {CRM_CONN_ID: "crm", HELPDESK_CONN_ID: "helpdesk"}
+DATABASE_CONNS = {database: conn_id for conn_id, database in SOURCE_DATABASES.items()}
+
+
+@lru_cache(maxsize=16)
+def _engine_for_url(url_text: str, read_only: bool = False) -> Engine:
+    url = make_url(url_text)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, read_only)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL, read_only: bool) -> Engine:
+    """SQLite: a source is opened read-only and must exist; the warehouse is created on first use.
+
+    Why `mode=ro`: opening a missing file would create an empty database (and -wal/-shm files
+    beside it), and the run would then fail with "no such table", far from the real cause.
+    """
+    path = Path(url.database) if url.database and url.database != ":memory:" else None
+    if read_only:
+        if path is None or not path.is_file():
+            raise SourceConfigError(f"SQLite source file not found: {path if path else url.database} "
+                                    "(check the connection's path; a source is never created)")
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        # the URL stays the file's path (logs, tests); the connections are opened read-only
+        return create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel area tasks write the warehouse at once: wait for the lock rather than fail.
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
+def engine_for(conn_id_or_url: str | URL) -> Engine:
+    """An engine for a connection id (`crm_db`, …) or an explicit SQLAlchemy URL.
+
+    Engines for the source connections are read-only where the engine allows it (SQLite); an
+    explicit URL is whatever it says (the demo generator writes through one).
+    """
+    if isinstance(conn_id_or_url, URL) or "://" in str(conn_id_or_url):
+        url = make_url(conn_id_or_url)
+        read_only = False
+    else:
+        url = connection_url(str(conn_id_or_url))
+        read_only = str(conn_id_or_url) in SOURCE_CONN_IDS
+    return _engine_for_url(url.render_as_string(hide_password=False), read_only)

@@ -1,0 +1,259 @@
+"""The demo business written in a synced SaaS layout, as Fivetran would write it (`--layout`).
+
+Why: the adapters (crm_kpis.sources.adapters) are proven by a differential test: the same business in the
+reference tables and in a synced layout must give the same KPIs through the adapter. So each
+layout here is the inverse of its adapter's SELECTs: every reference fact the KPIs read is written
+where the synced layout records it (a ticket's resolution as status changes in
+ticket_field_history, its first response as an agent's public comment, an agent's team as a group
+membership). What the layout cannot record (agent hours, calls, a complaint type) is left out.
+
+The tables are created by pandas, not by our DDL files: a synced schema is the connector's, not
+the product's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, String, text
+
+from crm_kpis.tools.demo.loader import _for_sqlite
+
+#: a requester (end user) per ticket: ids clear of the agents'
+REQUESTER_ID_OFFSET = 10_000_000
+SLA_VERSION_AT = pd.Timestamp("2020-01-01 00:00:00")
+ZENDESK_CHANNEL = {"phone": "voice", "social": "twitter"}
+ZENDESK_TYPE = {"question": "question", "incident": "incident", "request": "task", "complaint": "question"}
+
+
+def _status_history(tickets: pd.DataFrame) -> pd.DataFrame:
+    """Status changes that give back each ticket's resolution and reopen count: `new` at creation,
+    `k` solved/open cycles between the first response (or creation) and the resolution, `solved` at
+    `resolved_at`, `closed` at `closed_at`; an unresolved ticket's current status after creation."""
+    rows: list[tuple[int, str, pd.Timestamp]] = []
+    for t in tickets.itertuples(index=False):
+        rows.append((t.ticket_id, "new", t.created_at))
+        if pd.isna(t.resolved_at):
+            if t.status != "open" or not pd.isna(t.first_response_at):
+                rows.append((t.ticket_id, t.status, t.first_response_at if not pd.isna(t.first_response_at)
+                             else t.created_at + pd.Timedelta(seconds=1)))
+            continue
+        start = t.first_response_at if not pd.isna(t.first_response_at) else t.created_at
+        rows.append((t.ticket_id, "open", start))
+        k, span = int(t.reopen_count), (t.resolved_at - start).total_seconds()
+        for i in range(1, k + 1):  # solved, then reopened, strictly between start and the resolution
+            rows.append((t.ticket_id, "solved", start + pd.Timedelta(seconds=int(span * (2 * i - 1) / (2 * k + 1)))))
+            rows.append((t.ticket_id, "open", start + pd.Timedelta(seconds=int(span * 2 * i / (2 * k + 1)))))
+        rows.append((t.ticket_id, "solved", t.resolved_at))
+        if not pd.isna(t.closed_at) and t.status == "closed":
+            rows.append((t.ticket_id, "closed", t.closed_at))
+    out = pd.DataFrame(rows, columns=["ticket_id", "value", "updated"])
+    out.insert(1, "field_name", "status")
+    out["user_id"] = pd.NA
+    return out
+
+
+def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The reference helpdesk tables as Fivetran's Zendesk Support tables."""
+    agents, tickets, messages, sla = (helpdesk[t] for t in ("agents", "tickets", "ticket_messages", "sla_policies"))
+    teams = sorted(agents["team"].dropna().unique())
+    group = pd.DataFrame({"id": np.arange(1, len(teams) + 1), "name": teams, "_fivetran_deleted": False})
+    group_id = dict(zip(teams, group["id"], strict=True))
+    requesters = tickets["ticket_id"].to_numpy() + REQUESTER_ID_OFFSET
+    user = pd.concat([
+        pd.DataFrame({"id": agents["agent_id"], "name": agents["name"], "role": "agent"}),
+        pd.DataFrame({"id": requesters, "name": [f"Requester {i}" for i in tickets["ticket_id"]], "role": "end-user"}),
+    ], ignore_index=True)
+    user["_fivetran_deleted"] = False
+    group_member = pd.DataFrame({"id": agents["agent_id"], "user_id": agents["agent_id"],
+                                 "group_id": agents["team"].map(group_id), "_fivetran_deleted": False})
+    ticket = pd.DataFrame({
+        "id": tickets["ticket_id"],
+        "created_at": tickets["created_at"],
+        "status": tickets["status"],
+        "priority": tickets["priority"],
+        "type": tickets["category"].map(ZENDESK_TYPE),
+        "via_channel": tickets["channel"].map(lambda c: ZENDESK_CHANNEL.get(c, c)),
+        "assignee_id": tickets["assignee_agent_id"],
+        "requester_id": requesters,
+        "_fivetran_deleted": False,
+    })
+    requester_of = dict(zip(tickets["ticket_id"], requesters, strict=True))
+    comment = pd.DataFrame({
+        "id": messages["message_id"],
+        "ticket_id": messages["ticket_id"],
+        "user_id": messages["agent_id"].where(messages["author"] == "agent",
+                                              messages["ticket_id"].map(requester_of)).astype("Int64"),
+        "created": messages["created_at"],
+        "public": messages["public"].astype(bool),
+        "_fivetran_deleted": False,
+    })
+    metrics = [("first_reply_time", "first_response_minutes"), ("requester_wait_time", "resolution_minutes")]
+    sla_metric = pd.DataFrame([
+        {"index": i, "sla_policy_id": 1, "sla_policy_updated_at": SLA_VERSION_AT, "business_hours": False,
+         "metric": metric, "priority": row["priority"], "target": int(row[column])}
+        for i, (row, (metric, column)) in enumerate((r, m) for _, r in sla.iterrows() for m in metrics)
+    ])
+    return {"ticket": ticket, "ticket_field_history": _status_history(tickets), "ticket_comment": comment,
+            "user": user, "group": group, "group_member": group_member, "sla_policy_metric_history": sla_metric}
+
+
+SF_STAGE = {"qualification": "Qualification", "proposal": "Proposal/Price Quote", "negotiation": "Negotiation/Review",
+            "closed_won": "Closed Won", "closed_lost": "Closed Lost"}
+SF_TYPE = {"new_business": "New Customer", "upsell": "Existing Customer - Upgrade", "renewal": "Renewal",
+           "cross_sell": "Cross-Sell"}
+SF_CAMPAIGN = {"email": "Email", "paid_search": "Advertisement", "social": "Social Media", "events": "Seminar / Conference",
+               "referral": "Referral Program", "content": "Webinar"}
+HEADCOUNT = {"smb": 50, "mid_market": 500, "enterprise": 5000}
+
+
+def _sf_id(prefix: str, values: pd.Series) -> pd.Series:
+    """Salesforce-shaped 18-character text ids (the key prefix says the object: 00Q a lead, 006 an
+    opportunity); missing stays missing."""
+    return values.map(lambda v: None if pd.isna(v) else f"{prefix}{int(v):015d}").astype(object)
+
+
+def fivetran_salesforce(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The reference CRM tables a Salesforce org keeps, as Fivetran's Salesforce tables."""
+    reps, customers, leads, opps, stages, acts, campaigns = (
+        crm[t] for t in ("sales_reps", "customers", "leads", "opportunities", "opportunity_stage_history",
+                         "sales_activities", "campaigns"))
+    teams = sorted(reps["team"].dropna().unique())
+    user_role = pd.DataFrame({"id": [f"00E{i:015d}" for i in range(1, len(teams) + 1)], "name": teams})
+    role_of = dict(zip(teams, user_role["id"], strict=True))
+    user = pd.DataFrame({"id": _sf_id("005", reps["rep_id"]), "name": reps["name"], "user_role_id": reps["team"].map(role_of)})
+    account = pd.DataFrame({
+        "id": _sf_id("001", customers["customer_id"]), "created_date": customers["created_at"], "type": "Customer - Direct",
+        "number_of_employees": customers["segment"].map(HEADCOUNT).astype("Int64"),
+        "billing_country_code": customers["country"], "account_source": customers["acquisition_channel"],
+        "is_deleted": False})
+    opportunity = pd.DataFrame({
+        "id": _sf_id("006", opps["opportunity_id"]), "account_id": _sf_id("001", opps["customer_id"]),
+        "owner_id": _sf_id("005", opps["owner_rep_id"]), "type": opps["kind"].map(SF_TYPE),
+        "stage_name": opps["stage"].map(SF_STAGE), "amount": opps["amount"], "created_date": opps["created_at"],
+        "close_date": opps["closed_at"].dt.normalize(), "is_closed": opps["outcome"].notna(),
+        "is_won": opps["outcome"] == "won", "is_deleted": False})
+    history = pd.DataFrame({"opportunity_id": _sf_id("006", stages["opportunity_id"]),
+                            "stage_name": stages["stage"].map(SF_STAGE), "created_date": stages["entered_at"],
+                            "is_deleted": False})
+    history.insert(0, "id", [f"008{i:015d}" for i in range(1, len(history) + 1)])
+    status = {"new": "Open - Not Contacted", "contacted": "Working - Contacted", "qualified": "Qualified",
+              "converted": "Closed - Converted", "disqualified": "Closed - Not Converted"}
+    lead = pd.DataFrame({
+        "id": _sf_id("00Q", leads["lead_id"]), "created_date": leads["created_at"], "lead_source": leads["source_channel"],
+        "owner_id": _sf_id("005", leads["owner_rep_id"]), "status": leads["status"].map(status),
+        "is_converted": leads["converted_at"].notna(), "converted_date": leads["converted_at"].dt.normalize(),
+        "converted_account_id": _sf_id("001", leads["customer_id"]).where(leads["converted_at"].notna(), None),
+        "is_deleted": False})
+    def activity(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        return pd.DataFrame({"id": _sf_id(prefix, frame["activity_id"]), "owner_id": _sf_id("005", frame["rep_id"]),
+                             "who_id": _sf_id("00Q", frame["lead_id"]), "what_id": _sf_id("006", frame["opportunity_id"])})
+    calls_emails = acts[acts["kind"].isin(["call", "email"])]
+    task = activity(calls_emails, "00T").assign(
+        type=calls_emails["kind"].map({"call": "Call", "email": "Email"}).to_numpy(), task_subtype=None,
+        created_date=calls_emails["occurred_at"].to_numpy(), is_deleted=False)
+    task["task_subtype"] = task["type"]
+    meetings = acts[acts["kind"] == "meeting"]
+    event = activity(meetings, "00U").assign(start_date_time=meetings["occurred_at"].to_numpy(), is_deleted=False)
+    campaign = pd.DataFrame({"id": _sf_id("701", campaigns["campaign_id"]), "name": campaigns["name"],
+                             "type": campaigns["channel"].map(SF_CAMPAIGN), "start_date": campaigns["started_on"],
+                             "end_date": campaigns["ended_on"], "actual_cost": campaigns["cost"], "is_deleted": False})
+    return {"account": account, "opportunity": opportunity, "opportunity_history": history, "lead": lead, "user": user,
+            "user_role": user_role, "task": task, "event": event, "campaign": campaign}
+
+
+HUBSPOT_STAGES = pd.DataFrame({
+    "stage_id": ["qualifiedtobuy", "contractsent", "decisionmakerboughtin", "closedwon", "closedlost"],
+    "label": ["Qualified To Buy", "Contract Sent", "Decision Maker Bought-In", "Closed Won", "Closed Lost"],
+    "probability": [0.4, 0.9, 0.8, 1.0, 0.0], "closed_won": [False, False, False, True, False],
+    "pipeline_id": "default", "display_order": range(5), "active": True, "_fivetran_deleted": False})
+HUBSPOT_STAGE_ID = dict(zip(["qualification", "proposal", "negotiation", "closed_won", "closed_lost"],
+                            HUBSPOT_STAGES["stage_id"], strict=True))
+HUBSPOT_DEALTYPE = {"new_business": "newbusiness", "upsell": "existingbusiness", "renewal": "renewal",
+                    "cross_sell": "crosssell"}
+#: contacts and deals get ids of their own ranges (HubSpot's objects are numbered apart)
+CONTACT_ID_OFFSET, ENGAGEMENT_ID_OFFSET = 50_000_000, 90_000_000
+
+
+def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The reference CRM tables a HubSpot portal keeps, as Fivetran's HubSpot tables (owners'
+    teams are not written: the adapter does not read them)."""
+    reps, customers, leads, opps, stages, acts = (
+        crm[t] for t in ("sales_reps", "customers", "leads", "opportunities", "opportunity_stage_history",
+                         "sales_activities"))
+    owner = pd.DataFrame({"owner_id": reps["rep_id"], "first_name": reps["name"], "email": None})
+    company = pd.DataFrame({
+        "id": customers["customer_id"], "is_deleted": False, "property_createdate": customers["created_at"],
+        "property_numberofemployees": customers["segment"].map(HEADCOUNT).astype("Int64"),
+        "property_country": customers["country"], "property_hs_analytics_source": customers["acquisition_channel"],
+        "property_hs_lifecyclestage_customer_date": customers["created_at"]})
+    contact = pd.DataFrame({
+        "id": leads["lead_id"] + CONTACT_ID_OFFSET, "_fivetran_deleted": False,
+        "property_createdate": leads["created_at"], "property_hs_analytics_source": leads["source_channel"],
+        "property_hubspot_owner_id": leads["owner_rep_id"],
+        "property_hs_lifecyclestage_customer_date": leads["converted_at"],
+        "property_associatedcompanyid": leads["customer_id"]})
+    deal = pd.DataFrame({
+        "deal_id": opps["opportunity_id"], "is_deleted": False, "owner_id": opps["owner_rep_id"],
+        "deal_pipeline_id": "default", "deal_pipeline_stage_id": opps["stage"].map(HUBSPOT_STAGE_ID),
+        "property_amount": opps["amount"], "property_createdate": opps["created_at"],
+        "property_dealtype": opps["kind"].map(HUBSPOT_DEALTYPE)})
+    with_company = opps[opps["customer_id"].notna()]
+    deal_company = pd.DataFrame({"deal_id": with_company["opportunity_id"],
+                                 "company_id": with_company["customer_id"].astype("int64")})
+    deal_stage = pd.DataFrame({"deal_id": stages["opportunity_id"], "value": stages["stage"].map(HUBSPOT_STAGE_ID),
+                               "date_entered": stages["entered_at"], "source": "CRM_UI"})
+    kinds = acts[acts["kind"].isin(["call", "email", "meeting"])]
+    engagement = pd.DataFrame({"id": kinds["activity_id"] + ENGAGEMENT_ID_OFFSET, "type": kinds["kind"].str.upper(),
+                               "timestamp": kinds["occurred_at"], "owner_id": kinds["rep_id"], "active": True})
+    on_lead, on_deal = kinds[kinds["lead_id"].notna()], kinds[kinds["opportunity_id"].notna()]
+    engagement_contact = pd.DataFrame({"engagement_id": on_lead["activity_id"] + ENGAGEMENT_ID_OFFSET,
+                                       "contact_id": on_lead["lead_id"].astype("int64") + CONTACT_ID_OFFSET})
+    engagement_deal = pd.DataFrame({"engagement_id": on_deal["activity_id"] + ENGAGEMENT_ID_OFFSET,
+                                    "deal_id": on_deal["opportunity_id"].astype("int64")})
+    return {"owner": owner, "company": company, "contact": contact, "deal": deal, "deal_company": deal_company,
+            "deal_stage": deal_stage, "deal_pipeline_stage": HUBSPOT_STAGES.copy(), "engagement": engagement,
+            "engagement_contact": engagement_contact, "engagement_deal": engagement_deal}
+
+
+#: layout name -> (the reference database it replaces, the writer)
+LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]]] = {
+    "fivetran_zendesk": ("helpdesk", fivetran_zendesk),
+    "fivetran_salesforce": ("crm", fivetran_salesforce),
+    "fivetran_hubspot": ("crm", fivetran_hubspot),
+}
+#: the keys Fivetran gives the synced tables (its primary keys; nothing else is indexed)
+KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": ("id",), "group_member": ("id",),
+        "ticket_field_history": ("ticket_id", "updated"),
+        "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
+        **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
+                                "user_role", "company", "contact", "engagement")},
+        "owner": ("owner_id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
+        "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",)}
+#: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
+#: be indexed on MariaDB, and a join on it cannot use a key either)
+ID_LENGTH = 64
+
+
+def load_layout(engine: Engine, frames: dict[str, pd.DataFrame], schema: str | None = None) -> dict[str, int]:
+    """Replace the synced tables in `engine` (in `schema`, created if needed) with `frames`."""
+    dialect = engine.dialect.name
+    if schema:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {engine.dialect.identifier_preparer.quote(schema)}"))
+    counts = {}
+    with engine.begin() as conn:
+        for name, frame in frames.items():
+            data = _for_sqlite(frame) if dialect == "sqlite" else frame
+            text_ids = {c: String(ID_LENGTH) for c in frame.columns
+                        if (c == "id" or c.endswith("_id")) and frame[c].dtype == object}
+            data.to_sql(name, conn, schema=schema, if_exists="replace", index=False, chunksize=50_000, dtype=text_ids)
+            counts[name] = len(frame)
+            if name in KEYS:
+                quote = engine.dialect.identifier_preparer.quote_identifier
+                table = (f"{quote(schema)}." if schema else "") + quote(name)
+                conn.execute(text(f"CREATE INDEX {quote('pk_' + name)} ON {table} "
+                                  f"({', '.join(quote(c) for c in KEYS[name])})"))
+    return counts
