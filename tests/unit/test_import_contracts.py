@@ -41,8 +41,9 @@ def test_every_contract_is_kept_over_the_whole_package():
     for name in CONTRACTS:
         assert f"{name} KEPT" in text
     assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in text
-    modules = len(list((INCLUDE_DIR / "crm_kpis").rglob("*.py")))
-    assert f"Analyzed {modules} files" in text  # every module of the package, not a part of it
+    # every module of the package, not a part of it (the Alembic revisions are files Alembic loads, not modules)
+    modules = [p for p in (INCLUDE_DIR / "crm_kpis").rglob("*.py") if "migrations" not in p.parts]
+    assert f"Analyzed {len(modules)} files" in text
 
 
 def test_an_upward_import_and_a_circle_break_the_contracts(tmp_path):

@@ -1,5 +1,8 @@
 """The KPI history in the warehouse: staging, the one-transaction period swap, and reads.
 
+The tables are declared here for the queries; their schema is created and changed only by the
+migrations (crm_kpis.history.migrate), and a test keeps the two equal.
+
 Why staging: the three area tasks run in parallel (possibly on different workers), and no
 DataFrame goes through XCom. Each area stages its values under the run id; the publish task then
 replaces the period's history rows with the staged ones in one transaction, so readers see the
@@ -31,7 +34,6 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
-    inspect,
     select,
     text,
 )
@@ -39,6 +41,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError
 
 from crm_kpis.compute import AreaResult
+from crm_kpis.history.migrate import upgrade
 from crm_kpis.periods import ReportPeriod
 
 log = logging.getLogger(__name__)
@@ -145,23 +148,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-#: Columns added after a table's first release: (table, column, DDL type), added when missing.
-ADDED_COLUMNS = (("kpi_runs", "warnings", "TEXT"), ("kpi_history", "note", "TEXT"),
-                 ("kpi_history", "coverage", "DOUBLE PRECISION"), ("kpi_runs", "rows_excluded", "TEXT"),
-                 ("kpi_runs", "unreadable", "TEXT"), ("kpi_runs", "not_tracked", "TEXT"),
-                 ("kpi_runs", "models", "TEXT"), ("report_deliveries", "variant", "VARCHAR(120) NOT NULL DEFAULT ''"))
-
-
-#: what a database says when another session created the same table or column a moment earlier
-_CREATED_MEANWHILE = ("already exists", "duplicate column", "duplicate key value")
+#: what a database says when another session created the same table, column or version row a moment earlier
+_CREATED_MEANWHILE = ("already exists", "duplicate column", "duplicate key value", "unique constraint failed")
 
 
 def ensure_schema(engine: Engine, tries: int = 3) -> None:
-    """Create the warehouse tables, and add columns that older warehouses lack.
+    """Bring the warehouse to the newest schema revision (crm_kpis.history.migrate).
 
-    The three compute tasks of a run start at once and all call this; on a new warehouse one of
-    them lost the race between its existence check and its CREATE ("table kpi_runs already exists",
-    seen in a backfill through the scheduler). Creating is idempotent, so a loser checks again.
+    The three compute tasks of a run start at once and all call this. PostgreSQL and MariaDB
+    serialise the migration with a lock; on SQLite one of them can lose the race between its check
+    and its CREATE ("table kpi_runs already exists", seen in a backfill through the scheduler).
+    Every revision is safe to retry, so a loser checks again.
     """
     for attempt in range(tries):
         try:
@@ -174,13 +171,7 @@ def ensure_schema(engine: Engine, tries: int = 3) -> None:
 
 
 def _create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table, column, ddl_type in ADDED_COLUMNS:
-            if column not in {c["name"] for c in inspector.get_columns(table)}:
-                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl_type}"))  # our own names
-                log.info("added column %s.%s to the warehouse", table, column)
+    upgrade(engine)
 
 
 def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
