@@ -13,7 +13,7 @@ contracts in pyproject.toml, and drawn in docs/architecture.md):
     quality                    row rules and the quality gate
     kpis                       KPI declarations and their pandas formulas
     clv                        lifetime-value models
-    config | periods | paths   reports.yaml, reporting periods, project folders
+    config | periods | paths   reports.yaml (schema, settings), reporting periods, project folders
 
 Importable without Airflow running; the DAGs in `dags/` only wire these functions into tasks.
 """

@@ -153,7 +153,7 @@ def test_the_scheduler_sees_a_delivery_deadline_after_the_periods_end(bag, dag_i
 def test_a_parse_for_one_run_carries_no_deadline(monkeypatch):
     """A worker or `airflow dags test` parses with Airflow's parsing context set: no deadline there."""
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "crm_kpis_daily")
-    from crm_kpis.config import load_settings
+    from crm_kpis.config.settings import load_settings
     from crm_kpis.orchestration.dag_factory import make_kpi_dag
 
     assert load_settings().report_for_grain("daily").deliver_by_hours == 6

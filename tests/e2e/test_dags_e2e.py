@@ -15,7 +15,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from crm_kpis.config import load_settings
+from crm_kpis.config.settings import load_settings
 from crm_kpis.history.store import read_history
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.paths import PROJECT_DIR
@@ -228,7 +228,7 @@ def test_a_run_posts_to_slack_and_teams_once_each(dags, smtp_inbox, tmp_path, mo
     The webhooks are a real HTTP server process (tests/webhook_server.py)."""
     import yaml
 
-    from crm_kpis.config import DEFAULT_CONFIG_FILE
+    from crm_kpis.config.settings import DEFAULT_CONFIG_FILE
     from tests.integration.test_chat_channels import posts, webhook
 
     config = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())

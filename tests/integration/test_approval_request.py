@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from crm_kpis.compute import AreaResult
-from crm_kpis.config import _approval
+from crm_kpis.config.settings import settings_from
 from crm_kpis.history.store import publish_period, stage_area
 from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
@@ -63,5 +63,5 @@ def test_always_and_never(configure):
 @pytest.mark.parametrize("bad", [{"when": "sometimes"}, {"when": "always", "on_timeout": "ignore"},
                                  {"when": "always", "timeout_hours": 0}, "always"])
 def test_the_approval_setting_is_checked(bad):
-    with pytest.raises(ValueError, match="approval"):
-        _approval("reports.m.approval", bad)
+    with pytest.raises(ValueError, match=r"reports\.m\.approval"):
+        settings_from({"reports": {"m": {"grain": "monthly", "to": "a@example.com", "approval": bad}}})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_kpis.config import ReportConfig, Variant
+from crm_kpis.config.settings import ReportConfig, Variant
 from crm_kpis.delivery.chat import deliver_to_channel
 from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
 from crm_kpis.paths import PROJECT_DIR

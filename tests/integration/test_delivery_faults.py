@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crm_kpis.config import ReportConfig
+from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery import intents as delivery
 from crm_kpis.delivery.email import deliver
 from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
@@ -154,7 +154,7 @@ def test_a_warehouse_outage_after_the_send_loses_no_outcome_and_sends_once(tmp_p
 CLIENT = """
 import sys
 from pathlib import Path
-from crm_kpis.config import ReportConfig
+from crm_kpis.config.settings import ReportConfig
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.delivery.email import deliver
 from crm_kpis.sources.connections import engine_for

@@ -227,11 +227,11 @@ def test_members_side_by_side_with_their_share(api, served):
 
 
 def test_the_chart_has_a_y_axis_period_labels_and_the_target_line(api, served, monkeypatch):
-    from crm_kpis.config import Settings, Target, load_settings
+    from crm_kpis.config.settings import Settings, Target, load_settings
 
     settings = load_settings()
     with_target = Settings(**{**settings.__dict__, "targets": {"monthly": {WIN: Target(0.6)}}})
-    monkeypatch.setattr("crm_kpis.config.load_settings", lambda: with_target)
+    monkeypatch.setattr("crm_kpis.config.settings.load_settings", lambda: with_target)
     page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies=_cookie()).text
     svg = page[page.index('<svg class="trend"'):page.index("</svg>")]
     import re

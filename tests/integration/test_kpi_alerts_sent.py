@@ -79,7 +79,7 @@ def test_a_backfill_alerts_nobody_unless_asked(tmp_path, published):
 
 
 def test_a_report_sent_only_when_an_alert_fired(published):
-    from crm_kpis.config import load_settings
+    from crm_kpis.config.settings import load_settings
 
     report = load_settings().report_for_grain("monthly")
     assert tasks._nothing_to_say(published, report, OCT) == ""  # revenue fell 6 %: the report goes out

@@ -8,7 +8,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from crm_kpis.compute import AreaResult
-from crm_kpis.config import ReportConfig, Settings
+from crm_kpis.config.settings import ReportConfig, Settings
 from crm_kpis.delivery.email import attachment_name, build_message, deliver
 from crm_kpis.history.store import ensure_schema, publish_period, stage_area
 from crm_kpis.kpis import REGISTRY
@@ -129,7 +129,7 @@ def test_outbox_delivery_is_sent_once_unless_resent(warehouse, tmp_path, test_ho
 def test_status_best_worst_and_letter_pages(warehouse, tmp_path):
     import subprocess
 
-    from crm_kpis.config import Target
+    from crm_kpis.config.settings import Target
 
     publish_first_period(warehouse)
     # a breakdown where smb is best and enterprise worst for the average order value (higher is
@@ -192,7 +192,7 @@ def test_report_html_structure(warehouse):
 
 
 def test_mistyped_kpi_ids_in_the_configuration_fail_clearly(warehouse):
-    from crm_kpis.config import Target
+    from crm_kpis.config.settings import Target
 
     publish_first_period(warehouse)
     typo = Settings("UTC", "USD", "Acme", {"monthly_executive": REPORT}, {"monthly": {"sales.revenu": Target(1.0)}})

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from crm_kpis.compute import AreaResult
-from crm_kpis.config import ReportConfig, Settings, Target, Variant, _load
+from crm_kpis.config.settings import ReportConfig, Settings, Target, Variant, _load
 from crm_kpis.delivery.email import deliver
 from crm_kpis.delivery.intents import DeliveryRefused
 from crm_kpis.history.store import publish_period, stage_area
@@ -124,7 +124,7 @@ def test_variants_in_the_configuration_are_checked(tmp_path: Path):
     assert [e.edition_id for e in report.editions()] == ["", "rep-team-inside-sales", "vip"]
     assert report.edition("vip").to == ("vp@example.com",) and report.edition("vip").variants == ()
     for bad, message in (
-        ([{"dimension": "region", "member": "EMEA", "to": ["x@example.com"]}], r"variants\[0\]: needs `dimension`"),
+        ([{"dimension": "region", "member": "EMEA", "to": ["x@example.com"]}], r"variants\[0\]\.dimension: Input should be 'channel', 'segment', 'rep_team', 'ticket_channel' or 'agent_team'"),
         ([{"dimension": "segment", "member": "smb"}], "needs recipients under `to`"),
         ([{"id": "test", "dimension": "segment", "member": "smb", "to": ["x@example.com"]}], "must be lower-case"),
         ([{"id": "a", "dimension": "segment", "member": "smb", "to": ["x@example.com"]},
@@ -138,7 +138,7 @@ def test_variants_in_the_configuration_are_checked(tmp_path: Path):
 
 def test_the_variant_dimensions_are_the_breakdowns():
     from crm_kpis.compute import DIMENSIONS
-    from crm_kpis.config import VARIANT_DIMENSIONS
+    from crm_kpis.config.schema import VARIANT_DIMENSIONS
 
     assert VARIANT_DIMENSIONS == DIMENSIONS
 

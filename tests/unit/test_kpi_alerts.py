@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from crm_kpis.config import AlertRule, _kpi_alerts
+from crm_kpis.config.settings import AlertRule, settings_from
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.report.kpi_alerts import describe, evaluate
 
@@ -65,21 +65,34 @@ def test_outside_the_usual_range():
 
 
 def test_rules_in_the_configuration_are_checked():
-    (r,) = _kpi_alerts("f", [{"kpi": "sales.revenue", "grain": "monthly", "change_below": -5, "to": "cfo@example.com",
+    (r,) = rules([{"kpi": "sales.revenue", "grain": "monthly", "change_below": -5, "to": "cfo@example.com",
                               "dimension": "segment", "member": "smb"}])
     assert (r.rule_id, r.kind, r.threshold, r.to) == ("sales-revenue-smb-change-below", "change_below", -5.0,
                                                        ("cfo@example.com",))
     assert describe(r, "money") == "a change below −5 % against the previous period"
     for bad, message in (
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "below": 0, "to": ["a@example.com"]}], "one condition"),
-        ([{"kpi": "sales.revenue", "grain": "weekly", "above": 1, "to": ["a@example.com"]}], "one condition"),
-        ([{"kpi": "sales.revenue", "grain": "monthly", "above": "high", "to": ["a@example.com"]}], "needs a number"),
+        ([{"kpi": "sales.revenue", "grain": "weekly", "above": 1, "to": ["a@example.com"]}],
+         r"kpi_alerts\[0\]\.grain: Input should be 'daily' or 'monthly' \(it says 'weekly'\)"),
+        ([{"kpi": "sales.revenue", "grain": "monthly", "above": "high", "to": ["a@example.com"]}],
+         r"kpi_alerts\[0\]\.above: Input should be a valid number \(it says 'high'\)"),
+        ([{"kpi": "sales.revenue", "grain": "monthly", "above": True, "to": ["a@example.com"]}], "valid number"),
+        ([{"kpi": "sales.revenue", "grain": "monthly", "above": None, "to": ["a@example.com"]}], "above needs a number"),
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1}], "needs owners"),
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "to": ["a@x.com"], "against": "last_week"}], "against"),
-        ([{"kpi": "sales.revenue", "grain": "monthly", "outside_usual": {"periods": 2}, "to": ["a@x.com"]}], "periods of 3"),
+        ([{"kpi": "sales.revenue", "grain": "monthly", "outside_usual": {"periods": 2}, "to": ["a@x.com"]}],
+         r"kpi_alerts\[0\]\.outside_usual\.periods: Input should be greater than or equal to 3"),
+        ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "to": ["a@x.com"], "treshold": 2}],
+         r"kpi_alerts\[0\]\.treshold: not a setting this file knows"),
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "to": ["a@x.com"], "dimension": "segment"}],
          "needs both"),
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "to": ["a@x.com"]}] * 2, "used twice"),
     ):
         with pytest.raises(ValueError, match=message):
-            _kpi_alerts("f", bad)
+            rules(bad)
+    (usual,) = rules([{"kpi": "sales.revenue", "grain": "monthly", "outside_usual": None, "to": "a@x.com"}])
+    assert (usual.kind, usual.periods, usual.mads, usual.threshold) == ("outside_usual", 12, 3.0, None)
+
+
+def rules(raw: list) -> tuple[AlertRule, ...]:
+    return settings_from({"kpi_alerts": raw}).kpi_alerts

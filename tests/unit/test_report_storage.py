@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from crm_kpis.config import ReportConfig
+from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery.reports_store import REPORTS_URL_ENV, ReportsUrlError, reports_root, reports_url
 from crm_kpis.periods import ReportPeriod
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from crm_kpis.config import ReportConfig
+from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery.intents import (
     REFUSED,
     SENT,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import escape
 from sqlalchemy import Engine, insert
 
-from crm_kpis.config import ReportConfig
+from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery.intents import (
     REFUSED,
     SENT,

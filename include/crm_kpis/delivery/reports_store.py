@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Protocol
 
-from crm_kpis.config import ReportConfig, load_settings
+from crm_kpis.config.settings import ReportConfig, load_settings
 from crm_kpis.paths import var_dir
 from crm_kpis.periods import ReportPeriod
 

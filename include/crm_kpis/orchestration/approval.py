@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-from crm_kpis.config import ReportConfig
+from crm_kpis.config.settings import ReportConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
 
-from crm_kpis.config import dag_id_for, load_settings
+from crm_kpis.config.settings import dag_id_for, load_settings
 from crm_kpis.orchestration.approval import ReportApproval
 from crm_kpis.orchestration.deadlines import delivery_deadline
 from crm_kpis.orchestration.timetable import PeriodTimetable

@@ -78,7 +78,7 @@ def describe_run(dag_run: dict[str, Any]) -> str:
 
 def overdue_message(context: dict[str, Any], report_id: str, hours: float) -> tuple[str, str]:
     """(subject, HTML body) of the deadline alert, from the context Airflow gives a deadline callback."""
-    from crm_kpis.config import ui_base_url
+    from crm_kpis.config.settings import ui_base_url
 
     dag_run = context.get("dag_run") or {}
     deadline = (context.get("deadline") or {}).get("deadline_time")

@@ -15,7 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from crm_kpis.compute import compute_area
-from crm_kpis.config import ReportConfig, load_settings, ui_base_url
+from crm_kpis.config.settings import ReportConfig, load_settings, ui_base_url
 from crm_kpis.delivery.chat import deliver_to_channel
 from crm_kpis.delivery.email import deliver, delivery_attempt
 from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from crm_kpis.compute import UNKNOWN_MEMBER
-from crm_kpis.config import DIMENSION_TITLES, UNKNOWN_MEMBER_LABELS, ReportConfig, Settings, Variant
+from crm_kpis.config.settings import DIMENSION_TITLES, UNKNOWN_MEMBER_LABELS, ReportConfig, Settings, Variant
 from crm_kpis.history.store import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from crm_kpis.config import AlertRule
+from crm_kpis.config.settings import AlertRule
 from crm_kpis.periods import ReportPeriod
 
 MAD_TO_SIGMA = 1.4826

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from crm_kpis.config import Variant
+from crm_kpis.config.settings import Variant
 
 
 def value_of(x: Any) -> float | None:

@@ -6,7 +6,7 @@ Why explicit: a KPI without a configured target shows no status rather than a ma
 
 from __future__ import annotations
 
-from crm_kpis.config import Target
+from crm_kpis.config.settings import Target
 
 LABELS = {"on_target": "On target", "at_risk": "At risk", "off_target": "Off target"}
 DEFAULT_MARGIN = 0.05  # without `at_risk`: 5 % of the target

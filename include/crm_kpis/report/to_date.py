@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from crm_kpis.config import Variant
+from crm_kpis.config.settings import Variant
 from crm_kpis.history.store import read_history
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from crm_kpis.config import dag_id_for, load_settings
+from crm_kpis.config.settings import dag_id_for, load_settings
 from crm_kpis.periods import ReportPeriod, logical_date
 
 

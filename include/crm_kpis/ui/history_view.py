@@ -23,13 +23,13 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from crm_kpis.config import dag_id_for
+from crm_kpis.config.settings import dag_id_for
 from crm_kpis.periods import GRAINS, ReportPeriod
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from crm_kpis.config import Settings
+    from crm_kpis.config.settings import Settings
     from crm_kpis.delivery.reports_store import ReportFile
     from crm_kpis.kpis.base import KpiDef
 
@@ -283,7 +283,7 @@ def series_csv(series: Series) -> str:
 def report_pdf(grain: str, start: date, settings: Settings | None = None, variant: str = "") -> ReportFile | None:
     """The rendered report of a period (or a variant's edition of it), when there is one in the
     reports' store (`reports_url`: the API server reads what any worker wrote)."""
-    from crm_kpis.config import load_settings
+    from crm_kpis.config.settings import load_settings
     from crm_kpis.delivery.reports_store import report_files
 
     settings = settings or load_settings()
@@ -297,7 +297,7 @@ def report_pdf(grain: str, start: date, settings: Settings | None = None, varian
 
 def render_page(series: Series | None, choice: Choice, error: str | None = None,
                 engine: Engine | None = None) -> str:
-    from crm_kpis.config import load_settings
+    from crm_kpis.config.settings import load_settings
     from crm_kpis.report.charts import axis_chart
     from crm_kpis.report.formatting import format_value
     from crm_kpis.report.render import render_template

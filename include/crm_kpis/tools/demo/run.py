@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from crm_kpis.config import load_settings
+    from crm_kpis.config.settings import load_settings
     from crm_kpis.delivery.reports_store import reports_root
     from crm_kpis.paths import outbox_dir, var_dir
     from crm_kpis.tools.demo.generator import default_end_month, next_month
