@@ -7,7 +7,8 @@ import pytest
 
 from crm_kpis.config.settings import Target, _load, load_settings
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.report.charts import axis_chart, sparkline
+from crm_kpis.report.charts import Series, line_chart, sparkline
+from crm_kpis.report.formatting import axis_labels
 from crm_kpis.report.status import status
 
 
@@ -59,27 +60,66 @@ def test_member_targets_and_config_errors(tmp_path):
         _load(str(bad), 0.0)
 
 
+def _line_paths(svg: str) -> list[str]:
+    """The `d` of each series' line, in drawing order."""
+    return re.findall(r'<g id="[^"]*series_\d+">\s*<path d="([^"]+)"', svg)
+
+
+def _texts(svg: str) -> list[str]:
+    return [t.strip() for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)]
+
+
 def test_sparkline_is_vector_with_gaps_for_missing_periods():
     svg = str(sparkline([1.0, 2.0, None, 4.0, 3.0]))
-    assert svg.startswith("<svg") and 'xmlns="http://www.w3.org/2000/svg"' in svg
-    lines = re.findall(r'<polyline points="([^"]+)"', svg)
-    assert [len(p.split()) for p in lines] == [2, 2]  # a gap splits the line, no line through zero
-    xs = [float(pt.split(",")[0]) for p in lines for pt in p.split()]
+    assert svg.startswith('<svg class="spark"') and 'xmlns="http://www.w3.org/2000/svg"' in svg
+    assert 'width="120" height="24" viewBox="0 0 120 24"' in svg
+    line = _line_paths(svg)[0]
+    assert line.count("M") == 2 and line.count("L") == 2  # a gap splits the line: no line through zero
+    xs = [float(x) for x in re.findall(r"[ML] ([\d.]+) ", line)]
     assert xs == sorted(xs)
+    assert "<text" not in svg  # no axes, no labels on a tile
 
 
-def test_trend_chart_labels_stay_inside_and_are_escaped():
-    """The PDF's trend chart (axis_chart at the report's 320 px): every label whole inside the chart,
-    long money values with cents included, and the title escaped."""
+def test_trend_chart_labels_stay_inside_are_escaped_and_in_one_unit():
+    """The PDF's trend chart at the report's 320 px: the axis in one unit and one precision (whole
+    dollars on a million scale, never cents beside them), the last value and the target in the
+    margin, the title escaped for screen readers and PDF tags."""
     months = ["Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov"]
     values = [1.0, 5.0, None, 2.0, 3e6, 4e6, 5e6, 5e6, 5e6, 4.5e6, 5e6, 5.2e6]
-    svg = str(axis_chart(months, values, lambda v: f"${v:,.2f}", target=4.8e6, title="Revenue <&>",
+    svg = str(line_chart(months, [Series("Revenue", values)], "money", target=4.8e6, title="Revenue <&>",
                          width=320, height=150, max_labels=4))
-    assert "Revenue &lt;&amp;&gt;" in svg
-    texts = re.findall(r'<text x="(-?[\d.]+)" y="[^"]*" font-size="([\d.]+)"[^>]*>([^<]*)</text>', svg)
-    assert len(texts) >= 8
-    for x, size, text in texts:
-        assert float(x) >= 0 and float(x) + len(text) * float(size) * 0.58 <= 320 + 1, (x, text)
+    assert 'aria-label="Revenue &lt;&amp;&gt;"' in svg and 'role="img"' in svg
+    assert _texts(svg) == ["Dec", "Mar", "Jun", "Nov", "$0", "$2,000,000", "$4,000,000", "$6,000,000",
+                           "target $4,800,000", "Nov: $5,200,000"]
+    assert _line_paths(svg)[0].count("M") == 2  # February has no value: a gap
+    assert "<title>Nov: $5,200,000</title>" in svg and "<title>Jan: $5.00</title>" in svg  # hover values
+
+
+def test_an_axis_of_hours_or_minutes_never_mixes_them():
+    months = [f"M{i}" for i in range(6)]
+    hours = _texts(str(line_chart(months, [Series("h", [0.5, 0.7, 0.9, 1.2, 1.5, 1.1])], "hours", title="t")))
+    assert [t for t in hours if t.endswith((" h", " min"))] == ["0.5 h", "1.0 h", "1.5 h", "M5: 1.1 h"]
+    minutes = _texts(str(line_chart(months, [Series("m", [0.3, 0.5, 0.4, 0.45, 0.5, 0.41])], "hours", title="t")))
+    assert [t for t in minutes if t.endswith(" min")] == ["15 min", "18 min", "21 min", "24 min", "27 min",
+                                                        "30 min", "M5: 25 min"]
+    assert axis_labels([0.0, 0.005, 0.01], "rate") == ["0.0 %", "0.5 %", "1.0 %"]
+    assert axis_labels([0.0, 500.0, 1000.0, 1500.0], "money", "EUR") == ["€0", "€500", "€1,000", "€1,500"]
+    assert axis_labels([0.0, 0.5, 1.0], "money") == ["$0.00", "$0.50", "$1.00"]  # cents, not tenths
+
+
+def test_several_series_have_a_legend_and_ids_of_their_own():
+    labels = ["Jan", "Feb", "Mar"]
+    chart = str(line_chart(labels, [Series("Enterprise", [1.0, 2.0, 3.0]),
+                                    Series("SMB", [2.0, None, 1.0], dashed=True)], "count", title="Orders"))
+    assert "Enterprise" in _texts(chart) and "SMB" in _texts(chart)  # the legend
+    assert len(_line_paths(chart)) == 2 and "stroke-dasharray" in chart
+    assert "<title>Feb Enterprise: 2</title>" in chart and "Feb SMB" not in chart
+    other = str(line_chart(labels, [Series("Revenue", [1.0, 2.0, 4.0])], "money", title="Revenue"))
+    ids = lambda svg: set(re.findall(r'id="([^"]+)"', svg))  # noqa: E731
+    assert ids(chart) and not ids(chart) & ids(other)  # two charts in one HTML page never share an id
+    same = [str(line_chart(labels, [Series("x", [1.0, 2.0, 3.0])], "count")) for _ in range(2)]
+    assert not ids(same[0]) & ids(same[1])  # not even the same chart twice (two tiles alike)
+    assert re.sub(r"c[0-9a-f]{6}\d+-", "", same[0]) == re.sub(r"c[0-9a-f]{6}\d+-", "", same[1])  # else alike
 
 
 def test_a_count_without_a_row_for_a_member_is_zero_and_a_rate_stays_undefined():

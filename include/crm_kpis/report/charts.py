@@ -1,93 +1,58 @@
-"""Small SVG charts for the PDF: sparklines on the headline tiles and trend charts per area.
+"""Charts for the PDF report and the KPI history view, drawn by matplotlib as vector SVG.
 
-Why SVG written here rather than a plotting library: the charts are a few lines and dots, and as
-vectors they stay sharp at any zoom and in print; WeasyPrint renders inline SVG directly.
+Why a charting library: the hand-written SVG drew one series without a legend and placed its own
+ticks and labels. matplotlib lays out axes, ticks, legends and dashes, and its SVG backend keeps text
+as text (`svg.fonttype: none`), so the PDF stays vector, its words searchable and its figures
+tagged; WeasyPrint draws the SVG inline. What stays ours is what the reader must be able to trust:
+round ticks that cover the values and the target (`nice_ticks`), one unit and one precision per
+axis (`formatting.axis_labels`), a missing period drawn as a gap and never as a zero, and the last
+value and the target written in the right margin, never on the line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import io
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from crm_kpis.report.formatting import axis_labels, format_value
+
 LINE = "#1f4e79"
+PREDICTED = "#b85c00"
+TARGET = "#8a5d00"
 GRID = "#d0d7e2"
 MUTED = "#666666"
+INK = "#1a1a1a"
+#: colours of further series (members side by side), after LINE: distinct in print and for colour blindness
+PALETTE = (LINE, "#b85c00", "#2e7d32", "#6a3d9a", "#c62828", "#00838f", "#7a6a00", "#ad1457")
+FONT_PX = 10.0
+#: numbers the charts drawn in this process, so that each chart's ids are its own
+_CHARTS = itertools.count(1)
+STYLE = {"svg.fonttype": "none", "svg.hashsalt": "crm-kpis", "font.family": "DejaVu Sans",
+         "font.size": FONT_PX, "axes.edgecolor": MUTED, "axes.linewidth": 0.8, "xtick.color": MUTED,
+         "ytick.color": MUTED, "xtick.labelcolor": MUTED, "ytick.labelcolor": MUTED,
+         "xtick.major.size": 0, "ytick.major.size": 0, "lines.solid_capstyle": "round",
+         "figure.facecolor": "none", "axes.facecolor": "none"}
 
 
-def _segments(points: list[tuple[float, float] | None]) -> list[list[tuple[float, float]]]:
-    """Runs of consecutive known points: a missing period is a gap, not a line through zero."""
-    runs: list[list[tuple[float, float]]] = [[]]
-    for p in points:
-        if p is None:
-            if runs[-1]:
-                runs.append([])
-        else:
-            runs[-1].append(p)
-    return [r for r in runs if r]
+@dataclass(frozen=True)
+class Series:
+    """One line: its name (the legend), its values per label (None: no value, drawn as a gap)."""
 
-
-def _scale(values: Sequence[float | None], width: float, height: float, pad: float) -> list[tuple[float, float] | None]:
-    known = [v for v in values if v is not None]
-    if not known:
-        return [None] * len(values)
-    low, high = min(known), max(known)
-    span = (high - low) or 1.0
-    step = (width - 2 * pad) / max(len(values) - 1, 1)
-    out: list[tuple[float, float] | None] = []
-    for i, v in enumerate(values):
-        if v is None:
-            out.append(None)
-        else:
-            y = height - pad - (v - low) / span * (height - 2 * pad) if high != low else height / 2
-            out.append((round(pad + i * step, 2), round(y, 2)))
-    return out
-
-
-def _polylines(points: list[tuple[float, float] | None], width: float) -> str:
-    parts = []
-    for run in _segments(points):
-        coords = " ".join(f"{x},{y}" for x, y in run)
-        if len(run) == 1:
-            x, y = run[0]
-            parts.append(f'<circle cx="{x}" cy="{y}" r="1.2" fill="{LINE}"/>')
-        else:
-            parts.append(f'<polyline points="{coords}" fill="none" stroke="{LINE}" stroke-width="{width}" '
-                         f'stroke-linejoin="round" stroke-linecap="round"/>')
-    return "".join(parts)
-
-
-def sparkline(values: Sequence[float | None], width: int = 120, height: int = 24) -> Markup:
-    """A line over the last periods with the current (last) value marked; empty when no history."""
-    points = _scale(values, width, height, 2.5)
-    last = points[-1] if points else None
-    marker = f'<circle cx="{last[0]}" cy="{last[1]}" r="2" fill="{LINE}"/>' if last else ""
-    return Markup(
-        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="trend">{_polylines(points, 1.2)}{marker}</svg>'
-    )
-
-
-def _text_width(text: str, size: float) -> float:
-    """Rough width of DejaVu Sans text: enough to place labels without relying on text-anchor."""
-    return len(text) * size * 0.58
-
-
-def _label_start(x: float, text: str, size: float, width: float) -> float:
-    """Start of text centred on x but kept inside [0, width]."""
-    return min(max(x - _text_width(text, size) / 2, 1.0), width - _text_width(text, size) - 1.0)
-
-
-def _label(x: float, y: float, text: str, size: float, width: float, fill: str = "#1a1a1a") -> str:
-    """Text centred on x but kept inside [0, width] (explicit start position, no text-anchor)."""
-    start = _label_start(x, text, size, width)
-    return f'<text x="{start:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}">{escape(text)}</text>'
+    name: str
+    values: Sequence[float | None]
+    dashed: bool = False
+    colour: str | None = None
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values (1, 2 or 5 times a power of ten) covering [low, high]."""
-    import math
-
     if high == low:
         high, low = high + (abs(high) or 1) * 0.5, low - (abs(low) or 1) * 0.5
     raw = (high - low) / max(count - 1, 1)
@@ -100,115 +65,164 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _axes(ticks: Sequence[float], labels: Sequence[str], tick_text: Callable[[float], str],
-          y_of: Callable[[float], float], x_of: Callable[[int], float], left: float, plot_w: float,
-          width: float, height: float, max_labels: int = 8) -> list[str]:
-    """Grid lines with their round values on the left, and up to `max_labels` labels along the bottom."""
-    parts = []
-    for t in ticks:
-        y = y_of(t)
-        parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="{GRID}"/>')
-        text = escape(tick_text(t))
-        parts.append(f'<text x="{left - 6 - _text_width(str(text), 10):.1f}" y="{y + 3.5:.1f}" font-size="10" '
-                     f'fill="{MUTED}">{text}</text>')
-    every = max(1, -(-len(labels) // max_labels))  # at most max_labels labels, the last one always
-    shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
-    drawn: list[tuple[float, int]] = []  # (start, index) of each label kept, from the last one back
-    for i in reversed(shown):
-        start = _label_start(x_of(i), labels[i], 10, width)
-        if drawn and start + _text_width(labels[i], 10) + 4 > drawn[-1][0]:
-            continue  # would touch the label to its right
-        drawn.append((start, i))
-    parts.extend(_label(x_of(i), height - 8, labels[i], 10, width, MUTED) for _, i in reversed(drawn))
-    return parts
+def _text_width(text: str, size: float = FONT_PX) -> float:
+    """Rough width of DejaVu Sans text, to size the margins before drawing."""
+    return len(text) * size * 0.58
 
 
-PREDICTED = "#b85c00"
+def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+    """A figure of `width` x `height` SVG units (matplotlib's SVG is 72 units an inch). No pyplot:
+    a Figure of its own draws without a GUI backend or global state, safe in any worker."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width / 72, height / 72), dpi=72)
 
 
-def comparison_chart(labels: Sequence[str], actual: Sequence[float], predicted: Sequence[float],
-                     tick_text: Callable[[float], str], title: str, width: int = 520, height: int = 220) -> Markup:
-    """What happened (solid) against what a model predicted (dashed), from zero, with a legend: the
-    holdout check of the lifetime-value models (Fader, Hardie & Lee 2005, figure 4)."""
-    left, top, bottom, right = 74, 26, 26, 16
-    plot_w, plot_h = width - left - right, height - top - bottom
-    ticks = nice_ticks(0.0, max([*actual, *predicted, 1.0]))
-    high = ticks[-1]
-    step_x = plot_w / max(len(labels) - 1, 1)
+def _style():  # type: ignore[no-untyped-def]
+    """The charts' look, for the drawing and the saving alike (artists read it when created)."""
+    import matplotlib
 
-    def x_of(i: int) -> float:
-        return round(left + i * step_x, 2)
-
-    def y_of(v: float) -> float:
-        return round(top + plot_h - v / (high or 1) * plot_h, 2)
-
-    parts = _axes(ticks, labels, tick_text, y_of, x_of, left, plot_w, width, height)
-    for values, colour, dash, name in ((actual, LINE, "", "actual"), (predicted, PREDICTED, ' stroke-dasharray="6 4"',
-                                                                       "predicted")):
-        coords = " ".join(f"{x_of(i)},{y_of(v)}" for i, v in enumerate(values))
-        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
-        parts.extend(f'<circle cx="{x_of(i)}" cy="{y_of(v)}" r="2.4" fill="{colour}"><title>{escape(labels[i])} '
-                     f'{name}: {escape(tick_text(v))}</title></circle>' for i, v in enumerate(values))
-    legend = (f'<line x1="{left}" y1="14" x2="{left + 22}" y2="14" stroke="{LINE}" stroke-width="1.8"/>'
-              f'<text x="{left + 26}" y="17.5" font-size="10" fill="#1a1a1a">actual</text>'
-              f'<line x1="{left + 74}" y1="14" x2="{left + 96}" y2="14" stroke="{PREDICTED}" stroke-width="1.8" '
-              f'stroke-dasharray="6 4"/><text x="{left + 100}" y="17.5" font-size="10" fill="#1a1a1a">predicted</text>')
-    return Markup(
-        f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">{legend}'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{MUTED}"/>{"".join(parts)}</svg>'
-    )
+    return matplotlib.rc_context(STYLE)
 
 
-def axis_chart(labels: Sequence[str], values: Sequence[float | None], tick_text: Callable[[float], str],
-               target: float | None = None, target_text: str = "", title: str = "",
-               width: int = 760, height: int = 260, max_labels: int = 8) -> Markup:
-    """A line chart with a y axis of round values, up to eight period labels, the target as a dashed
-    line, and every label in the margins, never on the line; each point tells its value on hover."""
-    known = [v for v in values if v is not None]
-    span = known + ([target] if target is not None else [])
-    last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
-    last_text = f"{labels[last[0]]}: {tick_text(last[1])}" if last is not None else ""
-    target_label = (target_text or f"target {tick_text(target)}") if target is not None else ""
+def _svg(figure, css_class: str, title: str, hover: list[tuple[float, float, str]] = ()) -> Markup:  # type: ignore[no-untyped-def]
+    """The figure as an inline `<svg>` element: sized in CSS pixels, named for screen readers and
+    PDF tags, its ids made unique to this chart (several sit in one HTML document), and an invisible
+    circle over each point whose `<title>` tells its value on hover (the history view)."""
+    buffer = io.StringIO()
+    with _style():
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, dpi=72)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r'<defs>\s*<style type="text/css">.*?</style>\s*</defs>\s*', "", svg, flags=re.S)
+    svg = re.sub(r'style="([^"]*)"', _presentation_attributes, svg)
+    width, height = figure.get_size_inches() * 72
+    # ids: only those something refers to (clip paths, markers) and the series' own, each made unique
+    # in the document (the same chart twice, two sparklines alike, would define one id twice)
+    prefix = f"c{hashlib.sha1(svg.encode()).hexdigest()[:6]}{next(_CHARTS)}-"
+    referred = set(re.findall(r'(?:href="#|url\(#)([^")]+)', svg))
+    svg = re.sub(r'\sid="([^"]+)"', lambda m: f' id="{prefix}{m.group(1)}"'
+                 if m.group(1) in referred or m.group(1).startswith("series_") else "", svg)
+    svg = re.sub(r'(href|xlink:href)="#([^"]+)"', rf'\1="#{prefix}\2"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}\1)", svg)
+    svg = re.sub(r"<svg [^>]*>", (f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" '
+                                  f'xmlns:xlink="http://www.w3.org/1999/xlink" width="{width:.0f}" '
+                                  f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+                                  f'aria-label="{escape(title)}">'), svg, count=1)
+    dots = "".join(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="4" fill="{LINE}" fill-opacity="0">'
+                   f"<title>{escape(text)}</title></circle>" for x, y, text in hover)
+    return Markup(svg.replace("</svg>", f"{dots}</svg>"))
+
+
+def _presentation_attributes(match: re.Match[str]) -> str:
+    """`style="fill: none; stroke: #1f4e79"` as `fill="none" stroke="#1f4e79"`: the same drawing, but
+    WeasyPrint reads a style attribute as HTML CSS first and warned about every SVG property in it
+    (two thousand log lines for one demo run)."""
+    pairs = (part.split(":", 1) for part in match.group(1).split(";") if ":" in part)
+    return " ".join(f'{name.strip()}="{value.strip()}"' for name, value in pairs)
+
+
+def _points(values: Sequence[float | None]) -> tuple[list[float], list[float]]:
+    """x and y of a series, a missing value as NaN: matplotlib breaks the line there."""
+    return list(range(len(values))), [math.nan if v is None else float(v) for v in values]
+
+
+def sparkline(values: Sequence[float | None], width: int = 120, height: int = 24) -> Markup:
+    """A line over the last periods with the current (last) value marked; no axes, a gap where a
+    period has no value; nothing when there is no value at all."""
+    with _style():
+        return _draw_sparkline(values, width, height)
+
+
+def _draw_sparkline(values: Sequence[float | None], width: int, height: int) -> Markup:
+    xs, ys = _points(values)
+    figure = _figure(width, height)
+    axes = figure.add_axes((0.02, 0.1, 0.96, 0.8))
+    axes.set_axis_off()
+    known = [(x, y) for x, y in zip(xs, ys, strict=True) if not math.isnan(y)]
+    if known:
+        axes.plot(xs, ys, color=LINE, linewidth=1.2, solid_joinstyle="round", gid="series_0")
+        lonely = [(x, y) for x, y in known if all(math.isnan(ys[i]) for i in (x - 1, x + 1) if 0 <= i < len(ys))]
+        if lonely:  # a value between two gaps is a dot, not nothing
+            axes.plot(*zip(*lonely, strict=True), linestyle="none", marker="o", markersize=2, color=LINE)
+        axes.plot([known[-1][0]], [known[-1][1]], marker="o", markersize=3.5, color=LINE)
+    axes.set_xlim(-0.3, max(len(values) - 1, 1) + 0.3)
+    return _svg(figure, "spark", "trend")
+
+
+def line_chart(labels: Sequence[str], series: Sequence[Series], unit: str, currency: str = "USD", *,
+               target: float | None = None, target_text: str = "", title: str = "", width: int = 760,
+               height: int = 260, max_labels: int = 8, from_zero: bool = False) -> Markup:
+    """Lines over the same periods on one value axis: round ticks in one unit, up to `max_labels`
+    period labels (the last one always), the target as a dashed line, a legend when there is more
+    than one series, and in the right margin the last value (one series) and the target's label."""
+    with _style():
+        return _draw_line_chart(labels, series, unit, currency, target, target_text, title, width, height,
+                                max_labels, from_zero)
+
+
+def _draw_line_chart(labels: Sequence[str], series: Sequence[Series], unit: str, currency: str,
+                     target: float | None, target_text: str, title: str, width: int, height: int,
+                     max_labels: int, from_zero: bool) -> Markup:
+    known = [v for s in series for v in s.values if v is not None]
+    span = known + ([target] if target is not None else []) + ([0.0] if from_zero else [])
     ticks = nice_ticks(min(span), max(span)) if span else [0.0, 1.0]
-    # the margins hold every label whole: the widest tick value on the left, the last value and the
-    # target's label on the right (a small chart in the PDF has room for the plot, whatever the unit)
-    top, bottom = 12, 26
-    left = int(max(40, max(_text_width(tick_text(t), 10) for t in ticks) + 12))
-    right = int(min(max(_text_width(last_text, 10), _text_width(target_label, 10), 40) + 14, width * 0.45))
-    plot_w, plot_h = width - left - right, height - top - bottom
-    low, high = ticks[0], ticks[-1]
-    step_x = plot_w / max(len(values) - 1, 1)
+    tick_text = axis_labels(ticks, unit, currency)
+    single = series[0] if len(series) == 1 else None
+    last = next(((i, v) for i, v in reversed(list(enumerate(single.values))) if v is not None), None) if single else None
+    last_text = f"{labels[last[0]]}: {format_value(last[1], unit, currency)}" if last else ""
+    target_label = (target_text or f"target {format_value(target, unit, currency)}") if target is not None else ""
+    legend_h = 16 if len(series) > 1 else 0
+    top, bottom = 10 + legend_h, 26
+    left = max(40.0, max(_text_width(t) for t in tick_text) + 12)
+    right = min(max(_text_width(last_text), _text_width(target_label), 30.0) + 14, width * 0.45)
 
-    def x_of(i: int) -> float:
-        return round(left + i * step_x, 2)
+    figure = _figure(width, height)
+    axes = figure.add_axes((left / width, bottom / height, (width - left - right) / width,
+                            (height - top - bottom) / height))
+    axes.set_ylim(ticks[0], ticks[-1])
+    axes.set_yticks(ticks, tick_text)
+    # half a period of room at each end: the first period's label clears the value axis and its labels
+    axes.set_xlim(-0.5 if len(labels) > 1 else -1, len(labels) - 0.5 if len(labels) > 1 else 1)
+    every = max(1, -(-len(labels) // max_labels))
+    shown = sorted({*range(0, len(labels), every), len(labels) - 1}) if labels else []
+    if len(shown) > 1 and shown[-1] - shown[-2] < every:  # the last label would touch the one before it
+        shown.pop(-2)
+    axes.set_xticks(shown, [labels[i] for i in shown])
+    axes.grid(axis="y", color=GRID, linewidth=0.8)
+    axes.set_axisbelow(True)
+    for side in ("top", "right", "bottom"):
+        axes.spines[side].set_visible(False)
+    axes.tick_params(axis="y", pad=4, labelsize=FONT_PX)
+    axes.tick_params(axis="x", pad=6, labelsize=FONT_PX)
 
-    def y_of(v: float) -> float:
-        return round(top + plot_h - (v - low) / ((high - low) or 1) * plot_h, 2)
-
-    parts = _axes(ticks, labels, tick_text, y_of, x_of, left, plot_w, width, height, max_labels)
-    margin = []  # labels in the right margin: (y, text, colour)
+    hover: list[tuple[float, float, str]] = []
+    for n, s in enumerate(series):
+        colour = s.colour or PALETTE[n % len(PALETTE)]
+        xs, ys = _points(s.values)
+        axes.plot(xs, ys, color=colour, linewidth=1.8, linestyle=(0, (6, 4)) if s.dashed else "-",
+                  marker="o", markersize=4.5, label=s.name, clip_on=False, gid=f"series_{n}")
     if target is not None:
-        y = y_of(target)
-        parts.append(f'<line x1="{left}" y1="{y}" x2="{left + plot_w}" y2="{y}" stroke="#8a5d00" '
-                     f'stroke-dasharray="5 4" stroke-width="1.2"/>')
-        margin.append([y, target_label, "#8a5d00"])
-    points = [None if v is None else (x_of(i), y_of(v)) for i, v in enumerate(values)]
-    parts.append(_polylines(points, 1.8))
-    for i, p in enumerate(points):
-        if p is not None:
-            parts.append(f'<circle cx="{p[0]}" cy="{p[1]}" r="2.6" fill="{LINE}"><title>{escape(labels[i])}: '
-                         f'{escape(tick_text(values[i]))}</title></circle>')  # type: ignore[arg-type]
-    if last is not None:
-        margin.append([y_of(last[1]), last_text, LINE])
-    if len(margin) == 2 and abs(margin[0][0] - margin[1][0]) < 13:  # keep both readable
-        upper, lower = sorted(margin, key=lambda m: m[0])
-        upper[0], lower[0] = (upper[0] + lower[0]) / 2 - 7, (upper[0] + lower[0]) / 2 + 7
+        axes.axhline(target, color=TARGET, linewidth=1.2, linestyle=(0, (5, 4)))
+    margin = ([(target, target_label, TARGET)] if target is not None else []) + \
+        ([(last[1], last_text, series[0].colour or LINE)] if last else [])
+    scale = (height - top - bottom) / ((ticks[-1] - ticks[0]) or 1)
+    if len(margin) == 2 and abs(margin[0][0] - margin[1][0]) * scale < 13:  # keep both readable
+        (y0, t0, c0), (y1, t1, c1) = sorted(margin, key=lambda m: m[0])
+        middle = (y0 + y1) / 2
+        margin = [(middle - 7 / scale, t0, c0), (middle + 7 / scale, t1, c1)]
     for y, text, colour in margin:
-        parts.append(f'<text x="{left + plot_w + 6}" y="{y + 3.5:.1f}" font-size="10" fill="{colour}">'
-                     f'{escape(text)}</text>')
-    return Markup(
-        f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{MUTED}"/>{"".join(parts)}</svg>'
-    )
+        axes.annotate(text, xy=(1, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                      textcoords="offset points", va="center", ha="left", color=colour, fontsize=FONT_PX,
+                      annotation_clip=False)
+    if len(series) > 1:
+        figure.legend(loc="upper left", bbox_to_anchor=(left / width, 1), ncols=min(len(series), 4),
+                      frameon=False, fontsize=FONT_PX, handlelength=2.2, borderaxespad=0.2)
+    for s in series:  # each point tells its value on hover (after layout: the axes' transform is final)
+        for i, v in enumerate(s.values):
+            if v is not None:
+                x, y = axes.transData.transform((i, v))
+                hover.append((x, height - y, f"{labels[i]}{' ' + s.name if len(series) > 1 else ''}: "
+                                             f"{format_value(v, unit, currency)}"))
+    return _svg(figure, "trend", title, hover)

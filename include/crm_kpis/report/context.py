@@ -20,7 +20,7 @@ from crm_kpis.history.store import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.report.charts import axis_chart, sparkline
+from crm_kpis.report.charts import Series, line_chart, sparkline
 from crm_kpis.report.formatting import change_tone, format_change, format_value
 from crm_kpis.report.models_appendix import models_appendix
 from crm_kpis.report.scope import scoped_values, value_of
@@ -254,7 +254,7 @@ def _trend_charts(lines: list[KpiLine], history: _History, currency: str) -> lis
     for line in lines:
         if sum(v is not None for v in line.series) >= 2:
             title = line.name + (" (company-wide)" if line.scope == "company-wide" else "")
-            chart = axis_chart(labels, list(line.series), lambda v, u=line.unit: format_value(v, u, currency),
+            chart = line_chart(labels, [Series(line.name, list(line.series))], line.unit, currency,
                                target=line.target, title=title, width=320, height=150, max_labels=4)
             charts.append(Markup('<div class="chart-title">{}</div>').format(title) + chart)
     return charts

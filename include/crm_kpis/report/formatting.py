@@ -79,3 +79,33 @@ def change_tone(current: float | None, previous: float | None, better: str | Non
         return "neutral"
     up = current > previous
     return "good" if up == (better == "up") else "bad"
+
+
+def _decimals(step: float) -> int:
+    """Digits after the point that tell ticks `step` apart (0.5 → 1, 0.02 → 2, 20 → 0)."""
+    import math
+
+    return max(0, -math.floor(math.log10(abs(step)) + 1e-9)) if step else 0
+
+
+def axis_labels(ticks: list[float], unit: str, currency: str = "USD") -> list[str]:
+    """The tick values of one chart axis in one unit and one precision (format_value picks per value:
+    an axis of "30 min, 1.0 h" or "$500.00, $1,000" would mix them)."""
+    step = min((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=0.0)
+    if unit == "hours" and max((abs(t) for t in ticks), default=0.0) < 1:
+        unit, ticks, step = "minutes", [t * 60 for t in ticks], step * 60
+    if unit == "rate":
+        digits = _decimals(step * 100)
+        return [f"{t * 100:.{digits}f} %" for t in ticks]
+    digits = _decimals(step)
+    suffix = {"hours": " h", "days": " days", "minutes": " min", "seconds": " s"}.get(unit, "")
+    if unit == "money":  # whole units, or cents: never a tenth of a dollar
+        digits = 0 if digits == 0 else 2
+        symbol = CURRENCY_SYMBOLS.get(currency)
+        out = []
+        for t in ticks:
+            text = f"{abs(t):,.{digits}f}"
+            sign = "−" if t < 0 else ""
+            out.append(f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}")
+        return out
+    return [f"{t:,.{digits}f}{suffix}".replace("-", "−") for t in ticks]

@@ -11,7 +11,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from crm_kpis.report.charts import comparison_chart
+from crm_kpis.report.charts import PREDICTED, Series, line_chart
 
 #: the published parameters' names, as the papers write them
 NAMES = {"r": "r", "alpha": "α", "a": "a", "b": "b", "p": "p", "q": "q", "gamma": "γ", "beta": "β", "theta": "θ"}
@@ -37,8 +37,10 @@ def _holdout(check: dict[str, Any]) -> dict[str, Any]:
     out["rows"] = [{"month": m, "actual": f"{a:,.0f}", "predicted": f"{p:,.0f}",
                     "error": f"{(p - a) / a:+.1%}" if a else "n/a"}
                    for m, a, p in zip(check["months"], actual, predicted, strict=True)]
-    out["chart"] = comparison_chart(check["months"], actual, predicted, lambda v: f"{v:,.0f}",
-                                    "Cumulative repeat purchases in the holdout: actual and predicted")
+    out["chart"] = line_chart(check["months"], [Series("actual", actual), Series("predicted", predicted, dashed=True,
+                                                                                   colour=PREDICTED)],
+                              "count", title="Cumulative repeat purchases in the holdout: actual and predicted",
+                              width=520, height=220, from_zero=True)
     out["final_error"] = out["rows"][-1]["error"]
     return out
 

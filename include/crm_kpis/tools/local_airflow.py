@@ -222,8 +222,8 @@ def standalone_env(port: int, schedule: bool = True, extra: dict[str, str] | Non
 
 
 #: What `airflow standalone` starts, minus its log servers. Airflow 3.3.2's worker and triggerer log
-#: servers bind every interface (`host=""`, no setting), so a laptop's `make airflow` served task
-#: logs to its whole network. On one machine they are not needed: the API server reads the log
+#: servers bind every interface (`host=""`, no setting: docs/airflow-gaps.md), so a laptop's
+#: `make airflow` served task logs to its whole network. On one machine they are not needed: the API server reads the log
 #: files where the tasks wrote them. The shell is the process group's leader; stopping the group
 #: stops every component and the task processes they started.
 COMPONENTS = """
@@ -307,6 +307,9 @@ def run_in_process(dag: Any, **test_kwargs: Any) -> Any:
       exists; skipping dagrun creation" every time the DAG file was parsed. The run is the one the
       scheduler would create for its period (same logical date and interval), so it is recorded as
       that period's scheduled run, and the scheduler moves on to the next period.
+
+    The last two write Airflow's metadata through its models after the run, which is not a public
+    interface (docs/airflow-gaps.md): the demo's runs are to go through the scheduler instead.
     """
     import pendulum
     from airflow.models import DagRun, TaskInstance

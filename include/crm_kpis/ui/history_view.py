@@ -298,7 +298,7 @@ def report_pdf(grain: str, start: date, settings: Settings | None = None, varian
 def render_page(series: Series | None, choice: Choice, error: str | None = None,
                 engine: Engine | None = None) -> str:
     from crm_kpis.config.settings import load_settings
-    from crm_kpis.report.charts import axis_chart
+    from crm_kpis.report.charts import Series, line_chart
     from crm_kpis.report.formatting import format_value
     from crm_kpis.report.render import render_template
 
@@ -311,7 +311,7 @@ def render_page(series: Series | None, choice: Choice, error: str | None = None,
         target_def = settings.target_for(grain, series.kpi.id, series.dimension, series.member)
         target = target_def.target if target_def else None
         labels = [_label(r.period_start, grain) for r in series.rows]
-        chart = axis_chart(labels, [r.value for r in series.rows], lambda v: format_value(v, unit, currency),
+        chart = line_chart(labels, [Series(series.kpi.name, [r.value for r in series.rows])], unit, currency,
                            target=target, title=series.kpi.name)
         dag_id = dag_id_for(grain)
         gap_by_last = {g.last: {"label": g.label(grain), "periods": g.periods,
