@@ -5,7 +5,7 @@ Through Airflow's own hooks, with the webhook URL (a secret) in an Airflow conne
 a Teams Workflows webhook (Teams has no Airflow provider), the HTTP provider's `HttpHook`
 (connection type `http`, the whole Workflows URL as the host).
 
-Exactly once, as for email (report/delivery.py): the intent is recorded first, per (report, period,
+Exactly once, as for email (delivery/intents.py): the intent is recorded first, per (report, period,
 edition, attempt) with the channel's connection as its recipient (`slack:slack_kpis`), claimed by
 one sender, and its outcome written from the server's answer. A webhook has no idempotency key, so
 the outcome decides what a retry may do: 2xx is sent; a connection refused (nothing reached the

@@ -2,7 +2,7 @@
 
 Why a delivery log: a retried task or a re-run of a period must not email executives the same
 report twice. Each recipient's intent is recorded before the send and its outcome after it
-(report/delivery.py); only a run that asks to resend starts a new delivery. The Message-ID is
+(delivery/intents.py); only a run that asks to resend starts a new delivery. The Message-ID is
 derived from report, period and delivery, so every copy of one delivery carries the same one.
 """
 

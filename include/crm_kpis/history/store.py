@@ -117,7 +117,7 @@ report_deliveries = Table(
 )
 Index("ix_report_deliveries_period", report_deliveries.c.report_id, report_deliveries.c.period_start)
 
-#: One row per recipient of each delivery attempt, written before the send (report/delivery.py).
+#: One row per recipient of each delivery attempt, written before the send (delivery/intents.py).
 delivery_intents = Table(
     "delivery_intents",
     metadata,

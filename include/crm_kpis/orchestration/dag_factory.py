@@ -103,7 +103,7 @@ schedule a BI refresh or another DAG on.
 
 def _run_identity(run_id: str | None) -> tuple[str, str]:
     """(run type, run instance) of the running DAG run: the instance (id and creation time) is what
-    keeps a task's retry on the delivery its first try started (report/email.delivery_attempt)."""
+    keeps a task's retry on the delivery its first try started (delivery/email.delivery_attempt)."""
     dag_run = get_current_context()["dag_run"]
     run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
     return str(run_type), f"{run_id}|{dag_run.run_after.isoformat()}"

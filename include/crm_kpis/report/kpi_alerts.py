@@ -11,7 +11,7 @@ judge, and saying so is the report's job.
 
 Fired alerts are sent after the quality gate passed and the history was published, once per
 (rule, period), to the rule's owners on their channels (email, Slack, Teams), through the same
-exactly-once delivery as the reports (pipeline.send_kpi_alerts).
+exactly-once delivery as the reports (orchestration/tasks.send_kpi_alerts).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Extract:
     #: the query itself left out under that rule, counted per output row in that column (e.g. order
     #: lines of an unknown product behind a per-buyer row). They are added to the rule's count.
     counted_in_sql: tuple[tuple[str, str, str], ...] = ()
-    #: magnitude columns in which one row far beyond the period's median stops the run (gate.py)
+    #: magnitude columns in which one row far beyond the period's median stops the run (quality/gate.py)
     outliers: tuple[str, ...] = ()
     #: the reference table its rows stand for, where the outermost FROM is a CTE of the query
     table: str | None = None

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 #: Marker columns `__excluded__:<rule>` carry, per row, that a value could not be read.
 MARK = "__excluded__:"
-#: Breakdown labels longer than the warehouse's member column cannot be stored (history.py).
+#: Breakdown labels longer than the warehouse's member column cannot be stored (history/store.py).
 LABEL_MAX = 120
 #: Breakdown columns whose values become history members (compute.DIMENSIONS).
 LABEL_COLUMNS = ("channel", "segment", "rep_team", "ticket_channel", "agent_team")
