@@ -7,6 +7,7 @@ tests), where the embedded default applies: SQLite files under `var/data/`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +20,8 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 from crm_kpis.paths import var_dir
 from crm_kpis.sources.errors import SourceConfigError
+
+log = logging.getLogger(__name__)
 
 CRM_CONN_ID = "crm_db"
 HELPDESK_CONN_ID = "helpdesk_db"
@@ -167,11 +170,51 @@ DATABASE_CONNS = {database: conn_id for conn_id, database in SOURCE_DATABASES.it
 
 
 @lru_cache(maxsize=16)
-def _engine_for_url(url_text: str, read_only: bool = False) -> Engine:
+def _engine_for_url(url_text: str, read_only: bool = False, zone: str = "UTC") -> Engine:
     url = make_url(url_text)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, read_only)
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(_postgres_session_zone(url, zone), pool_pre_ping=True)
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        event.listen(engine, "connect", lambda dbapi_conn, _record: _mysql_session_zone(dbapi_conn, zone, url))
+    return engine
+
+
+def _postgres_session_zone(url: URL, zone: str) -> URL:
+    """A PostgreSQL URL whose sessions speak `zone` (`options=-c TimeZone=…`, which libpq and the
+    ADBC driver read from the same URL), unless the connection sets `options` itself.
+
+    Why: the period's bounds are bound as naive times in the source's zone (the connection's
+    `timezone` extra). A `timestamp with time zone` column, as Fivetran writes them, is compared
+    with a naive bound by casting it in the *session's* zone: a server or role whose default is
+    America/Los_Angeles moved every period seven hours, silently (April: 7,918 cases opened
+    instead of 7,934). In the source's own zone the cast is the instant the bound means; a
+    `timestamp without time zone` column is unaffected.
+    """
+    if url.get_backend_name() != "postgresql" or "options" in url.query:
+        return url
+    return url.update_query_dict({"options": f"-c TimeZone={zone}"})
+
+
+_ZONE_WARNED: set[str] = set()
+
+
+def _mysql_session_zone(dbapi_conn: Any, zone: str, url: URL) -> None:
+    """MariaDB/MySQL sessions in the source's zone: a TIMESTAMP column (stored in UTC) is compared
+    and read in the session's zone, which is the server's default otherwise. UTC needs no time
+    zone tables; a named zone does (`mariadb-tzinfo-to-sql`): without them the session keeps the
+    server's zone and the log says so once (DATETIME columns, the usual kind, are unaffected)."""
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("SET time_zone = %s", ("+00:00" if zone == "UTC" else zone,))
+    except Exception as exc:  # the server does not know the named zone
+        if zone not in _ZONE_WARNED:
+            _ZONE_WARNED.add(zone)
+            log.warning("%s does not know the time zone %s (%s): its TIMESTAMP columns are read in the "
+                        "server's zone; load its time zone tables (mariadb-tzinfo-to-sql /usr/share/zoneinfo "
+                        "| mariadb mysql) or store UTC", url.render_as_string(), zone, exc)
+    finally:
+        cursor.close()
 
 
 def _sqlite_engine(url: URL, read_only: bool) -> Engine:
@@ -202,11 +245,13 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
     return engine
 
 
-def engine_for(conn_id_or_url: str | URL) -> Engine:
+def engine_for(conn_id_or_url: str | URL, zone: str | None = None) -> Engine:
     """An engine for a connection id (`crm_db`, …) or an explicit SQLAlchemy URL.
 
     Engines for the source connections are read-only where the engine allows it (SQLite); an
-    explicit URL is whatever it says (the demo generator writes through one).
+    explicit URL is whatever it says (the demo generator writes through one). Every session speaks
+    one time zone, never the server's default: a source connection's `timezone` extra, else `zone`,
+    else UTC (see `_postgres_session_zone`).
     """
     if isinstance(conn_id_or_url, URL) or "://" in str(conn_id_or_url):
         url = make_url(conn_id_or_url)
@@ -214,4 +259,6 @@ def engine_for(conn_id_or_url: str | URL) -> Engine:
     else:
         url = connection_url(str(conn_id_or_url))
         read_only = str(conn_id_or_url) in SOURCE_CONN_IDS
-    return _engine_for_url(url.render_as_string(hide_password=False), read_only)
+        if read_only:
+            zone = source_settings(str(conn_id_or_url)).timezone
+    return _engine_for_url(url.render_as_string(hide_password=False), read_only, zone or "UTC")

@@ -51,8 +51,13 @@ def _decimals_to_float(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def postgres_uri(url: URL | str) -> str:
-    """The libpq URI of a SQLAlchemy PostgreSQL URL (for the ADBC driver)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq URI of a SQLAlchemy PostgreSQL URL (for the ADBC driver), its query percent-encoded:
+    SQLAlchemy writes a space as `+`, which libpq keeps (`options=-c+TimeZone=UTC` is refused)."""
+    from urllib.parse import quote, urlencode
+
+    parsed = make_url(url).set(drivername="postgresql")
+    base = parsed.set(query={}).render_as_string(hide_password=False)
+    return f"{base}?{urlencode(parsed.query, doseq=True, quote_via=quote)}" if parsed.query else base
 
 
 def arrow_to_frame(table: Any) -> pd.DataFrame:
