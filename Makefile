@@ -42,10 +42,11 @@ test: prereqs-test install
 	$(BIN)/python -m pytest
 
 ## make check-sources: the sources against the source contract (connections crm_db, helpdesk_db; a synced
-## one through its adapter: HELPDESK_URL=… HELPDESK_ADAPTER=fivetran_zendesk)
+## one through its adapter: HELPDESK_URL=… HELPDESK_ADAPTER=fivetran_zendesk HELPDESK_SCHEMA=zendesk)
 check-sources: install
 	$(BIN)/python -m crm_kpis.sources check $(if $(CRM_URL),--crm-url $(CRM_URL),) $(if $(HELPDESK_URL),--helpdesk-url $(HELPDESK_URL),) \
-		$(if $(CRM_ADAPTER),--crm-adapter $(CRM_ADAPTER),) $(if $(HELPDESK_ADAPTER),--helpdesk-adapter $(HELPDESK_ADAPTER),)
+		$(if $(CRM_ADAPTER),--crm-adapter $(CRM_ADAPTER),) $(if $(HELPDESK_ADAPTER),--helpdesk-adapter $(HELPDESK_ADAPTER),) \
+		$(if $(CRM_SCHEMA),--crm-schema $(CRM_SCHEMA),) $(if $(HELPDESK_SCHEMA),--helpdesk-schema $(HELPDESK_SCHEMA),)
 
 ## make backfill MONTHS=2025-11..2026-10 (or DAYS=2026-10-01..2026-10-31) [ARGS="--dry-run"]: periods, any timezone
 backfill: install

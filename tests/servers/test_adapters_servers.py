@@ -21,3 +21,25 @@ def test_the_demo_business_gives_the_same_kpis_through_the_adapter(adapter, serv
     schema = adapter.split("_")[-1] if server == "postgresql" else None
     write_layouts(demo_frames, adapter, *urls, schema)
     assert compare_layouts(monkeypatch, adapter, *urls, schema) > 100
+
+
+def test_the_check_names_the_schema_it_searched(postgres, demo_frames, capsys):
+    """Fivetran writes each connector into a schema of its own: the check takes it on the command line
+    and says where it looked, so a wrong schema reads as one, not as a connector missing every table."""
+    from crm_kpis.sources.check_command import main
+
+    urls = [postgres.create(f"chk{label}") for label in ("other", "ref", "synced")]
+    write_layouts(demo_frames, "fivetran_zendesk", *urls, "zendesk")
+    assert main(["check", "--crm-url", urls[0], "--helpdesk-url", urls[2], "--helpdesk-adapter", "fivetran_zendesk",
+                 "--helpdesk-schema", "zendesk"]) == 0
+    out = capsys.readouterr().out
+    assert "adapter fivetran_zendesk, schema zendesk)" in out and "Zendesk Support synced by Fivetran: ok" in out
+    assert "adapter reference, the connection's default schema (public))" in out
+    assert main(["check", "--crm-url", urls[0], "--helpdesk-url", urls[2], "--helpdesk-adapter", "fivetran_zendesk",
+                 "--helpdesk-schema", "zendesks"]) == 1
+    out = capsys.readouterr().out
+    assert "schema zendesks)" in out and "fivetran_zendesk needs the synced table ticket (schema zendesks); it is missing" in out
+    assert main(["check", "--crm-url", urls[0], "--crm-schema", "crm", "--helpdesk-url", urls[2],
+                 "--helpdesk-adapter", "fivetran_zendesk", "--helpdesk-schema", "zendesk"]) == 1
+    assert "== crm_db: cannot be read: schema 'crm': the reference layout reads the connection's own tables" in \
+        capsys.readouterr().out

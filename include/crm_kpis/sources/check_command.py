@@ -15,6 +15,8 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from sqlalchemy import inspect
+
 from crm_kpis.sources.adapters import REFERENCE, available, load_adapter
 from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
@@ -46,14 +48,22 @@ def untracked_inputs(engine: Any, conn_id: str, source: Any = None) -> list[tupl
     return out
 
 
-def report(conn_id: str, url: str | None, adapter: str | None = None) -> tuple[list[Problem], list[str]]:
+def report(conn_id: str, url: str | None, adapter: str | None = None,
+           schema: str | None = None) -> tuple[list[Problem], list[str]]:
     engine = engine_for(url or conn_id)
     source = source_settings(conn_id)
     if adapter:
         source = replace(source, adapter=adapter)
-    lines = [f"== {conn_id}: {engine.url.render_as_string()} (timezone {source.timezone}, adapter {source.adapter})"]
+    if schema:
+        source = replace(source, schema=schema)
+    lines = [f"== {conn_id}: {engine.url.render_as_string()} (timezone {source.timezone}, adapter {source.adapter}, "
+             f"{searched(engine, source)})"]
     if source.adapter != REFERENCE:
         return _report_adapted(engine, conn_id, source, lines)
+    if source.schema:
+        raise ValueError(f"schema {source.schema!r}: the reference layout reads the connection's own tables, in its "
+                         "default schema (set the search path in the connection, e.g. the extra "
+                         "{\"options\": \"-csearch_path=crm\"}); a schema is an adapter's setting")
     problems = check_database(engine, conn_id)
     by_table: dict[str, list[Problem]] = {}
     for problem in problems:
@@ -66,6 +76,15 @@ def report(conn_id: str, url: str | None, adapter: str | None = None) -> tuple[l
         for name, says, kpis in untracked_inputs(engine, conn_id):
             lines.append(f"  not tracked: {says} ({name}): n/a for {', '.join(kpis) or 'no KPI'}")
     return problems, lines
+
+
+def searched(engine: Any, source: Any) -> str:
+    """Which schema the check looks in, said in the header: a wrong one is the usual cause of
+    "needs the synced table …; it is missing"."""
+    if source.schema:
+        return f"schema {source.schema}"
+    default = inspect(engine).default_schema_name
+    return f"the connection's default schema{f' ({default})' if default else ''}"
 
 
 def _report_adapted(engine: Any, conn_id: str, source: Any, lines: list[str]) -> tuple[list[Problem], list[str]]:
@@ -93,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--helpdesk-url", help="SQLAlchemy URL of the helpdesk (default: connection helpdesk_db)")
     parser.add_argument("--crm-adapter", help="read the CRM through this adapter (default: the connection's extra)")
     parser.add_argument("--helpdesk-adapter", help="read the helpdesk through this adapter (default: the connection's)")
+    parser.add_argument("--crm-schema", help="the schema of the CRM's synced tables (default: the connection's extra)")
+    parser.add_argument("--helpdesk-schema",
+                        help="the schema of the helpdesk's synced tables (default: the connection's extra)")
     parser.add_argument("--adapter", help="coverage: only this adapter")
     args = parser.parse_args(argv)
     if args.command == "coverage":
@@ -100,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(coverage_table(load_adapter(name)) for name in names))
         return 0
     errors = 0
-    for conn_id, url, adapter in ((CRM_CONN_ID, args.crm_url, args.crm_adapter),
-                                  (HELPDESK_CONN_ID, args.helpdesk_url, args.helpdesk_adapter)):
+    for conn_id, url, adapter, schema in ((CRM_CONN_ID, args.crm_url, args.crm_adapter, args.crm_schema),
+                                          (HELPDESK_CONN_ID, args.helpdesk_url, args.helpdesk_adapter,
+                                           args.helpdesk_schema)):
         try:
-            problems, lines = report(conn_id, url, adapter)
+            problems, lines = report(conn_id, url, adapter, schema)
         except Exception as exc:  # a missing file, a refused connection: say it, go on with the other
             print(f"== {conn_id}: cannot be read: {exc}")
             errors += 1
