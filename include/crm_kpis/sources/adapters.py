@@ -27,6 +27,7 @@ import yaml
 from jinja2 import Environment, StrictUndefined
 
 from crm_kpis.paths import SQL_DIR
+from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.errors import AdapterError
 from crm_kpis.sources.sql_files import without_comments
 
@@ -158,7 +159,6 @@ def typed_null(kind: str, dialect: Any, ids: str) -> str:
 def empty_select(table: str, dialect: Any, ids: str) -> str:
     """A SELECT of the reference table's columns that returns no row, each column typed as the
     contract says (a bare NULL is text on PostgreSQL and would not compare with a timestamp)."""
-    from crm_kpis.sources.contract import load_contract
 
     columns = [f"{typed_null(spec.type, dialect, ids)} AS {name}"
                for name, spec in load_contract().tables[table].columns.items()]

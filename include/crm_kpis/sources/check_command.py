@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import inspect
 
+from crm_kpis.kpis import REGISTRY
 from crm_kpis.sources.adapters import REFERENCE, available, load_adapter
 from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
@@ -28,8 +29,6 @@ from crm_kpis.sources.sql_files import bind_values
 def untracked_inputs(engine: Any, conn_id: str, source: Any = None) -> list[tuple[str, str, list[str]]]:
     """(signal, what it says, KPIs that are n/a for it) for every input the source never recorded
     (through its adapter, if it has one: a signal the adapter never records is its coverage, not listed)."""
-    from crm_kpis.kpis import REGISTRY
-    from crm_kpis.sources.adapters import REFERENCE, load_adapter
 
     adapter = load_adapter(source.adapter) if source is not None and source.adapter != REFERENCE else None
     contract = load_contract()

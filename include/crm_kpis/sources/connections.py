@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 from crm_kpis.paths import var_dir
-from crm_kpis.sources.errors import SourceConfigError
+from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.sources.errors import AdapterError, SourceConfigError
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,6 @@ def source_settings(conn_id: str) -> SourceSettings:
                                 "(e.g. Europe/Berlin)") from exc
     adapter = str(extra.get("adapter") or "reference")
     if adapter != "reference":
-        from crm_kpis.sources.adapters import load_adapter
-        from crm_kpis.sources.errors import AdapterError
-
         try:
             database = load_adapter(adapter).database
         except AdapterError as exc:

@@ -13,13 +13,14 @@ from typing import Any
 
 from sqlalchemy import Engine, column, func, inspect, literal, select, table, types
 
+from crm_kpis.kpis import REGISTRY
+from crm_kpis.sources.adapters import load_adapter
 from crm_kpis.sources.contract import Signal, TableSpec, columns_read, load_contract
+from crm_kpis.sources.extracts import EXTRACTS
 
 
 def affected_kpis(table_name: str, column_name: str | None = None) -> list[str]:
     """KPI ids whose extracts read the table (and, when given, mention the column)."""
-    from crm_kpis.kpis import REGISTRY
-    from crm_kpis.sources.extracts import EXTRACTS
 
     extracts = {e.name for e in EXTRACTS.values()
                 if table_name in columns_read(e.sql)
@@ -179,9 +180,6 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
 def adapter_problems(engine: Any, source: Any, tables: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     """What a synced database lacks for its adapter, in the adapter's own terms ("fivetran_zendesk
     needs ticket_field_history.field_name"), and reference tables the adapter does not fill."""
-    from sqlalchemy import inspect
-
-    from crm_kpis.sources.adapters import load_adapter
 
     adapter = load_adapter(source.adapter)
     out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {})

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_kpis.kpis import KpiValue
+from crm_kpis.kpis import REGISTRY, KpiValue
 from crm_kpis.sources.adapters import REFERENCE, Adapter, load_adapter
-from crm_kpis.sources.connections import source_settings
+from crm_kpis.sources.connections import SOURCE_DATABASES, source_settings
+from crm_kpis.sources.contract import load_contract, tables_read
 from crm_kpis.sources.extracts import EXTRACTS
 
 # --- coverage: which KPIs an adapter computes ---------------------------------------------------
@@ -22,8 +23,6 @@ def not_recorded_reason(adapter: Adapter, kpi: Any) -> tuple[str, str] | None:
     """(status, why) of a KPI that the layout cannot give in full: n/a when it reads a table the
     layout does not have (unless that table is only the KPI's optional, `partial`, input) or when
     the adapter says so; partial when only an optional input is missing; None otherwise."""
-    from crm_kpis.sources.contract import load_contract, tables_read
-    from crm_kpis.sources.extracts import EXTRACTS
 
     if kpi.id in adapter.kpis_not_recorded:
         return NOT_RECORDED, adapter.kpis_not_recorded[kpi.id]
@@ -44,9 +43,6 @@ def coverage(adapter: Adapter) -> list[tuple[str, str, str, str]]:
     """(kpi id, name, status, why) for every KPI that reads the adapter's database, from its
     declaration: n/a where it cannot be given, partial where an optional input is missing,
     approximated where the definition is, else computed."""
-    from crm_kpis.kpis import REGISTRY
-    from crm_kpis.sources.connections import SOURCE_DATABASES
-    from crm_kpis.sources.extracts import EXTRACTS
 
     out = []
     for kpi in sorted(REGISTRY.values(), key=lambda k: k.id):

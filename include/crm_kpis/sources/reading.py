@@ -10,14 +10,18 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import URL, Engine, make_url, text
 
+from crm_kpis.sources.adapters import adapt, load_adapter
 from crm_kpis.sources.connections import SourceSettings
+from crm_kpis.sources.contract import tables_read
 from crm_kpis.sources.errors import SourceError
 from crm_kpis.sources.sql_files import bind_values, load_sql, numbered, pyformat
+from crm_kpis.sources.typed_read import read_timestamps, type_frame
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,6 @@ def _parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
     For queries outside the extracts (tests, the benchmark); the extracts are read through
     `typed_read.type_frame`, which also counts what it cannot read.
     """
-    from crm_kpis.sources.typed_read import read_timestamps
 
     for column in frame.columns:
         if column.endswith(("_at", "_date", "_on")):
@@ -53,7 +56,6 @@ def _decimals_to_float(frame: pd.DataFrame) -> pd.DataFrame:
 def postgres_uri(url: URL | str) -> str:
     """The libpq URI of a SQLAlchemy PostgreSQL URL (for the ADBC driver), its query percent-encoded:
     SQLAlchemy writes a space as `+`, which libpq keeps (`options=-c+TimeZone=UTC` is refused)."""
-    from urllib.parse import quote, urlencode
 
     parsed = make_url(url).set(drivername="postgresql")
     base = parsed.set(query={}).render_as_string(hide_password=False)
@@ -148,8 +150,6 @@ def adapted_sql(sql: str, name: str, engine: Engine, source: SourceSettings | No
     """The SQL of file `name` as it runs on this source: through its adapter when it has one."""
     if source is None or source.adapter == "reference":
         return sql
-    from crm_kpis.sources.adapters import adapt, load_adapter
-    from crm_kpis.sources.contract import tables_read
 
     return adapt(sql, tables_read(name), load_adapter(source.adapter), engine.dialect, source.schema)
 
@@ -167,7 +167,6 @@ def read_extract(engine: Engine, name: str, params: dict[str, Any], source_tz: s
     With a `source` whose adapter is not the reference one, the file's reference tables are read
     through that adapter's SELECTs (crm_kpis.sources.adapters).
     """
-    from crm_kpis.sources.typed_read import type_frame
 
     dialect = engine.dialect.name
     sql = adapted_sql(load_sql(name, dialect), name, engine, source)
