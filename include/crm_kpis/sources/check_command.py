@@ -49,8 +49,8 @@ def untracked_inputs(engine: Any, conn_id: str, source: Any = None) -> list[tupl
 
 def report(conn_id: str, url: str | None, adapter: str | None = None,
            schema: str | None = None) -> tuple[list[Problem], list[str]]:
-    engine = engine_for(url or conn_id)
     source = source_settings(conn_id)
+    engine = engine_for(url or conn_id, source.timezone)  # a URL's session in the connection's zone too
     if adapter:
         source = replace(source, adapter=adapter)
     if schema:
