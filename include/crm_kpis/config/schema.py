@@ -255,7 +255,7 @@ def _where(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif "[" in str(part) or "-" in str(part) and str(part).startswith(("function-", "model-")):
+        elif "[" in str(part) or str(part).startswith(("function-", "model-")):
             continue  # pydantic's names for a validator or a union member, not keys of the file
         else:
             out += f".{part}" if out else str(part)

@@ -10,9 +10,10 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 NA = "n/a"
 
 
-def _money(value: float, currency: str) -> str:
+def _money(value: float, currency: str, digits: int | None = None) -> str:
+    """An amount with its currency; cents below 1,000 unless `digits` says (an axis: one for all ticks)."""
     symbol = CURRENCY_SYMBOLS.get(currency)
-    digits = 0 if abs(value) >= 1000 else 2
+    digits = (0 if abs(value) >= 1000 else 2) if digits is None else digits
     text = f"{abs(value):,.{digits}f}"
     sign = "−" if value < 0 else ""
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
@@ -100,12 +101,5 @@ def axis_labels(ticks: list[float], unit: str, currency: str = "USD") -> list[st
     digits = _decimals(step)
     suffix = {"hours": " h", "days": " days", "minutes": " min", "seconds": " s"}.get(unit, "")
     if unit == "money":  # whole units, or cents: never a tenth of a dollar
-        digits = 0 if digits == 0 else 2
-        symbol = CURRENCY_SYMBOLS.get(currency)
-        out = []
-        for t in ticks:
-            text = f"{abs(t):,.{digits}f}"
-            sign = "−" if t < 0 else ""
-            out.append(f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}")
-        return out
+        return [_money(t, currency, 0 if digits == 0 else 2) for t in ticks]
     return [f"{t:,.{digits}f}{suffix}".replace("-", "−") for t in ticks]
