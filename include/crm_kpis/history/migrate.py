@@ -22,13 +22,14 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
+from crm_kpis.history import locks
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: not Alembic's default `alembic_version`: a warehouse may share a database with Airflow's metadata, which has one
 VERSION_TABLE = "kpi_schema_version"
 LOCK_NAME = "crm_kpis_warehouse_migrations"
-LOCK_TIMEOUT_S = 300
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -54,20 +55,6 @@ def current(connection: Connection) -> str | None:
     return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()  # our own name
 
 
-def _lock(connection: Connection) -> None:
-    dialect = connection.dialect.name
-    if dialect == "postgresql":  # released with the transaction
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": LOCK_NAME})
-    elif dialect in ("mysql", "mariadb") and connection.execute(  # DDL commits at once: a session lock
-            text("SELECT GET_LOCK(:name, :timeout)"), {"name": LOCK_NAME, "timeout": LOCK_TIMEOUT_S}).scalar() != 1:
-        raise RuntimeError(f"the warehouse is being migrated by another task for over {LOCK_TIMEOUT_S} s")
-
-
-def _unlock(connection: Connection) -> None:
-    if connection.dialect.name in ("mysql", "mariadb"):
-        connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
-
-
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Bring the warehouse to `revision` (the newest by default); returns the revision it was at."""
     target = head() if revision == "head" else revision
@@ -77,13 +64,14 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
         if was == target:
             return was
         try:
-            _lock(connection)
+            if not locks.take(connection, LOCK_NAME):
+                raise RuntimeError(f"the warehouse is being migrated by another task for over {locks.TIMEOUT_S} s")
             was = current(connection)  # another task may have finished it while this one waited
             if was != target:
                 command.upgrade(alembic_config(connection), revision)
                 log.info("the warehouse schema went from %s to %s", was or "no revision", target)
             connection.commit()
         finally:
-            _unlock(connection)
+            locks.release(connection, LOCK_NAME)
             connection.commit()
     return was

@@ -35,12 +35,12 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    text,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError
 
 from crm_kpis.compute import AreaResult
+from crm_kpis.history import locks
 from crm_kpis.history.migrate import upgrade
 from crm_kpis.periods import ReportPeriod
 
@@ -208,30 +208,14 @@ class PublishSummary:
         return self.__dict__.copy()
 
 
-def _lock_period(conn: Connection, period: ReportPeriod) -> None:
-    """Serialise publishes of the same period (different periods never wait for each other).
+def _period_lock(period: ReportPeriod) -> str:
+    """The lock that serialises publishes of one period (different periods never wait for each other).
 
     Without it, two runs of one period at the same time could both delete, then both insert:
     the second would fail on the primary key. With it, the second waits and then replaces the
     first's rows, so the period ends with exactly one copy. SQLite serialises writers already.
     """
-    key = f"kpi_history:{period.grain}:{period.start_date.isoformat()}"
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-    elif dialect in ("mysql", "mariadb"):
-        got = conn.execute(text("SELECT GET_LOCK(:key, :timeout)"), {"key": key, "timeout": LOCK_TIMEOUT_S}).scalar()
-        if got != 1:
-            raise PublishError(f"could not lock {period} for publishing within {LOCK_TIMEOUT_S} s")
-
-
-def _unlock_period(conn: Connection, period: ReportPeriod) -> None:
-    if conn.dialect.name in ("mysql", "mariadb"):  # GET_LOCK outlives the transaction; advisory xact locks do not
-        conn.execute(text("SELECT RELEASE_LOCK(:key)"),
-                     {"key": f"kpi_history:{period.grain}:{period.start_date.isoformat()}"})
-
-
-LOCK_TIMEOUT_S = 300
+    return f"kpi_history:{period.grain}:{period.start_date.isoformat()}"
 
 
 def publish_period(engine: Engine, period: ReportPeriod, run_id: str, areas: tuple[str, ...],
@@ -240,10 +224,11 @@ def publish_period(engine: Engine, period: ReportPeriod, run_id: str, areas: tup
     with engine.connect() as conn:
         try:
             with conn.begin():
-                _lock_period(conn, period)
+                if not locks.take(conn, _period_lock(period)):
+                    raise PublishError(f"could not lock {period} for publishing within {locks.TIMEOUT_S} s")
                 summary = _publish_locked(conn, period, run_id, areas, warnings or [])
         finally:
-            _unlock_period(conn, period)
+            locks.release(conn, _period_lock(period))
             conn.commit()
     return summary
 
