@@ -28,7 +28,6 @@ PREDICTED = "#b85c00"
 TARGET = "#8a5d00"
 GRID = "#d0d7e2"
 MUTED = "#666666"
-INK = "#1a1a1a"
 #: colours of further series (members side by side), after LINE: distinct in print and for colour blindness
 PALETTE = (LINE, "#b85c00", "#2e7d32", "#6a3d9a", "#c62828", "#00838f", "#7a6a00", "#ad1457")
 FONT_PX = 10.0
