@@ -153,25 +153,46 @@ class RunningAirflow:
         self.api("PATCH", f"/dags/{dag_id}", {"is_paused": True})
         try:
             args = ("backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last, *options)
+            open_before = self._open_backfills(dag_id)
             for attempt in range(1, BACKFILL_ATTEMPTS):
                 result = self.cli(*args)
                 # Even paused, the other components write: SQLite can refuse a write at once (a
-                # reader turning writer does not wait). Airflow then removes the partial backfill
-                # "so the user can retry" (models/backfill.py), which is what happens here.
+                # reader turning writer does not wait). Airflow commits the backfill before its
+                # runs and removes it after a lock error only on PostgreSQL and MySQL
+                # (`is_lock_not_available_error` does not know SQLite's "database is locked"),
+                # so the failed attempt leaves an open backfill without runs that would refuse
+                # the retry ("There can be only one running backfill per Dag") until the
+                # scheduler closes it two minutes later. Cancel it through the REST API.
                 if result.returncode == 0 or "database is locked" not in result.stderr:
                     return result
+                for orphan in self._open_backfills(dag_id) - open_before:
+                    self._cancel_backfill(orphan)
                 time.sleep(3 * attempt)
             return self.cli(*args)
         finally:
             self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+    def _open_backfills(self, dag_id: str) -> set[int]:
+        """Ids of the DAG's backfills the scheduler has not closed yet."""
+        backfills = self.api("GET", f"/backfills?dag_id={dag_id}&limit=100")["backfills"]
+        return {b["id"] for b in backfills if not b["completed_at"]}
+
+    def _cancel_backfill(self, backfill_id: int) -> None:
+        """Close a backfill through the REST API; one closed meanwhile (409) is what was wanted."""
+        import urllib.error
+
+        try:
+            self.api("PUT", f"/backfills/{backfill_id}/cancel")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
 
     def wait_backfills_completed(self, dag_id: str, timeout: float = 120) -> None:
         """Wait until the scheduler has closed the DAG's backfills (one may run per DAG at a time;
         it is closed a scheduler loop after its last run finished)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            backfills = self.api("GET", f"/backfills?dag_id={dag_id}&limit=100")["backfills"]
-            if all(b["completed_at"] for b in backfills):
+            if not self._open_backfills(dag_id):
                 return
             time.sleep(2)
         raise RuntimeError(f"a backfill of {dag_id} is still open after {timeout:.0f} s; see {self.log_file}")
