@@ -312,52 +312,31 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def run_in_process(dag: Any, **test_kwargs: Any) -> Any:
-    """One DAG run in this process (`dag.test()`), as the demo and the tests run periods.
+def run_in_process(dag: Any, *, logical_date: Any, **test_kwargs: Any) -> Any:
+    """One DAG run of the period starting at `logical_date`, in this process: `dag.test()`, as
+    `airflow dags test` runs it (the demo and the tests run periods so).
 
-    Why not `dag.test()` directly:
-    - in Airflow 3.3.2 it crashes when the run ends for any DAG with a Deadline Alert
-      (`DagRun.update_state` looks the alerts up by id, and `dag.test()` hands it the serialized
-      alerts: "'dict' object has no attribute 'hex'"). A deadline belongs to the scheduler's runs
-      only (crm_kpis.orchestration.deadlines gives other runs none), so the in-process run drops it;
-    - it records the logical date as the run's start, so the UI's grid showed runs of a past period
-      lasting months, and names the run after the clock: the run's start becomes its first task's,
-      and its note names its period, as the scheduler's run ids do;
-    - it records a *manual* run. The scheduler's next period follows the last *scheduled* run, so
-      after `make demo` it kept proposing the period the demo had just run and logged "run already
-      exists; skipping dagrun creation" every time the DAG file was parsed. The run is the one the
-      scheduler would create for its period (same logical date and interval), so it is recorded as
-      that period's scheduled run, and the scheduler moves on to the next period.
+    The run is Airflow's own, recorded by `dag.test()` and not touched afterwards (nothing here
+    writes Airflow's metadata): a manual run triggered by a test, named by Airflow after the time it
+    ran (`manual__<time>`), whose logical date and data interval are the period's. Each call is a new
+    DAG run (Airflow replaces an earlier in-process run of the period), so a `resend` in its conf
+    sends again, as a newly triggered run does.
 
-    The last two write Airflow's metadata through its models after the run, which is not a public
-    interface (docs/airflow-gaps.md): the demo's runs are to go through the scheduler instead.
+    In Airflow 3.3.2 `dag.test()` crashes when the run ends for any DAG with a Deadline Alert
+    (`DagRun.update_state` looks the alerts up by id, and `dag.test()` hands it the serialized
+    alerts: "'dict' object has no attribute 'hex'"). A deadline belongs to the scheduler's runs only
+    (crm_kpis.orchestration.deadlines gives other runs none), so the in-process run drops it. What
+    Airflow itself records for such a run, and what the scheduler does after it, is in
+    docs/airflow-gaps.md.
     """
-    import pendulum
-    from airflow.models import DagRun, TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.types import DagRunType
-    from sqlalchemy import func, select
-
     from crm_kpis.orchestration.approval import IN_PROCESS_ENV
 
     dag.deadline = None
     os.environ[IN_PROCESS_ENV] = "1"  # nobody can answer an approval request here (crm_kpis.orchestration.approval)
     try:
-        dag_run = dag.test(**test_kwargs)
+        return dag.test(logical_date=logical_date, **test_kwargs)
     finally:
         os.environ.pop(IN_PROCESS_ENV, None)
-    start = dag_run.data_interval_start
-    period = dag.timetable.period_key(pendulum.instance(start)) if start is not None else None
-    with create_session() as session:
-        stored = session.scalars(select(DagRun).where(DagRun.id == dag_run.id)).one()
-        first_task = session.scalar(select(func.min(TaskInstance.start_date)).where(
-            TaskInstance.dag_id == stored.dag_id, TaskInstance.run_id == stored.run_id))
-        if first_task is not None:
-            stored.start_date = first_task
-        if period:
-            stored.note = f"period {period} (in-process run)"
-            stored.run_type = DagRunType.SCHEDULED
-    return dag_run
 
 
 def serve_until_stopped(run: Callable[[], int]) -> int:
