@@ -20,8 +20,10 @@ from crm_kpis.sources.connections import engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.contract_checks import signal_present
 from crm_kpis.sources.coverage import not_recorded_kpis, without_unrecorded_breakdowns
+from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.loading import load_extracts, verify_sources
 from crm_kpis.sources.sql_files import bind_values
+from crm_kpis.sources.sync_progress import last_sync
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class AreaResult:
     values: list[KpiValue]
     rows_read: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the newest record read (shown with the run)
     latest_source_ts: datetime | None = None
     #: per extract and column: values that could not be read as the contract's type
     unreadable: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -48,6 +51,10 @@ class AreaResult:
     extremes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: what the KPIs fitted (parameters and diagnostics of the lifetime-value models), kept with the run
     models: dict[str, Any] = field(default_factory=dict)
+    #: how far the last sync of the area's sources that stamp their syncs got (the stalest of them)
+    latest_sync_ts: datetime | None = None
+    #: the newest record read from the sources that do not stamp their syncs (the freshness check's)
+    latest_unsynced_ts: datetime | None = None
 
     def summary(self) -> dict[str, object]:
         """What the task logs and returns through XCom: counts only."""
@@ -146,6 +153,17 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
     return out
 
 
+def sync_stamps(conn_ids: set[str]) -> dict[str, datetime | None]:
+    """Per connection, how far its last sync got: read through an adapter that declares the sync's
+    stamp, and present in the database; None for the others (judged by their newest record)."""
+    out: dict[str, datetime | None] = {}
+    for conn_id in sorted(conn_ids):
+        source = source_settings(conn_id)
+        out[conn_id] = None if source.adapter == REFERENCE else last_sync(
+            engine_for(conn_id), load_adapter(source.adapter), source.schema)
+    return out
+
+
 def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     definitions = kpis_for(area, period.grain)
     needed = {name for d in definitions for name in d.inputs}
@@ -155,9 +173,15 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     models: dict[str, Any] = {}
     values = without_unrecorded_breakdowns(
         compute_frames(area, period, loaded.frames, untracked, models, not_recorded_kpis(definitions)), definitions)
+    # freshness: a source that stamps its syncs by its last sync (the stalest, when several do); the
+    # others by their newest record
+    stamps = sync_stamps({EXTRACTS[n].conn_id for n in needed})
+    unstamped = {n: f for n, f in loaded.frames.items() if stamps[EXTRACTS[n].conn_id] is None}
+    synced = [s for s in stamps.values() if s is not None]
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
-                        untracked, loaded.extremes, models)
+                        untracked, loaded.extremes, models, min(synced) if synced else None,
+                        _latest_timestamp(unstamped, period.utc_end))
     summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
              summary["kpis"], summary["values"], summary["rows_read"], summary["rows_rejected"])

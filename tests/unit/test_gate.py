@@ -18,6 +18,31 @@ def test_freshness():
     assert [f.level for f in check_freshness(DAY, None, CONFIG)] == ["warn"]  # an empty period is possible
 
 
+def test_freshness_by_the_sync_when_the_sources_stamp_it():
+    # a quiet day: the newest record is 20 h old, but the sync ran 10 minutes before the end: fresh
+    assert check_freshness(DAY, datetime(2026, 10, 5, 4, 0), CONFIG, datetime(2026, 10, 5, 23, 50)) == []
+    assert check_freshness(DAY, None, CONFIG, datetime(2026, 10, 5, 18, 0)) == []  # 6 h: allowed; no record: no warning
+    stalled = check_freshness(DAY, datetime(2026, 10, 5, 23, 0), CONFIG, datetime(2026, 10, 5, 12, 0))
+    assert [(f.level, f.check, f.retryable) for f in stalled] == [("fail", "freshness", True)]
+    assert stalled[0].message.startswith("the last sync of the sources ran to 2026-10-05 12:00 UTC, 12.0 h before")
+    assert "the sync looks stalled" in stalled[0].message
+
+
+def test_the_gate_judges_synced_sources_by_the_stalest_sync_and_the_others_by_their_records():
+    # operations reads a synced helpdesk only (no unstamped record); sales a reference CRM
+    staged = {"operations": {"latest_source_ts": "2026-10-05T02:00:00", "latest_sync_ts": "2026-10-05T23:00:00",
+                             "latest_unsynced_ts": None},
+              "sales": {"latest_source_ts": "2026-10-05T22:00:00", "latest_sync_ts": None,
+                        "latest_unsynced_ts": "2026-10-05T22:00:00"}}
+    assert [f for f in evaluate(DAY, staged, [], CONFIG) if f.check == "freshness"] == []
+    staged["operations"]["latest_sync_ts"] = "2026-10-05T10:00:00"
+    assert [f.message.split(",")[0] for f in evaluate(DAY, staged, [], CONFIG) if f.check == "freshness"] == [
+        "the last sync of the sources ran to 2026-10-05 10:00 UTC"]
+    staged["operations"]["latest_sync_ts"], staged["sales"]["latest_unsynced_ts"] = "2026-10-05T23:00:00", "2026-10-05T09:00:00"
+    assert [f.message.split(" is ")[0] for f in evaluate(DAY, staged, [], CONFIG) if f.check == "freshness"] == [
+        "newest source record"]  # the unstamped area's own records, not the synced area's
+
+
 def test_volume():
     recent = [{"orders": 100}, {"orders": 120}, {"orders": 80}, {"orders": 100}]  # usual: 100
     assert check_volume({"orders": 60}, recent, CONFIG) == []

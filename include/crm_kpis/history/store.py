@@ -181,6 +181,8 @@ def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
         "rows_read": result.rows_read,
         "rejected": result.rejected,
         "latest_source_ts": result.latest_source_ts.isoformat() if result.latest_source_ts else None,
+        "latest_sync_ts": result.latest_sync_ts.isoformat() if result.latest_sync_ts else None,
+        "latest_unsynced_ts": result.latest_unsynced_ts.isoformat() if result.latest_unsynced_ts else None,
         "unreadable": result.unreadable,
         "excluded": result.excluded,
         "untracked": result.untracked,

@@ -4,7 +4,8 @@ Why a gate: the worst failure of a KPI report is a wrong number sent to executiv
 the source load had not finished. A hard failure stops the run before the history changes and
 before anyone is emailed; a soft warning is published with the run and shown in the report.
 
-- freshness: the newest source record must be close to the period's end (else the load is late);
+- freshness: the last sync of a source that stamps its syncs, else its newest record, must be close
+  to the period's end (else the load is late or the sync stalled);
 - volume: key extracts must not read far fewer rows than in the recent periods;
 - ranges: every computed value must be possible (a rate in [0, 1], a count ≥ 0, NPS in ±100 …).
 
@@ -94,16 +95,27 @@ class Finding:
         return self.check in ("freshness", "volume")
 
 
-def check_freshness(period: ReportPeriod, latest: datetime | None, config: GateConfig) -> list[Finding]:
+def check_freshness(period: ReportPeriod, latest: datetime | None, config: GateConfig,
+                    latest_sync: datetime | None = None) -> list[Finding]:
+    """The load got close enough to the period's end: judged by the last sync where the sources
+    stamp their syncs (`latest_sync`, the stalest of them), else by the newest source record."""
+    limit = timedelta(hours=config.max_staleness_hours[period.grain])
+    allowed = f"(allowed {limit.total_seconds() / 3600:g} h)"
+    if latest_sync is not None:
+        lag = period.utc_end - latest_sync
+        if lag > limit:
+            return [Finding("fail", "freshness",
+                            f"the last sync of the sources ran to {latest_sync:%Y-%m-%d %H:%M} UTC, "
+                            f"{lag.total_seconds() / 3600:.1f} h before the period's end {allowed}: the sync "
+                            "looks stalled; check the connector and re-run once it has synced")]
+        return []
     if latest is None:
         return [Finding("warn", "freshness", f"no source records at all in {period.label}")]
     lag = period.utc_end - latest
-    limit = timedelta(hours=config.max_staleness_hours[period.grain])
     if lag > limit:
         return [Finding("fail", "freshness",
                         f"newest source record is {latest:%Y-%m-%d %H:%M} UTC, {lag.total_seconds() / 3600:.1f} h "
-                        f"before the period's end (allowed {limit.total_seconds() / 3600:g} h): the source load "
-                        "looks unfinished")]
+                        f"before the period's end {allowed}: the source load looks unfinished")]
     return []
 
 
@@ -231,7 +243,12 @@ def evaluate(period: ReportPeriod, staged: dict[str, dict[str, Any]], recent: li
              config: GateConfig, history: dict[str, list[float]] | None = None) -> list[Finding]:
     """All findings for a period from the staged payloads of its areas, the recent runs' row counts
     and the KPIs' recent company-wide values (`history`, oldest first)."""
-    latest = [datetime.fromisoformat(p["latest_source_ts"]) for p in staged.values() if p.get("latest_source_ts")]
+    # sources that stamp their syncs are judged by the stalest sync; the others by their newest record
+    # (a payload staged before sync stamps were read has only latest_source_ts)
+    syncs = [datetime.fromisoformat(p["latest_sync_ts"]) for p in staged.values() if p.get("latest_sync_ts")]
+    unsynced = [p.get("latest_unsynced_ts") if "latest_unsynced_ts" in p else p.get("latest_source_ts")
+                for p in staged.values()]
+    latest = [datetime.fromisoformat(ts) for ts in unsynced if ts]
     rows_read: dict[str, int] = {}
     unreadable: dict[str, dict[str, dict[str, Any]]] = {}
     extremes: dict[str, dict[str, Any]] = {}
@@ -240,7 +257,10 @@ def evaluate(period: ReportPeriod, staged: dict[str, dict[str, Any]], recent: li
         unreadable.update(payload.get("unreadable") or {})
         extremes.update(payload.get("extremes") or {})
     values = [v for payload in staged.values() for v in payload.get("values", [])]
-    return (check_freshness(period, max(latest) if latest else None, config)
+    freshness = check_freshness(period, None, config, min(syncs)) if syncs else []
+    if latest or not syncs:
+        freshness += check_freshness(period, max(latest) if latest else None, config)
+    return (freshness
             + check_volume(rows_read, recent, config)
             + check_unreadable(unreadable, config)
             + check_ranges(values)

@@ -8,6 +8,13 @@ so nothing is created in the source and the period's filter still runs in the da
 used for structure only: `{{ src.ticket }}` becomes the synced table's quoted, schema-qualified name;
 values are always bound parameters.
 
+What Fivetran's own packages treat as optional is optional here (`optional_columns`,
+`optional_tables`): the SELECTs name the synced table as always, and where the database lacks an
+optional column or table, `{{ src.<table> }}` becomes a derived table that supplies it as declared
+(`(SELECT s.*, FALSE AS _fivetran_deleted FROM ticket s)`, or a typed empty table), so the SQL
+files do not branch and only the KPIs that need what is absent lose their input. `synced_at` names
+the stamp the connector writes on every row, for the freshness check (crm_kpis.sources.sync_progress).
+
 The declaration also says what the layout cannot give: reference tables, columns and breakdowns it
 never records (`not_recorded_tables`, `columns_not_recorded`, `breakdowns_not_recorded`), KPIs it
 cannot compute (`kpis_not_recorded`), what a missing signal means in its terms (`signal_says`), and
@@ -25,6 +32,7 @@ from typing import Any
 
 import yaml
 from jinja2 import Environment, StrictUndefined
+from sqlalchemy import inspect
 
 from crm_kpis.paths import SQL_DIR
 from crm_kpis.sources.contract import load_contract
@@ -36,11 +44,32 @@ ADAPTERS_DIR = SQL_DIR / "adapters"
 
 
 @dataclass(frozen=True)
+class OptionalTable:
+    """A synced table Fivetran's package treats as optional: absent, it reads as an empty table of
+    these columns (contract types), and `why` says what that means for the report."""
+
+    why: str
+    columns: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SyncedAt:
+    """Where the connector stamps each row it writes (crm_kpis.sources.sync_progress)."""
+
+    column: str
+    tables: tuple[str, ...]
+
+
+#: what a database holds of an adapter's synced tables: table -> its columns (a table absent: no key)
+Layout = dict[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
 class Adapter:
     name: str
     title: str
     database: str  # crm or helpdesk: the reference database it fills
-    synced: dict[str, tuple[str, ...]]  # synced table -> the columns its SELECTs read
+    synced: dict[str, tuple[str, ...]]  # synced table -> the columns its SELECTs need
     tables: dict[str, str]  # reference table -> the SELECT's file name
     #: reference tables the synced layout does not have -> why: read as empty, their KPIs n/a
     not_recorded_tables: dict[str, str] = field(default_factory=dict)
@@ -55,6 +84,12 @@ class Adapter:
     signal_says: dict[str, str] = field(default_factory=dict)
     kpis_not_recorded: dict[str, str] = field(default_factory=dict)
     approximations: dict[str, str] = field(default_factory=dict)
+    #: synced table -> column -> the SQL it reads as where the database lacks the column
+    optional_columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: synced tables the database may lack: read as empty, with their columns' contract types
+    optional_tables: dict[str, OptionalTable] = field(default_factory=dict)
+    #: the sync's own stamp, for freshness (None: the layout has none)
+    synced_at: SyncedAt | None = None
 
     @property
     def folder(self) -> Path:
@@ -72,15 +107,54 @@ class Adapter:
             return f"not recorded by {self.name} ({self.columns_not_recorded[where]})"
         return None
 
-    def select(self, table: str, dialect: Any, schema: str | None = None) -> str:
+    def select(self, table: str, dialect: Any, schema: str | None = None, layout: Layout | None = None) -> str:
         """The reference table's SELECT with the synced tables' names quoted for the dialect (an
-        empty SELECT of the table's columns, typed for the dialect, where the layout has none)."""
+        empty SELECT of the table's columns, typed for the dialect, where the layout has none).
+
+        `layout` is what the database holds (`synced_layout`): an optional table or column it lacks
+        is supplied as declared. Without it, every synced table and column is taken as present.
+        """
         if table in self.not_recorded_tables:
             return empty_select(table, dialect, self.ids)
         body = without_comments((self.folder / self.tables[table]).read_text(encoding="utf-8"))
-        return _jinja().from_string(body).render(src=_names(self.synced, dialect, schema), mappings=self.mappings,
+        return _jinja().from_string(body).render(src=self._sources(dialect, schema, layout), mappings=self.mappings,
                                                  null=lambda kind: typed_null(kind, dialect, self.ids),
                                                  case=case_of, segment=segment_of)
+
+    def _value(self, sql: str, dialect: Any) -> str:
+        """An optional column's declared value (`FALSE`, `{{ null('timestamp') }}`) for the dialect."""
+        return _jinja().from_string(sql).render(null=lambda kind: typed_null(kind, dialect, self.ids))
+
+    @property
+    def every_synced_table(self) -> tuple[str, ...]:
+        return (*self.synced, *(t for t in self.optional_tables if t not in self.synced))
+
+    def missing_optional(self, layout: Layout) -> dict[str, str]:
+        """What of the optional part the database lacks, each with what it reads as instead:
+        {"group_member": why, "ticket._fivetran_deleted": "read as FALSE"}."""
+        out = {t: o.why for t, o in self.optional_tables.items() if t not in layout}
+        for t, columns in self.optional_columns.items():
+            if t in layout or t not in self.optional_tables:
+                out.update({f"{t}.{c}": f"read as {_jinja().from_string(v).render(null=lambda _: 'NULL')}"
+                            for c, v in columns.items() if c not in layout.get(t, ())})
+        return out
+
+    def _sources(self, dialect: Any, schema: str | None, layout: Layout | None) -> dict[str, str]:
+        """`src.<table>` for each synced table: its quoted name, or a derived table where the
+        database lacks the optional table or some of its optional columns."""
+        names = _names(self.every_synced_table, dialect, schema)
+        if layout is None:
+            return names
+        out = {}
+        for name, quoted in names.items():
+            if name not in layout and name in self.optional_tables:
+                out[name] = "(" + _empty_of(self.optional_tables[name].columns, dialect, self.ids) + ")"
+                continue
+            absent = {c: v for c, v in self.optional_columns.get(name, {}).items() if c not in layout.get(name, ())}
+            supplied = ", ".join(f"{self._value(v, dialect)} AS {dialect.identifier_preparer.quote_identifier(c)}"
+                                 for c, v in absent.items())
+            out[name] = f"(SELECT s.*, {supplied} FROM {quoted} s)" if absent else quoted
+        return out
 
 
 def available() -> tuple[str, ...]:
@@ -104,7 +178,21 @@ def load_adapter(name: str) -> Adapter:
         signal_says=dict(raw.get("signal_says") or {}),
         kpis_not_recorded=dict(raw.get("kpis_not_recorded") or {}),
         approximations=dict(raw.get("approximations") or {}),
+        optional_columns={t: {str(c): str(v) for c, v in cols.items()}
+                          for t, cols in (raw.get("optional_columns") or {}).items()},
+        optional_tables={t: OptionalTable(why=str(o["why"]), columns={str(c): str(k) for c, k in o["columns"].items()})
+                         for t, o in (raw.get("optional_tables") or {}).items()},
+        synced_at=SyncedAt(str(raw["synced_at"]["column"]), tuple(raw["synced_at"]["tables"]))
+        if raw.get("synced_at") else None,
     )
+
+
+def synced_layout(engine: Any, adapter: Adapter, schema: str | None) -> Layout:
+    """The adapter's synced tables the database holds, with their columns (one inspection)."""
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names(schema=schema)) | set(inspector.get_view_names(schema=schema))
+    return {t: frozenset(c["name"] for c in inspector.get_columns(t, schema=schema))
+            for t in adapter.every_synced_table if t in existing}
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +200,7 @@ def _jinja() -> Environment:
     return Environment(undefined=StrictUndefined, autoescape=False)  # noqa: S701 - SQL, not HTML
 
 
-def _names(synced: dict[str, tuple[str, ...]], dialect: Any, schema: str | None) -> dict[str, str]:
+def _names(synced: Any, dialect: Any, schema: str | None) -> dict[str, str]:
     preparer = dialect.identifier_preparer
     prefix = f"{preparer.quote_schema(schema)}." if schema else ""
     # always quoted: `user` and `group` are reserved words, and a synced name keeps its case
@@ -160,21 +248,27 @@ def empty_select(table: str, dialect: Any, ids: str) -> str:
     """A SELECT of the reference table's columns that returns no row, each column typed as the
     contract says (a bare NULL is text on PostgreSQL and would not compare with a timestamp)."""
 
-    columns = [f"{typed_null(spec.type, dialect, ids)} AS {name}"
-               for name, spec in load_contract().tables[table].columns.items()]
-    return f"SELECT {', '.join(columns)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
+    return _empty_of({name: spec.type for name, spec in load_contract().tables[table].columns.items()}, dialect, ids)
+
+
+def _empty_of(columns: dict[str, str], dialect: Any, ids: str) -> str:
+    """A SELECT of these columns (name -> contract type) that returns no row."""
+    preparer = dialect.identifier_preparer
+    typed = [f"{typed_null(kind, dialect, ids)} AS {preparer.quote_identifier(name)}" for name, kind in columns.items()]
+    return f"SELECT {', '.join(typed)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
 
 
 _LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
 
 
-def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, schema: str | None = None) -> str:
+def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, schema: str | None = None,
+          layout: Layout | None = None) -> str:
     """`sql` (over reference tables) with the adapter's SELECT of each table it reads as a CTE.
 
     A query that starts with its own `WITH` keeps its CTEs after the adapter's. A reference table
     the adapter does not fill is not given a CTE: the contract check has already said it is missing.
     """
-    ctes = [f"{t} AS (\n{adapter.select(t, dialect, schema)}\n)" for t in tables
+    ctes = [f"{t} AS (\n{adapter.select(t, dialect, schema, layout)}\n)" for t in tables
             if t in adapter.tables or t in adapter.not_recorded_tables]
     if not ctes:
         return sql

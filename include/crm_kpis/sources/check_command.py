@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import inspect
 
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.sources.adapters import REFERENCE, available, load_adapter
+from crm_kpis.sources.adapters import REFERENCE, available, load_adapter, synced_layout
 from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.contract_checks import Problem, adapter_problems, check_database, signal_present
@@ -94,6 +94,8 @@ def _report_adapted(engine: Any, conn_id: str, source: Any, lines: list[str]) ->
                 for text in adapter_problems(engine, source)]
     lines.append(f"  {adapter.title}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
     lines.extend(f"    - ERROR {p.message}" for p in problems)
+    absent = adapter.missing_optional(synced_layout(engine, adapter, source.schema))
+    lines.extend(f"  not synced (optional): {what}: {means}" for what, means in absent.items())
     rows = coverage(adapter)
     lines.append(f"  coverage: {', '.join(f'{n} {s}' for s, n in Counter(r[2] for r in rows).items())} of {len(rows)} "
                  "KPIs (python -m crm_kpis.sources coverage prints why)")

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, column, func, inspect, literal, select, table, types
+from sqlalchemy import Engine, column, func, inspect, literal, select, table, text, types
 
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.sources.adapters import load_adapter, synced_layout
 from crm_kpis.sources.contract import Signal, TableSpec, columns_read, load_contract
 from crm_kpis.sources.extracts import EXTRACTS
 
@@ -159,11 +159,9 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
     names = [n for n in dict.fromkeys((signal.column, signal.before)) if n]
     src: Any = table(signal.table, *[column(n) for n in names])
     if source is not None and source.adapter != "reference":
-        from sqlalchemy import text
-
-        from crm_kpis.sources.adapters import load_adapter
-
-        adapted = load_adapter(source.adapter).select(signal.table, engine.dialect, source.schema)
+        adapter = load_adapter(source.adapter)
+        adapted = adapter.select(signal.table, engine.dialect, source.schema,
+                                 synced_layout(engine, adapter, source.schema))
         src = text(adapted).columns(*[column(n) for n in names]).cte(signal.table)
     query = select(literal(1)).select_from(src)
     if signal.column:
@@ -179,18 +177,24 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
 
 def adapter_problems(engine: Any, source: Any, tables: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     """What a synced database lacks for its adapter, in the adapter's own terms ("fivetran_zendesk
-    needs ticket_field_history.field_name"), and reference tables the adapter does not fill."""
+    needs ticket_field_history.field_name"), and reference tables the adapter does not fill.
+    Optional tables and columns (the adapter's `optional_*`) are not required; a present optional
+    table must have the columns it is read by."""
 
     adapter = load_adapter(source.adapter)
     out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {})
            if t not in adapter.tables and t not in adapter.not_recorded_tables]
-    inspector = inspect(engine)
-    existing = set(inspector.get_table_names(schema=source.schema)) | set(inspector.get_view_names(schema=source.schema))
+    layout = synced_layout(engine, adapter, source.schema)
     where = f" (schema {source.schema})" if source.schema else ""
-    for synced_table, columns in adapter.synced.items():
-        if synced_table not in existing:
-            out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
+    for synced_table in adapter.every_synced_table:
+        optional = adapter.optional_columns.get(synced_table, {})
+        needed = [c for c in adapter.synced.get(synced_table, ()) if c not in optional]
+        if synced_table in adapter.optional_tables:
+            needed = [c for c in adapter.optional_tables[synced_table].columns if c not in optional]
+        if synced_table not in layout:
+            if synced_table not in adapter.optional_tables:
+                out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
             continue
-        present = {c["name"] for c in inspector.get_columns(synced_table, schema=source.schema)}
-        out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing" for c in columns if c not in present)
+        out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
+                   for c in needed if c not in layout[synced_table])
     return out

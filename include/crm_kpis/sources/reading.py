@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import URL, Engine, make_url, text
 
-from crm_kpis.sources.adapters import adapt, load_adapter
+from crm_kpis.sources.adapters import adapt, load_adapter, synced_layout
 from crm_kpis.sources.connections import SourceSettings
 from crm_kpis.sources.contract import tables_read
 from crm_kpis.sources.errors import SourceError
@@ -151,7 +151,9 @@ def adapted_sql(sql: str, name: str, engine: Engine, source: SourceSettings | No
     if source is None or source.adapter == "reference":
         return sql
 
-    return adapt(sql, tables_read(name), load_adapter(source.adapter), engine.dialect, source.schema)
+    adapter = load_adapter(source.adapter)
+    return adapt(sql, tables_read(name), adapter, engine.dialect, source.schema,
+                 synced_layout(engine, adapter, source.schema))
 
 
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:

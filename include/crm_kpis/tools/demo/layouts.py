@@ -55,6 +55,14 @@ def _status_history(tickets: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _last_change(tickets: pd.DataFrame) -> pd.Series:
+    """A ticket's `updated_at`: its close, else its resolution, else its first response, else its creation
+    (no later than any status change `_status_history` writes)."""
+    return (tickets["closed_at"].where(tickets["status"] == "closed")
+            .fillna(tickets["resolved_at"]).fillna(tickets["first_response_at"])
+            .fillna(tickets["created_at"] + pd.Timedelta(seconds=1)))
+
+
 def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The reference helpdesk tables as Fivetran's Zendesk Support tables."""
     agents, tickets, messages, sla = (helpdesk[t] for t in ("agents", "tickets", "ticket_messages", "sla_policies"))
@@ -79,6 +87,7 @@ def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
         "assignee_id": tickets["assignee_agent_id"],
         "requester_id": requesters,
         "_fivetran_deleted": False,
+        "updated_at": _last_change(tickets),
     })
     requester_of = dict(zip(tickets["ticket_id"], requesters, strict=True))
     comment = pd.DataFrame({

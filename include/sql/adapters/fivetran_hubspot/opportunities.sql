@@ -13,7 +13,7 @@ SELECT d.deal_id AS opportunity_id,
        CASE WHEN s.closed_won = TRUE THEN 'won' WHEN s.probability = 0 THEN 'lost' END AS outcome
 FROM {{ src.deal }} d
 LEFT JOIN {{ src.deal_pipeline_stage }} s ON s.stage_id = d.deal_pipeline_stage_id
-LEFT JOIN (SELECT deal_id, MIN(company_id) AS company_id FROM {{ src.deal_company }} GROUP BY deal_id) k
+LEFT JOIN (SELECT deal_id, MIN(company_id) AS company_id FROM {{ src.deal_company }} dc GROUP BY deal_id) k
   ON k.deal_id = d.deal_id
 LEFT JOIN (
     SELECT x.deal_id,

@@ -8,8 +8,8 @@ SELECT e.id AS activity_id,
        d.deal_id AS opportunity_id,
        e.timestamp AS occurred_at
 FROM {{ src.engagement }} e
-LEFT JOIN (SELECT engagement_id, MIN(contact_id) AS contact_id FROM {{ src.engagement_contact }}
+LEFT JOIN (SELECT engagement_id, MIN(contact_id) AS contact_id FROM {{ src.engagement_contact }} ec
            GROUP BY engagement_id) c ON c.engagement_id = e.id
-LEFT JOIN (SELECT engagement_id, MIN(deal_id) AS deal_id FROM {{ src.engagement_deal }}
+LEFT JOIN (SELECT engagement_id, MIN(deal_id) AS deal_id FROM {{ src.engagement_deal }} ed
            GROUP BY engagement_id) d ON d.engagement_id = e.id
 WHERE e.type IN ('CALL', 'EMAIL', 'MEETING')

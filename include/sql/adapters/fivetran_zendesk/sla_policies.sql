@@ -5,7 +5,7 @@ SELECT m.priority,
        MAX(CASE WHEN m.metric = 'first_reply_time' THEN m.target END) AS first_response_minutes,
        MAX(CASE WHEN m.metric = 'requester_wait_time' THEN m.target END) AS resolution_minutes
 FROM {{ src.sla_policy_metric_history }} m
-JOIN (SELECT MIN(sla_policy_id) AS sla_policy_id FROM {{ src.sla_policy_metric_history }}
+JOIN (SELECT MIN(sla_policy_id) AS sla_policy_id FROM {{ src.sla_policy_metric_history }} f
       WHERE business_hours = FALSE) p ON p.sla_policy_id = m.sla_policy_id
 WHERE m.business_hours = FALSE
   AND m.sla_policy_updated_at = (SELECT MAX(v.sla_policy_updated_at) FROM {{ src.sla_policy_metric_history }} v

@@ -1,5 +1,7 @@
 -- The reference `tickets` from Zendesk's ticket, its status history and its comments.
 -- resolved_at: the last change to solved (or the first to closed) of a ticket solved or closed now;
+-- a ticket solved or closed with no such change in the history (synced before the connector kept
+-- it) is resolved at its updated_at, the last change of a ticket that can change no more once closed;
 -- reopen_count: changes from solved back to new/open/pending/hold; first_response_at: the first
 -- public comment by an agent or admin after the ticket's first comment. Deleted tickets are left out.
 SELECT t.id AS ticket_id,
@@ -11,15 +13,15 @@ SELECT t.id AS ticket_id,
        t.assignee_id AS assignee_agent_id,
        t.created_at,
        r.first_response_at,
-       CASE WHEN t.status IN ('solved', 'closed') THEN COALESCE(s.last_solved_at, s.first_closed_at) END AS resolved_at,
-       s.first_closed_at AS closed_at,
+       CASE WHEN t.status IN ('solved', 'closed') THEN COALESCE(s.last_solved_at, s.first_closed_at, t.updated_at) END AS resolved_at,
+       COALESCE(s.first_closed_at, CASE WHEN t.status = 'closed' THEN t.updated_at END) AS closed_at,
        COALESCE(s.reopens, 0) AS reopen_count
 FROM {{ src.ticket }} t
 LEFT JOIN (
     SELECT h.ticket_id,
            MAX(CASE WHEN h.value = 'solved' THEN h.updated END) AS last_solved_at,
            MIN(CASE WHEN h.value = 'closed' THEN h.updated END) AS first_closed_at,
-           SUM(CASE WHEN h.value IN ('new', 'open', 'pending', 'hold') AND h.previous = 'solved' THEN 1 ELSE 0 END) AS reopens
+           SUM(CASE WHEN h.value IN ('new', 'open', 'pending', 'hold', 'on-hold') AND h.previous = 'solved' THEN 1 ELSE 0 END) AS reopens
     FROM (
         SELECT f.ticket_id, f.value, f.updated,
                LAG(f.value) OVER (PARTITION BY f.ticket_id ORDER BY f.updated) AS previous
