@@ -52,13 +52,25 @@ def seed_settings(connector: str, target: str = "postgres") -> dict[str, dict[st
     for block in (project.get("seeds") or {}).values():
         if not isinstance(block, dict):
             continue
+        # types set for every seed of the project (Salesforce's _fivetran_active: boolean)
+        shared = {c: _render(t, target).lower() for c, t in (block.get("+column_types") or {}).items()}
         for seed, config in block.items():
             if seed.startswith("+") or not isinstance(config, dict):
                 continue
-            types = {c: _render(t, target).lower() for c, t in (config.get("+column_types") or {}).items()}
+            types = shared | {c: _render(t, target).lower() for c, t in (config.get("+column_types") or {}).items()}
             enabled = _render(config.get("+enabled", True), target).lower() not in ("false", "")
             settings[seed] = {"alias": config.get("+alias", seed), "types": types, "enabled": enabled}
     return settings
+
+
+def _shared_types(connector: str) -> dict[str, str]:
+    """The project-wide `+column_types` (for a seed the project does not configure by name)."""
+    project = yaml.safe_load((FIVETRAN_DIR / connector / "integration_tests_dbt_project.yml").read_text())
+    out: dict[str, str] = {}
+    for block in (project.get("seeds") or {}).values():
+        if isinstance(block, dict):
+            out |= {c: _render(t, "postgres").lower() for c, t in (block.get("+column_types") or {}).items()}
+    return out
 
 
 def _inferred(values: list[str]) -> Any:
@@ -136,7 +148,7 @@ def load_seeds(engine: Engine, connector: str, schema: str | None = None,
             reader = csv.reader(f)
             header = next(reader)
             rows = list(reader)
-        declared = settings.get(path.stem, {}).get("types", {})
+        declared = settings.get(path.stem, {}).get("types") or _shared_types(connector)
         kinds = [_TYPES.get(declared[c], Text) if c in declared else _inferred([r[i] for r in rows])
                  for i, c in enumerate(header)]
         table = Table(name, metadata, *[Column(c, k()) for c, k in zip(header, kinds, strict=True)])
@@ -148,3 +160,33 @@ def load_seeds(engine: Engine, connector: str, schema: str | None = None,
                 conn.execute(table.insert(), records)
         loaded[name] = len(records)
     return loaded
+
+
+def seeded_connection(engine_kind: str, postgres: Any, tmp_path: Path, monkeypatch: Any, connector: str,
+                      adapter: str, database: str, added: list[str] = ()) -> tuple[str, str, str | None, dict[str, int]]:
+    """A connector's seeds, plus the test's added rows (`INSERT`s naming tables as `{table}`), as the
+    `database` connection (crm or helpdesk) read through `adapter`, on SQLite or on PostgreSQL in a
+    schema named after the connector; the other connection an empty reference database.
+    Returns (other url, url, schema, rows loaded per table)."""
+    import uuid
+
+    from crm_kpis.sources.connections import engine_for
+    from crm_kpis.tools.demo.loader import load_database
+    from tests.integration.adapter_helpers import point
+
+    if engine_kind == "sqlite":
+        url, schema = f"sqlite:///{tmp_path / f'{connector}.db'}", None
+    else:
+        url, schema = postgres.create(f"{connector}_seeds_{uuid.uuid4().hex[:6]}"), connector  # one per test
+    engine = engine_for(url)
+    loaded = load_seeds(engine, connector, schema)
+    prefix = f'"{schema}".' if schema else ""
+    with engine.begin() as conn:
+        for statement in added:
+            conn.execute(text(statement.format(**{t: f'{prefix}"{t}"' for t in loaded})))
+    other = "helpdesk" if database == "crm" else "crm"
+    other_url = f"sqlite:///{tmp_path / f'{other}.db'}"
+    load_database(engine_for(other_url), other, {})
+    point(monkeypatch, **{other: other_url, database: url}, **{f"{database}_adapter": adapter,
+                                                              f"{database}_schema": schema})
+    return other_url, url, schema, loaded

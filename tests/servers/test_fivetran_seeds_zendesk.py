@@ -12,7 +12,6 @@ adds.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import pytest
@@ -23,9 +22,8 @@ from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality.gate import GateConfig, check_freshness
 from crm_kpis.sources.check_command import main
 from crm_kpis.sources.connections import engine_for
-from crm_kpis.tools.demo.loader import load_database
-from tests.fivetran_seeds import load_seeds
-from tests.integration.adapter_helpers import point, values
+from tests.fivetran_seeds import seeded_connection
+from tests.integration.adapter_helpers import values
 
 ADAPTER = "fivetran_zendesk"
 
@@ -49,22 +47,9 @@ def _hours(start: str, end: str) -> float:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def seeded(request, postgres, tmp_path, monkeypatch, capsys):
+def seeded(request, postgres, tmp_path, monkeypatch):
     """Zendesk's seeds (and the added rows) in the helpdesk connection, an empty reference CRM beside."""
-    if request.param == "sqlite":
-        url, schema = f"sqlite:///{tmp_path / 'zendesk.db'}", None
-    else:
-        url, schema = postgres.create(f"zendesk_seeds_{uuid.uuid4().hex[:6]}"), "zendesk"  # one per test
-    engine = engine_for(url)
-    loaded = load_seeds(engine, "zendesk", schema)
-    prefix = f'"{schema}".' if schema else ""
-    with engine.begin() as conn:
-        for statement in ADDED:
-            conn.execute(text(statement.format(**{t: f'{prefix}"{t}"' for t in loaded})))
-    crm = f"sqlite:///{tmp_path / 'crm.db'}"
-    load_database(engine_for(crm), "crm", {})
-    point(monkeypatch, crm, url, helpdesk_adapter=ADAPTER, helpdesk_schema=schema)
-    return crm, url, schema, loaded
+    return seeded_connection(request.param, postgres, tmp_path, monkeypatch, "zendesk", ADAPTER, "helpdesk", ADDED)
 
 
 def test_the_seeds_as_shipped_pass_the_check_naming_what_is_not_synced(seeded, capsys):

@@ -13,7 +13,9 @@ What Fivetran's own packages treat as optional is optional here (`optional_colum
 optional column or table, `{{ src.<table> }}` becomes a derived table that supplies it as declared
 (`(SELECT s.*, FALSE AS _fivetran_deleted FROM ticket s)`, or a typed empty table), so the SQL
 files do not branch and only the KPIs that need what is absent lose their input. `synced_at` names
-the stamp the connector writes on every row, for the freshness check (crm_kpis.sources.sync_progress).
+the stamp the connector writes on every row, for the freshness check (crm_kpis.sources.sync_progress);
+`history_mode` the column that marks a row's current version where Fivetran keeps every version
+(`_fivetran_active`): a table that has it is read as its current rows, as Fivetran's packages do.
 
 The declaration also says what the layout cannot give: reference tables, columns and breakdowns it
 never records (`not_recorded_tables`, `columns_not_recorded`, `breakdowns_not_recorded`), KPIs it
@@ -90,6 +92,9 @@ class Adapter:
     optional_tables: dict[str, OptionalTable] = field(default_factory=dict)
     #: the sync's own stamp, for freshness (None: the layout has none)
     synced_at: SyncedAt | None = None
+    #: Fivetran's history mode: a synced table with this column keeps every version of a row, and
+    #: only the rows where it is true (or null: synced before history mode) are current
+    history_mode: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -119,6 +124,7 @@ class Adapter:
         body = without_comments((self.folder / self.tables[table]).read_text(encoding="utf-8"))
         return _jinja().from_string(body).render(src=self._sources(dialect, schema, layout), mappings=self.mappings,
                                                  null=lambda kind: typed_null(kind, dialect, self.ids),
+                                                 day=lambda column: day_of(column, dialect),
                                                  case=case_of, segment=segment_of)
 
     def _value(self, sql: str, dialect: Any) -> str:
@@ -129,14 +135,28 @@ class Adapter:
     def every_synced_table(self) -> tuple[str, ...]:
         return (*self.synced, *(t for t in self.optional_tables if t not in self.synced))
 
+    def unusable_tables(self, layout: Layout) -> dict[str, str]:
+        """The optional tables the database does not have in the declared shape, with why: absent,
+        or a table of that name without the declared columns (Salesforce's `opportunity_history`
+        is the stage history in one sync and the history-mode copy of `opportunity` in another)."""
+        out = {}
+        for name, table in self.optional_tables.items():
+            if name not in layout:
+                out[name] = table.why
+                continue
+            needed = [c for c in table.columns if c not in self.optional_columns.get(name, {})]
+            if lacking := [c for c in needed if c not in layout[name]]:
+                out[name] = f"{table.why}; the synced {name} has no {', '.join(lacking)}, so it is another table"
+        return out
+
     def missing_optional(self, layout: Layout) -> dict[str, str]:
         """What of the optional part the database lacks, each with what it reads as instead:
         {"group_member": why, "ticket._fivetran_deleted": "read as FALSE"}."""
-        out = {t: o.why for t, o in self.optional_tables.items() if t not in layout}
+        out = self.unusable_tables(layout)
         for t, columns in self.optional_columns.items():
-            if t in layout or t not in self.optional_tables:
+            if t in layout and t not in out:
                 out.update({f"{t}.{c}": f"read as {_jinja().from_string(v).render(null=lambda _: 'NULL')}"
-                            for c, v in columns.items() if c not in layout.get(t, ())})
+                            for c, v in columns.items() if c not in layout[t]})
         return out
 
     def _sources(self, dialect: Any, schema: str | None, layout: Layout | None) -> dict[str, str]:
@@ -146,14 +166,17 @@ class Adapter:
         if layout is None:
             return names
         out = {}
+        unusable = self.unusable_tables(layout)
         for name, quoted in names.items():
-            if name not in layout and name in self.optional_tables:
+            if name in unusable:
                 out[name] = "(" + _empty_of(self.optional_tables[name].columns, dialect, self.ids) + ")"
                 continue
             absent = {c: v for c, v in self.optional_columns.get(name, {}).items() if c not in layout.get(name, ())}
-            supplied = ", ".join(f"{self._value(v, dialect)} AS {dialect.identifier_preparer.quote_identifier(c)}"
-                                 for c, v in absent.items())
-            out[name] = f"(SELECT s.*, {supplied} FROM {quoted} s)" if absent else quoted
+            supplied = "".join(f", {self._value(v, dialect)} AS {dialect.identifier_preparer.quote_identifier(c)}"
+                               for c, v in absent.items())
+            active = self.history_mode if self.history_mode in layout.get(name, ()) else None
+            current = f" WHERE COALESCE(s.{dialect.identifier_preparer.quote(active)}, TRUE) = TRUE" if active else ""
+            out[name] = f"(SELECT s.*{supplied} FROM {quoted} s{current})" if absent or active else quoted
         return out
 
 
@@ -184,6 +207,7 @@ def load_adapter(name: str) -> Adapter:
                          for t, o in (raw.get("optional_tables") or {}).items()},
         synced_at=SyncedAt(str(raw["synced_at"]["column"]), tuple(raw["synced_at"]["tables"]))
         if raw.get("synced_at") else None,
+        history_mode=raw.get("history_mode"),
     )
 
 
@@ -235,6 +259,12 @@ def segment_of(column: str) -> str:
     else enterprise; no headcount, no segment (the breakdown's unknown)."""
     bands = " ".join(f"WHEN {column} < {bound} THEN {_literal(name)}" for bound, name in HEADCOUNT_SEGMENTS)
     return f"CASE WHEN {column} IS NULL THEN NULL {bands} ELSE 'enterprise' END"
+
+
+def day_of(column: str, dialect: Any) -> str:
+    """`{{ day('o.created_date') }}`: the calendar day of a timestamp or date, comparable between
+    two columns on every dialect (SQLite: 'YYYY-MM-DD' text)."""
+    return f"CAST({column} AS DATE)" if dialect.name == "postgresql" else f"DATE({column})"
 
 
 def typed_null(kind: str, dialect: Any, ids: str) -> str:

@@ -178,22 +178,22 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
 def adapter_problems(engine: Any, source: Any, tables: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     """What a synced database lacks for its adapter, in the adapter's own terms ("fivetran_zendesk
     needs ticket_field_history.field_name"), and reference tables the adapter does not fill.
-    Optional tables and columns (the adapter's `optional_*`) are not required; a present optional
-    table must have the columns it is read by."""
+    Optional tables and columns (the adapter's `optional_*`) are not required; an optional table
+    without its declared columns is another table of that name, read as absent."""
 
     adapter = load_adapter(source.adapter)
     out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {})
            if t not in adapter.tables and t not in adapter.not_recorded_tables]
     layout = synced_layout(engine, adapter, source.schema)
+    unusable = adapter.unusable_tables(layout)  # optional: absent or in another shape, read as empty
     where = f" (schema {source.schema})" if source.schema else ""
     for synced_table in adapter.every_synced_table:
         optional = adapter.optional_columns.get(synced_table, {})
         needed = [c for c in adapter.synced.get(synced_table, ()) if c not in optional]
-        if synced_table in adapter.optional_tables:
-            needed = [c for c in adapter.optional_tables[synced_table].columns if c not in optional]
+        if synced_table in unusable:
+            continue
         if synced_table not in layout:
-            if synced_table not in adapter.optional_tables:
-                out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
+            out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
             continue
         out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
                    for c in needed if c not in layout[synced_table])

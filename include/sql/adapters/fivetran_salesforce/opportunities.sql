@@ -1,7 +1,8 @@
 -- The reference `opportunities`: Salesforce opportunities. Their proposal and close times come
 -- from OpportunityHistory: the first entry into Proposal/Price Quote, the last into a closed stage (a
 -- deal reopened after it was won closes when it is decided again; close_date, a date, where the
--- history has no closed stage).
+-- history has no closed stage: at its creation when it was created and closed that same day, so
+-- that midnight does not precede its creation).
 SELECT o.id AS opportunity_id,
        {{ case('o.type', mappings.kinds) }} AS kind,
        {{ null('id') }} AS lead_id,
@@ -11,7 +12,9 @@ SELECT o.id AS opportunity_id,
        {{ case('o.stage_name', mappings.stages) }} AS stage,
        o.amount,
        h.proposal_at AS proposal_sent_at,
-       CASE WHEN o.is_closed = TRUE THEN COALESCE(h.closed_at, o.close_date) END AS closed_at,
+       CASE WHEN o.is_closed = TRUE THEN COALESCE(h.closed_at, CASE WHEN o.close_date < o.created_date
+                 AND {{ day('o.close_date') }} = {{ day('o.created_date') }} THEN o.created_date ELSE o.close_date END)
+       END AS closed_at,
        CASE WHEN o.is_closed = TRUE AND o.is_won = TRUE THEN 'won' WHEN o.is_closed = TRUE THEN 'lost' END AS outcome
 FROM {{ src.opportunity }} o
 LEFT JOIN (
