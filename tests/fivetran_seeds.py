@@ -32,7 +32,7 @@ _TYPES: dict[str, Any] = {"bigint": BigInteger, "int64": BigInteger, "integer": 
                           "date": Date, "numeric": Numeric, "float": Numeric, "float64": Numeric,
                           "double precision": Numeric, "decimal": Numeric, "string": Text, "text": Text,
                           "varchar": Text, "varchar(100)": Text, "character varying": Text}
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$")
+_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2}):(\d{2})(\.\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^-?\d+$")
 _NUMBER = re.compile(r"^-?\d*\.\d+$")
@@ -96,7 +96,11 @@ def _value(raw: str, kind: Any) -> Any:
         return int(raw)
     if kind is Numeric:
         return Decimal(raw)
-    if kind is DateTime:
+    if kind is DateTime:  # "2021-01-07 6:49:18" (HubSpot's deal_stage) as a loader reads it too
+        match = _TIMESTAMP.match(raw)
+        if match:
+            day, hour, minute, second, fraction = match.groups()
+            raw = f"{day} {int(hour):02d}:{minute}:{second}{fraction or ''}"
         return datetime.fromisoformat(raw)
     if kind is Date:
         return date.fromisoformat(raw)

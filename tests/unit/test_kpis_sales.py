@@ -1,5 +1,6 @@
 """Sales KPIs on the hand-made October 2026 fixture (tests/unit/kpi_fixture.py)."""
 
+import pandas as pd
 import pytest
 
 from tests.unit.kpi_fixture import evaluate, value
@@ -132,3 +133,31 @@ def test_clv_without_churn_is_undefined():
 def test_loyalty_index():
     # NPS 40 → (40 + 100) / 2 = 70; repeat purchase 0.5 → 50; retention 0.25 → 25
     assert value("sales.loyalty_index") == approx((70 + 50 + 25) / 3)
+
+
+def test_an_open_opportunity_without_an_amount_is_open_and_the_pipeline_value_says_its_coverage():
+    """A deal not priced yet (HubSpot's usual case) is still open: counted, not excluded; the pipeline
+    value sums the amounts there are and says on what share of the open deals."""
+    from tests.unit.kpi_fixture import frames
+
+    data = frames()
+    extra = data["opportunities_open"].iloc[[0]].assign(opportunity_id=7, amount=float("nan"))
+    data["opportunities_open"] = pd.concat([data["opportunities_open"], extra], ignore_index=True)
+    assert evaluate("sales.open_opportunities", data)[("", "")].value == 4  # 3 priced + 1 without an amount
+    pipeline = evaluate("sales.pipeline_value", data)[("", "")]
+    assert pipeline.value == approx(100 + 200 + 300.5)
+    assert pipeline.note == "computed on 75% of rows with amount"  # 3 of 4
+
+    unpriced = data["opportunities_open"].assign(amount=float("nan"))
+    none = evaluate("sales.pipeline_value", {**data, "opportunities_open": unpriced})[("", "")]
+    assert none.value is None and none.note == "not tracked: no amount in any of the period's 4 rows"
+
+
+def test_a_negative_amount_is_excluded_and_a_missing_one_kept():
+    from crm_kpis.quality.rules import apply_rules
+    from crm_kpis.sources.extracts import EXTRACTS
+
+    rows = pd.DataFrame({"opportunity_id": [1, 2, 3], "amount": [10.0, -5.0, None]})
+    checked = apply_rules("opportunities_open", rows, EXTRACTS["opportunities_open"].rules)
+    assert checked.rejected == {"negative_amount": 1}
+    assert checked.frame["opportunity_id"].tolist() == [1, 3]

@@ -143,8 +143,10 @@ def open_opportunities(x: Inputs) -> list[Measure]:
     return count(x["opportunities_open"], BY)
 
 
-@kpi("sales.pipeline_value", tracked=("opportunities",), name="Pipeline value", unit="money", better="up", grain="D",
-     formula="Σ amount of open opportunities", inputs=["opportunities_open"], breakdowns=BY,
+@kpi("sales.pipeline_value", tracked=("opportunities",), coverage=("opportunities_open", "amount"), name="Pipeline value",
+     unit="money", better="up", grain="D",
+     formula="Σ amount of open opportunities (those without an amount are not in the sum: the value says its coverage)",
+     inputs=["opportunities_open"], breakdowns=BY,
      description="Amount of the opportunities open at the end of the period.")
 def pipeline_value(x: Inputs) -> list[Measure]:
     return total(x["opportunities_open"], "amount", BY)

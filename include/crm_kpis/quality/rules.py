@@ -39,6 +39,14 @@ def negative(*columns: str) -> Rule:
     )
 
 
+def below_zero(*columns: str) -> Rule:
+    """A negative value (a missing one is kept: an open deal not priced yet is still open)."""
+    return Rule(
+        "negative_" + "_".join(columns),
+        lambda f: pd.concat([(f[c] < 0).fillna(False) for c in columns], axis=1).any(axis=1).astype(bool),
+    )
+
+
 def before(later: str, earlier: str) -> Rule:
     """`later` happened before `earlier`: an impossible sequence (missing values are fine)."""
     return Rule(f"{later}_before_{earlier}", lambda f: (f[later] < f[earlier]).fillna(False).astype(bool))

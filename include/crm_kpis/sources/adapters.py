@@ -121,11 +121,20 @@ class Adapter:
         """
         if table in self.not_recorded_tables:
             return empty_select(table, dialect, self.ids)
-        body = without_comments((self.folder / self.tables[table]).read_text(encoding="utf-8"))
-        return _jinja().from_string(body).render(src=self._sources(dialect, schema, layout), mappings=self.mappings,
-                                                 null=lambda kind: typed_null(kind, dialect, self.ids),
-                                                 day=lambda column: day_of(column, dialect),
-                                                 case=case_of, segment=segment_of)
+        context: dict[str, Any] = {
+            "src": self._sources(dialect, schema, layout), "mappings": self.mappings,
+            "null": lambda kind: typed_null(kind, dialect, self.ids), "day": lambda column: day_of(column, dialect),
+            "case": case_of, "segment": segment_of, "as_id": lambda column: as_id(column, dialect, self.ids),
+            "as_text": lambda column: f"CAST({column} AS {'CHAR' if dialect.name == 'mysql' else 'TEXT'})",
+            "concat": lambda *parts: concat_of(parts, dialect),
+        }
+        # `{{ part('engagement_times') }}`: a SELECT that several files share, from `_<name>.sql`
+        context["part"] = lambda name: self._render(f"_{name}.sql", context)
+        return self._render(self.tables[table], context)
+
+    def _render(self, file: str, context: dict[str, Any]) -> str:
+        body = without_comments((self.folder / file).read_text(encoding="utf-8"))
+        return _jinja().from_string(body).render(**context)
 
     def _value(self, sql: str, dialect: Any) -> str:
         """An optional column's declared value (`FALSE`, `{{ null('timestamp') }}`) for the dialect."""
@@ -168,8 +177,11 @@ class Adapter:
         out = {}
         unusable = self.unusable_tables(layout)
         for name, quoted in names.items():
-            if name in unusable:
-                out[name] = "(" + _empty_of(self.optional_tables[name].columns, dialect, self.ids) + ")"
+            if name in unusable:  # an empty table of the declared columns and the optional ones
+                declared = self.optional_tables[name].columns
+                extra = {c: self._value(v, dialect) for c, v in self.optional_columns.get(name, {}).items()
+                         if c not in declared}
+                out[name] = "(" + _empty_of(declared, dialect, self.ids, extra) + ")"
                 continue
             absent = {c: v for c, v in self.optional_columns.get(name, {}).items() if c not in layout.get(name, ())}
             supplied = "".join(f", {self._value(v, dialect)} AS {dialect.identifier_preparer.quote_identifier(c)}"
@@ -261,6 +273,19 @@ def segment_of(column: str) -> str:
     return f"CASE WHEN {column} IS NULL THEN NULL {bands} ELSE 'enterprise' END"
 
 
+def concat_of(parts: tuple[str, ...], dialect: Any) -> str:
+    """`{{ concat("';'", 'w.ids', "';'") }}`: text joined on every dialect (MySQL's `||` is OR)."""
+    return f"CONCAT({', '.join(parts)})" if dialect.name == "mysql" else "(" + " || ".join(parts) + ")"
+
+
+def as_id(column: str, dialect: Any, ids: str) -> str:
+    """`{{ as_id('c.property_hubspot_owner_id') }}`: an id typed as the layout's ids, where a synced
+    column may hold it as text in one table and as a number in another (a property HubSpot syncs
+    with its own type); SQLite compares either way and keeps the value as it is."""
+    casts = _CASTS.get(dialect.name)
+    return f"CAST({column} AS {casts[f'id:{ids}']})" if casts else column
+
+
 def day_of(column: str, dialect: Any) -> str:
     """`{{ day('o.created_date') }}`: the calendar day of a timestamp or date, comparable between
     two columns on every dialect (SQLite: 'YYYY-MM-DD' text)."""
@@ -281,10 +306,11 @@ def empty_select(table: str, dialect: Any, ids: str) -> str:
     return _empty_of({name: spec.type for name, spec in load_contract().tables[table].columns.items()}, dialect, ids)
 
 
-def _empty_of(columns: dict[str, str], dialect: Any, ids: str) -> str:
-    """A SELECT of these columns (name -> contract type) that returns no row."""
+def _empty_of(columns: dict[str, str], dialect: Any, ids: str, values: dict[str, str] | None = None) -> str:
+    """A SELECT of these columns (name -> contract type; `values`: name -> SQL) that returns no row."""
     preparer = dialect.identifier_preparer
     typed = [f"{typed_null(kind, dialect, ids)} AS {preparer.quote_identifier(name)}" for name, kind in columns.items()]
+    typed += [f"{sql} AS {preparer.quote_identifier(name)}" for name, sql in (values or {}).items()]
     return f"SELECT {', '.join(typed)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
 
 

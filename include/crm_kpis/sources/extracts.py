@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from crm_kpis.quality.rules import Rule, before, duplicate, negative
+from crm_kpis.quality.rules import Rule, before, below_zero, duplicate, negative
 from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID
 from crm_kpis.sources.contract import main_table
 
@@ -68,8 +68,10 @@ EXTRACTS: dict[str, Extract] = {
         Extract("opportunities_closed", CRM_CONN_ID, "crm/opportunities_closed.sql",
                 (duplicate("opportunity_id"), before("closed_at", "created_at"),
                  Rule("closed_without_outcome", lambda f: ~f["outcome"].isin(["won", "lost"])))),
+        # an open deal without an amount (not priced yet: HubSpot's usual case) is still open; the
+        # pipeline value says on what share of them it is computed
         Extract("opportunities_open", CRM_CONN_ID, "crm/opportunities_open.sql",
-                (duplicate("opportunity_id"), negative("amount"))),
+                (duplicate("opportunity_id"), below_zero("amount"))),
         Extract("proposals", CRM_CONN_ID, "crm/proposals.sql", (duplicate("opportunity_id"),)),
         Extract("sales_calls", CRM_CONN_ID, "crm/sales_calls.sql", (duplicate("activity_id"),)),
         Extract("email_messages", CRM_CONN_ID, "crm/email_messages.sql",

@@ -215,8 +215,14 @@ def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     deal_stage = pd.DataFrame({"deal_id": stages["opportunity_id"], "value": stages["stage"].map(HUBSPOT_STAGE_ID),
                                "date_entered": stages["entered_at"], "source": "CRM_UI"})
     kinds = acts[acts["kind"].isin(["call", "email", "meeting"])]
+    # the current connector (HubSpot's v3 API): engagement keeps id and type, each type's table the
+    # time and owner
     engagement = pd.DataFrame({"id": kinds["activity_id"] + ENGAGEMENT_ID_OFFSET, "type": kinds["kind"].str.upper(),
-                               "timestamp": kinds["occurred_at"], "owner_id": kinds["rep_id"], "active": True})
+                               "portal_id": 4727653})
+    by_type = {f"engagement_{kind}": pd.DataFrame({
+        "engagement_id": rows["activity_id"] + ENGAGEMENT_ID_OFFSET, "_fivetran_deleted": False,
+        "property_hs_timestamp": rows["occurred_at"], "property_hubspot_owner_id": rows["rep_id"],
+        "type": kind.upper()}) for kind, rows in kinds.groupby("kind")}
     on_lead, on_deal = kinds[kinds["lead_id"].notna()], kinds[kinds["opportunity_id"].notna()]
     engagement_contact = pd.DataFrame({"engagement_id": on_lead["activity_id"] + ENGAGEMENT_ID_OFFSET,
                                        "contact_id": on_lead["lead_id"].astype("int64") + CONTACT_ID_OFFSET})
@@ -224,7 +230,7 @@ def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                                     "deal_id": on_deal["opportunity_id"].astype("int64")})
     return {"owner": owner, "company": company, "contact": contact, "deal": deal, "deal_company": deal_company,
             "deal_stage": deal_stage, "deal_pipeline_stage": HUBSPOT_STAGES.copy(), "engagement": engagement,
-            "engagement_contact": engagement_contact, "engagement_deal": engagement_deal}
+            "engagement_contact": engagement_contact, "engagement_deal": engagement_deal, **by_type}
 
 
 #: layout name -> (the reference database it replaces, the writer)
@@ -240,7 +246,8 @@ KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": 
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
                                 "user_role", "company", "contact", "engagement")},
         "owner": ("owner_id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
-        "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",)}
+        "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",),
+        **{f"engagement_{kind}": ("engagement_id",) for kind in ("call", "email", "meeting")}}
 #: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
 #: be indexed on MariaDB, and a join on it cannot use a key either)
 ID_LENGTH = 64
