@@ -81,6 +81,20 @@ def write_layouts(data: dict, adapter: str, other_url: str, reference_url: str, 
     load_layout(engine_for(synced_url), writer(data[database]), schema)
 
 
+def write_original_names(data: dict, other_url: str, reference_url: str, synced_url: str,
+                         schema: str | None = None) -> dict[str, int]:
+    """The demo business with its CRM in Salesforce's synced layout under Salesforce's own API
+    names (`Opportunity`, `CreatedDate`: Fivetran's option to keep them), the rest as usual."""
+    from crm_kpis.sources.adapters import api_case
+
+    load_database(engine_for(other_url), "helpdesk", data["helpdesk"])
+    load_database(engine_for(reference_url), "crm", data["crm"])
+    frames = LAYOUTS["fivetran_salesforce"][1](data["crm"])
+    original = {api_case(t): f.rename(columns=lambda c: c if c.startswith("_") else api_case(c))
+                for t, f in frames.items()}
+    return load_layout(engine_for(synced_url), original, schema)
+
+
 def compare_layouts(monkeypatch, adapter: str, other_url: str, reference_url: str, synced_url: str,
                     schema: str | None = None) -> int:
     """Every period and area of the adapter's database through both layouts; values compared."""

@@ -120,3 +120,19 @@ def test_the_hand_made_salesforce_worked_out_by_hand(hand_made):
 
 def test_the_readme_has_the_coverage_the_adapter_declares():
     assert coverage_table(load_adapter(ADAPTER)) in (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def test_salesforce_synced_with_its_original_api_names_gives_the_same_kpis(tmp_path, monkeypatch):
+    """Fivetran can keep Salesforce's own API names (`Opportunity`, `CreatedDate`, `StageName`)
+    instead of snake case: the same business written so gives, through the same adapter, the KPIs of
+    the reference layout (SQLite ignores the case of names; PostgreSQL, which does not:
+    tests/servers/test_adapters_servers.py)."""
+    from datetime import date
+
+    from crm_kpis.tools.demo.generator import generate, spec_for
+    from tests.integration.adapter_helpers import compare_layouts, write_original_names
+
+    data = generate(spec_for(date(2026, 10, 1), months=14, seed=7, scale=0.2))
+    urls = [f"sqlite:///{tmp_path / name}.db" for name in ("other", "reference", "synced")]
+    assert "Opportunity" in write_original_names(data, *urls)
+    assert compare_layouts(monkeypatch, ADAPTER, *urls) > 100

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from crm_kpis.tools.demo.layouts import LAYOUTS
-from tests.integration.adapter_helpers import compare_layouts, write_layouts
+from tests.integration.adapter_helpers import compare_layouts, write_layouts, write_original_names
 
 
 @pytest.mark.parametrize("server", ["postgresql", "mariadb"])
@@ -21,6 +21,14 @@ def test_the_demo_business_gives_the_same_kpis_through_the_adapter(adapter, serv
     schema = adapter.split("_")[-1] if server == "postgresql" else None
     write_layouts(demo_frames, adapter, *urls, schema)
     assert compare_layouts(monkeypatch, adapter, *urls, schema) > 100
+
+
+def test_salesforce_with_its_original_api_names_on_postgresql(postgres, demo_frames, monkeypatch):
+    """PostgreSQL keeps the case of quoted names: `"Opportunity"."CreatedDate"` is read as the
+    adapter's `opportunity.created_date`, with the same KPIs as the reference layout."""
+    urls = [postgres.create(f"sfapi{label}") for label in ("other", "ref", "synced")]
+    assert "Opportunity" in write_original_names(demo_frames, *urls, "salesforce")
+    assert compare_layouts(monkeypatch, "fivetran_salesforce", *urls, "salesforce") > 100
 
 
 def test_the_check_names_the_schema_it_searched(postgres, demo_frames, capsys):

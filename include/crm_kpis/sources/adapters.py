@@ -62,8 +62,27 @@ class SyncedAt:
     tables: tuple[str, ...]
 
 
-#: what a database holds of an adapter's synced tables: table -> its columns (a table absent: no key)
-Layout = dict[str, frozenset[str]]
+class Layout(dict):
+    """What a database holds of an adapter's synced tables: table -> its columns (a table absent:
+    no key), both as the adapter's SQL names them. `tables` and `renamed` keep the database's own
+    names where they differ (Salesforce synced with its original API names: `Opportunity`,
+    `CreatedDate`)."""
+
+    def __init__(self, columns: dict[str, frozenset[str]] | None = None) -> None:
+        super().__init__(columns or {})
+        self.tables: dict[str, str] = {}  # table -> the database's name for it, where it differs
+        self.renamed: dict[str, dict[str, str]] = {}  # table -> column -> the database's name for it
+
+
+def snake_case(name: str) -> str:
+    """An API name as Fivetran's default naming writes it: `CreatedDate` -> `created_date`
+    (`_fivetran_active` and names already in snake case stay as they are)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def api_case(name: str) -> str:
+    """The original API name of a snake-case name: `created_date` -> `CreatedDate`."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,9 @@ class Adapter:
     #: Fivetran's history mode: a synced table with this column keeps every version of a row, and
     #: only the rows where it is true (or null: synced before history mode) are current
     history_mode: str | None = None
+    #: the connector may keep the source's own API names (`Opportunity.CreatedDate`) instead of
+    #: snake case: such a table is read under the snake-case names the SQL uses
+    original_names: bool = False
 
     @property
     def folder(self) -> Path:
@@ -171,9 +193,11 @@ class Adapter:
     def _sources(self, dialect: Any, schema: str | None, layout: Layout | None) -> dict[str, str]:
         """`src.<table>` for each synced table: its quoted name, or a derived table where the
         database lacks the optional table or some of its optional columns."""
-        names = _names(self.every_synced_table, dialect, schema)
         if layout is None:
-            return names
+            return _names(self.every_synced_table, dialect, schema)
+        tables = getattr(layout, "tables", {})
+        actual = _names([tables.get(t, t) for t in self.every_synced_table], dialect, schema)
+        names = {t: actual[tables.get(t, t)] for t in self.every_synced_table}
         out = {}
         unusable = self.unusable_tables(layout)
         for name, quoted in names.items():
@@ -188,7 +212,13 @@ class Adapter:
                                for c, v in absent.items())
             active = self.history_mode if self.history_mode in layout.get(name, ()) else None
             current = f" WHERE COALESCE(s.{dialect.identifier_preparer.quote(active)}, TRUE) = TRUE" if active else ""
-            out[name] = f"(SELECT s.*{supplied} FROM {quoted} s{current})" if absent or active else quoted
+            renamed = getattr(layout, "renamed", {}).get(name)
+            if renamed:  # the database's own names, read under the SQL's
+                q = dialect.identifier_preparer.quote_identifier
+                listed = ", ".join(f"s.{q(renamed.get(c, c))} AS {q(c)}" for c in sorted(layout.get(name, ())))
+                out[name] = f"(SELECT {listed}{supplied} FROM {quoted} s{current})"
+            else:
+                out[name] = f"(SELECT s.*{supplied} FROM {quoted} s{current})" if absent or active else quoted
         return out
 
 
@@ -220,15 +250,29 @@ def load_adapter(name: str) -> Adapter:
         synced_at=SyncedAt(str(raw["synced_at"]["column"]), tuple(raw["synced_at"]["tables"]))
         if raw.get("synced_at") else None,
         history_mode=raw.get("history_mode"),
+        original_names=bool(raw.get("original_names", False)),
     )
 
 
 def synced_layout(engine: Any, adapter: Adapter, schema: str | None) -> Layout:
-    """The adapter's synced tables the database holds, with their columns (one inspection)."""
+    """The adapter's synced tables the database holds, with their columns (one inspection), under
+    the names the adapter's SQL uses (an adapter with `original_names` finds `Opportunity` and
+    `CreatedDate` where its SQL says `opportunity` and `created_date`)."""
     inspector = inspect(engine)
     existing = set(inspector.get_table_names(schema=schema)) | set(inspector.get_view_names(schema=schema))
-    return {t: frozenset(c["name"] for c in inspector.get_columns(t, schema=schema))
-            for t in adapter.every_synced_table if t in existing}
+    layout = Layout()
+    for table in adapter.every_synced_table:
+        actual = table if table in existing else api_case(table) if adapter.original_names else None
+        if actual not in existing:
+            continue
+        if actual != table:
+            layout.tables[table] = actual
+        columns = [c["name"] for c in inspector.get_columns(actual, schema=schema)]
+        renamed = {snake_case(c): c for c in columns if snake_case(c) != c} if adapter.original_names else {}
+        if renamed:
+            layout.renamed[table] = renamed
+        layout[table] = frozenset(snake_case(c) if renamed else c for c in columns)
+    return layout
 
 
 @lru_cache(maxsize=1)

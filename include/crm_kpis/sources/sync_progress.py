@@ -31,7 +31,8 @@ def last_sync(engine: Any, adapter: Adapter, schema: str | None) -> datetime | N
         for name in adapter.synced_at.tables:
             if stamp not in layout.get(name, ()):
                 continue
-            value = conn.execute(select(func.max(column(stamp))).select_from(table(name, schema=schema))).scalar()
+            source = table(layout.tables.get(name, name), schema=schema)  # the database's own name for it
+            value = conn.execute(select(func.max(column(stamp))).select_from(source)).scalar()
             if value is not None:
                 newest.append(_utc(value))
     return max(newest) if newest else None
