@@ -194,3 +194,17 @@ def seeded_connection(engine_kind: str, postgres: Any, tmp_path: Path, monkeypat
     point(monkeypatch, **{other: other_url, database: url}, **{f"{database}_adapter": adapter,
                                                               f"{database}_schema": schema})
     return other_url, url, schema, loaded
+
+
+def checked(seeded: tuple[str, str, str | None, dict[str, int]], adapter: str, database: str, capsys: Any) -> str:
+    """`python -m crm_kpis.sources check` of a seeded connection (`seeded_connection`) through its
+    adapter: asserts it passes (exit 0) and returns what it printed."""
+    from crm_kpis.sources.check_command import main
+
+    other, url, schema, _ = seeded
+    urls = {database: url, "helpdesk" if database == "crm" else "crm": other}
+    args = ["check", "--crm-url", urls["crm"], "--helpdesk-url", urls["helpdesk"], f"--{database}-adapter", adapter]
+    code = main(args + ([f"--{database}-schema", schema] if schema else []))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out

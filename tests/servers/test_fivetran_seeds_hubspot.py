@@ -19,8 +19,7 @@ from __future__ import annotations
 import pytest
 
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources.check_command import main
-from tests.fivetran_seeds import seeded_connection
+from tests.fivetran_seeds import checked, seeded_connection
 from tests.integration.adapter_helpers import values
 
 ADAPTER = "fivetran_hubspot"
@@ -38,11 +37,9 @@ def seeded(request, postgres, tmp_path, monkeypatch):
 
 
 def test_the_seeds_as_shipped_pass_the_check_naming_what_is_not_synced(seeded, capsys):
-    helpdesk, url, schema, loaded = seeded
+    loaded = seeded[3]
     assert loaded["engagement"] == 1 and loaded["engagement_call"] == 1 and loaded["deal"] == 44
-    args = ["check", "--crm-url", url, "--helpdesk-url", helpdesk, "--crm-adapter", ADAPTER]
-    assert main(args + (["--crm-schema", schema] if schema else [])) == 0
-    out = capsys.readouterr().out
+    out = checked(seeded, ADAPTER, "crm", capsys)
     assert "HubSpot synced by Fivetran: ok" in out, out
     for what in ("engagement.timestamp: read as NULL", "deal.property_dealtype: read as NULL",
                  "company.property_hs_lifecyclestage_customer_date: read as NULL",

@@ -22,8 +22,7 @@ from __future__ import annotations
 import pytest
 
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources.check_command import main
-from tests.fivetran_seeds import seeded_connection
+from tests.fivetran_seeds import checked, seeded_connection
 from tests.integration.adapter_helpers import values
 
 ADAPTER = "fivetran_salesforce"
@@ -54,11 +53,9 @@ def seeded(request, postgres, tmp_path, monkeypatch):
 
 
 def test_the_seeds_as_shipped_pass_the_check_naming_what_is_not_synced(seeded, capsys):
-    helpdesk, url, schema, loaded = seeded
+    loaded = seeded[3]
     assert "campaign" not in loaded and loaded["opportunity"] == 10
-    args = ["check", "--crm-url", url, "--helpdesk-url", helpdesk, "--crm-adapter", ADAPTER]
-    assert main(args + (["--crm-schema", schema] if schema else [])) == 0
-    out = capsys.readouterr().out
+    out = checked(seeded, ADAPTER, "crm", capsys)
     assert "Salesforce synced by Fivetran: ok" in out, out
     assert ("not synced (optional): opportunity_history: no opportunity stage history is synced (Salesforce's "
             "OpportunityHistory object)") in out, out

@@ -20,9 +20,8 @@ from sqlalchemy import text
 from crm_kpis.compute import compute_area
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality.gate import GateConfig, check_freshness
-from crm_kpis.sources.check_command import main
 from crm_kpis.sources.connections import engine_for
-from tests.fivetran_seeds import seeded_connection
+from tests.fivetran_seeds import checked, seeded_connection
 from tests.integration.adapter_helpers import values
 
 ADAPTER = "fivetran_zendesk"
@@ -53,11 +52,9 @@ def seeded(request, postgres, tmp_path, monkeypatch):
 
 
 def test_the_seeds_as_shipped_pass_the_check_naming_what_is_not_synced(seeded, capsys):
-    crm, url, schema, loaded = seeded
+    loaded = seeded[3]
     assert "group_member" not in loaded and loaded["ticket"] == 10  # the seeds as shipped
-    args = ["check", "--crm-url", crm, "--helpdesk-url", url, "--helpdesk-adapter", ADAPTER]
-    assert main(args + (["--helpdesk-schema", schema] if schema else [])) == 0
-    out = capsys.readouterr().out
+    out = checked(seeded, ADAPTER, "helpdesk", capsys)
     assert "Zendesk Support synced by Fivetran: ok" in out, out
     assert "not synced (optional): group_member: no group memberships are synced" in out, out
     assert "not synced (optional): ticket._fivetran_deleted: read as FALSE" in out, out
@@ -118,12 +115,10 @@ def test_kpis_from_the_seeds_worked_out_by_hand(seeded):
 def test_a_helpdesk_without_sla_policies_loses_only_sla_compliance(seeded, capsys):
     """`sla_policy_metric_history` is optional in Fivetran's package (`using_sla_policy_metric_history`):
     without it the check passes, says so, and only SLA compliance is n/a, with the reason."""
-    crm, url, schema, _ = seeded
+    _, url, schema, _ = seeded
     with engine_for(url).begin() as conn:
         conn.execute(text(f'DROP TABLE {f"{chr(34)}{schema}{chr(34)}." if schema else ""}"sla_policy_metric_history"'))
-    args = ["check", "--crm-url", crm, "--helpdesk-url", url, "--helpdesk-adapter", ADAPTER]
-    assert main(args + (["--helpdesk-schema", schema] if schema else [])) == 0
-    out = capsys.readouterr().out
+    out = checked(seeded, ADAPTER, "helpdesk", capsys)
     assert "not synced (optional): sla_policy_metric_history: no SLA policies are synced" in out, out
     dec = {k[0]: val for k, val in values(ReportPeriod.parse("monthly", "2020-12")).items() if k[1] == ""}
     assert dec["operations.sla_compliance_rate"][0] is None
