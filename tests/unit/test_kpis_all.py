@@ -105,7 +105,7 @@ def test_declarations_agree_with_the_catalogue():
     catalogue = catalogue_rows()
     assert len(catalogue) >= 60, "catalogue table not parsed"
     additions = catalogue_rows(ADDITIONS)
-    assert len(additions) == 5 and not set(additions) & set(catalogue), "additions table not parsed or repeated"
+    assert len(additions) == 6 and not set(additions) & set(catalogue), "additions table not parsed or repeated"
     catalogue |= additions
     for kpi_id, d in REGISTRY.items():
         assert kpi_id in catalogue, f"{kpi_id} is declared but not in kpi-catalogue.md"

@@ -161,3 +161,22 @@ def test_a_negative_amount_is_excluded_and_a_missing_one_kept():
     checked = apply_rules("opportunities_open", rows, EXTRACTS["opportunities_open"].rules)
     assert checked.rejected == {"negative_amount": 1}
     assert checked.frame["opportunity_id"].tolist() == [1, 3]
+
+
+def test_bookings():
+    # won in October: 1 ($1,000, smb, team A) and 2 ($500, mid_market, B); 3 was lost
+    assert value("sales.bookings") == approx(1000 + 500)
+    assert value("sales.bookings", "segment", "smb") == approx(1000)
+    assert value("sales.bookings", "rep_team", "B") == approx(500)
+    assert ("segment", "enterprise") not in evaluate("sales.bookings")  # no enterprise deal closed
+
+
+def test_bookings_of_a_period_with_decided_deals_but_none_won_is_zero_and_without_amounts_n_a():
+    from tests.unit.kpi_fixture import frames
+
+    data = frames()
+    lost = data["opportunities_closed"].assign(outcome="lost")
+    assert evaluate("sales.bookings", {**data, "opportunities_closed": lost})[("", "")].value == 0.0
+    unpriced = data["opportunities_closed"].assign(amount=float("nan"))
+    none = evaluate("sales.bookings", {**data, "opportunities_closed": unpriced})[("", "")]
+    assert none.value is None and none.note == "not tracked: no amount in any of the period's 3 rows"

@@ -141,3 +141,24 @@ def test_a_count_without_a_row_for_a_member_is_zero_and_a_rate_stays_undefined()
              for row in table["rows"]}
     assert cells["social"]["Open cases"] == "0"  # a real zero: the channel exists, no case is open
     assert cells["social"]["Closed the same day"] == "n/a"  # a rate without cases is undefined
+
+
+def test_a_headline_alternative_stands_in_where_the_first_kpi_is_n_a_and_says_so():
+    from crm_kpis.report.context import KpiLine, _headline_tile, alternatives
+
+    def line(kpi_id: str, name: str, value: float | None, note: str = "") -> KpiLine:
+        return KpiLine(kpi_id, name, "money", "up", value, None, None, "", "", "", "", "", "neutral", "", "neutral", "",
+                       note=note)
+
+    assert alternatives("sales.revenue or sales.bookings") == ["sales.revenue", "sales.bookings"]
+    revenue = line("sales.revenue", "Revenue", None, "not tracked: no rows in orders")
+    bookings = line("sales.bookings", "Bookings", 1500.0)
+    tile = _headline_tile("sales.revenue or sales.bookings", {k.id: k for k in (revenue, bookings)})
+    assert (tile.id, tile.value) == ("sales.bookings", 1500.0)
+    assert tile.note == "in place of Revenue (not tracked: no rows in orders)"
+    # revenue known: revenue's own tile, whatever bookings is
+    known = line("sales.revenue", "Revenue", 900.0)
+    assert _headline_tile("sales.revenue or sales.bookings", {k.id: k for k in (known, bookings)}) is known
+    # neither known: the first, with its own reason
+    empty = line("sales.bookings", "Bookings", None, "not tracked: no won opportunities")
+    assert _headline_tile("sales.revenue or sales.bookings", {k.id: k for k in (revenue, empty)}) is revenue

@@ -136,6 +136,18 @@ def win_rate(x: Inputs) -> list[Measure]:
     return share(o.assign(won=o["outcome"] == "won"), "won", BY)
 
 
+@kpi("sales.bookings", flow=True, tracked=("won_deals",), coverage=("opportunities_closed", "amount"), name="Bookings",
+     unit="money", better="up", grain="D",
+     formula="Σ amount of opportunities won in period (those without an amount are not in the sum: the value says "
+             "its coverage)",
+     inputs=["opportunities_closed"], breakdowns=BY,
+     description="Deal value closed won: the revenue figure of a company whose billing is not among the sources "
+                 "(a report's headline can name it as revenue's alternative).")
+def bookings(x: Inputs) -> list[Measure]:
+    o = x["opportunities_closed"]
+    return total(o[o["outcome"] == "won"], "amount", BY, universe=o)
+
+
 @kpi("sales.open_opportunities", tracked=("opportunities",), name="Open opportunities", unit="count", better=None, grain="D",
      formula="created before end, not closed before end", inputs=["opportunities_open"], breakdowns=BY,
      description="Opportunities still open at the end of the period.")

@@ -264,10 +264,30 @@ def check_config(settings: Settings, report: ReportConfig) -> None:
     """A mistyped KPI id in the targets or headline would silently drop a status or a tile: refuse it."""
     unknown = [f"targets.{grain}.{k}" for grain, targets in settings.targets.items() for k in targets
                if k not in REGISTRY]
-    unknown += [f"reports.{report.report_id}.headline: {k}" for k in report.headline if k not in REGISTRY]
+    unknown += [f"reports.{report.report_id}.headline: {k}" for entry in report.headline
+                for k in alternatives(entry) if k not in REGISTRY]
     unknown += [f"kpi_alerts.{r.rule_id}: {r.kpi_id}" for r in settings.kpi_alerts if r.kpi_id not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown KPI ids in the reports configuration: {', '.join(unknown)}")
+
+
+def alternatives(entry: str) -> list[str]:
+    """A headline entry's KPI ids: `sales.revenue or sales.bookings` names revenue and, where revenue
+    is n/a (a company whose billing is not among its sources), the KPI shown in its place."""
+    return [k.strip() for k in entry.split(" or ") if k.strip()]
+
+
+def _headline_tile(entry: str, lines_by_id: dict[str, KpiLine]) -> KpiLine | None:
+    """The line a headline entry shows: its first KPI with a value, else its first; an alternative
+    says what it stands in for, and why, on the tile."""
+    lines = [lines_by_id[k] for k in alternatives(entry) if k in lines_by_id]
+    if not lines:
+        return None
+    chosen = next((line for line in lines if line.value is not None), lines[0])
+    if chosen is lines[0]:
+        return chosen
+    instead = f"in place of {lines[0].name} ({lines[0].note or 'n/a'})"
+    return replace(chosen, note=f"{instead}; {chosen.note}" if chosen.note else instead)
 
 
 def approximations_in_use() -> dict[str, str]:
@@ -295,7 +315,10 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
     current_rows = read_history(engine, period.grain, [period.start_date])
     # a variant's breakdown tables are its own dimension's: the member among its peers
     table_rows = current_rows[current_rows["dimension"].isin(["", variant.dimension])] if variant else current_rows
-    headline_ids = [k for k in report.headline if k in REGISTRY and REGISTRY[k].applies_to(period.grain)]
+    entries = [e for e in report.headline
+               if any(k in REGISTRY and REGISTRY[k].applies_to(period.grain) for k in alternatives(e))]
+    # every KPI a headline entry names is featured in its area's charts; the tile shows one of them
+    headline_ids = [k for e in entries for k in alternatives(e) if k in REGISTRY and REGISTRY[k].applies_to(period.grain)]
     areas = []
     lines_by_id: dict[str, KpiLine] = {}
     for area in AREAS:
@@ -311,12 +334,14 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
             "charts": _trend_charts(featured[:3], history, settings.currency),
             "breakdowns": _breakdowns(table_rows, area, period.grain, settings, variant),
         })
-    headline = [lines_by_id[k] for k in headline_ids]  # the same lines as in the area tables
+    # the same lines as in the area tables (an alternative's with what it stands in for)
+    headline = [tile for e in entries if (tile := _headline_tile(e, lines_by_id)) is not None]
     previous_rows = read_history(engine, period.grain, [period.previous().start_date])
     # a variant's movers have no driver member: the history holds no breakdown within a member
     # a variant's movers are its member's: a company-wide figure is the company's story, not his
     movers = what_changed(
-        [line for line in headline if line.scope != "company-wide"], lines_by_id, {k: lines_by_id[k].target for k in headline_ids},
+        [line for line in headline if line.scope != "company-wide"], lines_by_id,
+        {line.id: lines_by_id[line.id].target for line in headline},
         {} if variant else _members(current_rows), {} if variant else _members(previous_rows),
         settings.currency, _sums(current_rows))
     # each excluded source row once, by table (runs published before that count: per extract)
