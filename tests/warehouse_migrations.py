@@ -43,8 +43,22 @@ def differences(engine: Engine) -> list:
             connection, opts={"compare_type": _same_float, "version_table": VERSION_TABLE}), metadata)
 
 
+#: columns later revisions added to tables of the last release before migrations (revision 0001)
+ADDED_SINCE_0001 = {"kpi_runs": {"latest_sync_ts"}}
+
+
+def _create_with(engine: Engine, table, columns) -> None:
+    """`table` created with only the columns `columns(name)` keeps: a table of an earlier release."""
+    old = table.to_metadata(type(metadata)())
+    for column in [c for c in old.columns if not columns(c.name)]:
+        old._columns.remove(column)
+    old.create(engine)
+
+
 def last_release(engine: Engine) -> None:
-    metadata.create_all(engine)
+    """The tables as the release before migrations created them (the columns of revision 0001)."""
+    for table in metadata.sorted_tables:
+        _create_with(engine, table, lambda name, t=table.name: name not in ADDED_SINCE_0001.get(t, set()))
     with engine.begin() as connection:
         connection.execute(kpi_history.insert().values(**HISTORY_ROW, note=None, coverage=0.97))
         connection.execute(kpi_runs.insert().values(**RUN_ROW, warnings='["volume: low"]'))
@@ -56,10 +70,7 @@ def first_release(engine: Engine) -> None:
     keep = {"kpi_history": set(HISTORY_ROW), "kpi_runs": set(RUN_ROW) | {"latest_source_ts"},
             "report_deliveries": set(DELIVERY_ROW) | {"id"}}
     for table in (kpi_history, kpi_runs, report_deliveries):
-        old = table.to_metadata(type(metadata)())
-        for column in [c for c in old.columns if c.name not in keep[table.name]]:
-            old._columns.remove(column)
-        old.create(engine)
+        _create_with(engine, table, lambda name, t=table.name: name in keep[t])
     with engine.begin() as connection:
         connection.execute(kpi_history.insert().values(**HISTORY_ROW))
         connection.execute(kpi_runs.insert().values(**RUN_ROW))

@@ -137,3 +137,22 @@ def test_a_schema_created_meanwhile_by_another_task_is_checked_again(tmp_path, m
         OperationalError("CREATE", {}, Exception("disk I/O error"))))
     with pytest.raises(OperationalError, match="disk I/O error"):
         h.ensure_schema(engine)
+
+
+def test_the_run_keeps_the_newest_record_and_the_stalest_sync_of_its_areas(warehouse):
+    """The freshness check's measures, kept with the run: the newest record over the areas, and the
+    stalest last sync of the sources that stamp theirs (an area reading none: no sync)."""
+    from datetime import datetime
+
+    from crm_kpis.history.store import read_run
+
+    stamps = {"sales": (datetime(2026, 10, 30, 9), datetime(2026, 11, 1, 1)),
+              "marketing": (datetime(2026, 10, 31, 22), None),
+              "operations": (datetime(2026, 10, 29, 8), datetime(2026, 10, 31, 23, 30))}
+    for area, (record, sync) in stamps.items():
+        stage_area(warehouse, "run1", AreaResult(area, OCT, [KpiValue(f"{area}.x", 1.0, None, None)],
+                                                 latest_source_ts=record, latest_sync_ts=sync))
+    publish_period(warehouse, OCT, "run1", AREAS)
+    run = read_run(warehouse, OCT)
+    assert run["latest_source_ts"] == datetime(2026, 10, 31, 22)
+    assert run["latest_sync_ts"] == datetime(2026, 10, 31, 23, 30)

@@ -92,6 +92,7 @@ kpi_runs = Table(
     Column("rows_read", Text, nullable=False),  # JSON {area: {extract: rows}}
     Column("rows_rejected", Text, nullable=False),  # JSON {area: {extract: {rule: rows}}}
     Column("latest_source_ts", DateTime),
+    Column("latest_sync_ts", DateTime),  # the stalest last sync of the sources that stamp their syncs
     Column("warnings", Text),  # JSON list of the quality gate's soft warnings
     Column("rows_excluded", Text),  # JSON {table: {rule: rows}}: each source row counted once
     Column("unreadable", Text),  # JSON {extract: {column: {unreadable, values, table}}}
@@ -254,6 +255,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
     rows_read: dict[str, Any] = {}
     rejected: dict[str, Any] = {}
     latest: list[str] = []
+    syncs: list[str] = []
     excluded: list[dict[str, Any]] = []
     unreadable: dict[str, Any] = {}
     untracked: dict[str, str] = {}
@@ -268,6 +270,8 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         models.update(payload.get("models") or {})
         if payload["latest_source_ts"]:
             latest.append(payload["latest_source_ts"])
+        if payload.get("latest_sync_ts"):
+            syncs.append(payload["latest_sync_ts"])
         for value in payload["values"]:
             rows.append({
                 **value, "grain": period.grain, "period_start": period.start_date,
@@ -287,6 +291,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         computed_at=computed_at, kpis=kpis, values_written=len(rows), rows_read=json.dumps(rows_read),
         rows_rejected=json.dumps(rejected),
         latest_source_ts=datetime.fromisoformat(max(latest)) if latest else None,
+        latest_sync_ts=datetime.fromisoformat(min(syncs)) if syncs else None,
         warnings=json.dumps(warnings),
         rows_excluded=json.dumps(exclusions),
         unreadable=json.dumps(unreadable),
