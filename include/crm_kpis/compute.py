@@ -15,7 +15,7 @@ import pandas as pd
 from crm_kpis.kpis import KpiValue, kpis_for
 from crm_kpis.kpis.base import Inputs
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources.adapters import REFERENCE, load_adapter
+from crm_kpis.sources.adapters import REFERENCE, load_adapter, one_inspection
 from crm_kpis.sources.connections import engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.contract_checks import signal_present
@@ -165,6 +165,11 @@ def sync_stamps(conn_ids: set[str]) -> dict[str, datetime | None]:
 
 
 def compute_area(area: str, period: ReportPeriod) -> AreaResult:
+    with one_inspection():  # each synced database's tables and columns inspected once for the area
+        return _compute_area(area, period)
+
+
+def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
     definitions = kpis_for(area, period.grain)
     needed = {name for d in definitions for name in d.inputs}
     verify_sources(needed)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import inspect
 
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.sources.adapters import REFERENCE, available, load_adapter, synced_layout
+from crm_kpis.sources.adapters import REFERENCE, available, load_adapter, one_inspection, synced_layout
 from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.contract_checks import Problem, adapter_problems, check_database, signal_present
@@ -88,7 +88,12 @@ def searched(engine: Any, source: Any) -> str:
 
 def _report_adapted(engine: Any, conn_id: str, source: Any, lines: list[str]) -> tuple[list[Problem], list[str]]:
     """The check of a synced database through its adapter: what it lacks in the adapter's terms,
-    the adapter's coverage, and the inputs its data never recorded."""
+    the adapter's coverage, and the inputs its data never recorded (one inspection of its tables)."""
+    with one_inspection():
+        return _adapted_lines(engine, conn_id, source, lines)
+
+
+def _adapted_lines(engine: Any, conn_id: str, source: Any, lines: list[str]) -> tuple[list[Problem], list[str]]:
     adapter = load_adapter(source.adapter)
     problems = [Problem("error", adapter.name, None, text, "sync that table or column (or pick another adapter).")
                 for text in adapter_problems(engine, source)]
