@@ -15,7 +15,7 @@ import pandas as pd
 from crm_kpis.kpis import KpiValue, kpis_for
 from crm_kpis.kpis.base import Inputs
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources.adapters import REFERENCE, load_adapter, one_inspection
+from crm_kpis.sources.adapters import one_inspection
 from crm_kpis.sources.connections import engine_for, source_settings
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.contract_checks import signal_present
@@ -23,7 +23,7 @@ from crm_kpis.sources.coverage import not_recorded_kpis, without_unrecorded_brea
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.loading import load_extracts, verify_sources
 from crm_kpis.sources.sql_files import bind_values
-from crm_kpis.sources.sync_progress import last_sync
+from crm_kpis.sources.sync_progress import stack_last_sync
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +142,11 @@ def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]
             engine, source = engine_for(conn_id), source_settings(conn_id)
             sources[conn_id] = (engine, bind_values(period.sql_params(source.timezone), engine.dialect.name), source)
         engine, params, source = sources[conn_id]
-        adapter = load_adapter(source.adapter) if source.adapter != REFERENCE else None
-        if adapter is not None and (never := adapter.signal_not_recorded(signal)):
+        stack = source.stack
+        if stack is not None and (never := stack.signal_not_recorded(signal)):
             out[name] = never
         elif not signal_present(engine, signal, params, source):
-            out[name] = adapter.signal_says.get(name, signal.says) if adapter is not None else signal.says
+            out[name] = stack.signal_says(signal) if stack is not None else signal.says
         else:
             continue
         log.info("%s: not tracked before %s (%s): its KPIs are n/a", name, period.end_date, out[name])
@@ -158,9 +158,8 @@ def sync_stamps(conn_ids: set[str]) -> dict[str, datetime | None]:
     stamp, and present in the database; None for the others (judged by their newest record)."""
     out: dict[str, datetime | None] = {}
     for conn_id in sorted(conn_ids):
-        source = source_settings(conn_id)
-        out[conn_id] = None if source.adapter == REFERENCE else last_sync(
-            engine_for(conn_id), load_adapter(source.adapter), source.schema)
+        stack = source_settings(conn_id).stack
+        out[conn_id] = None if stack is None else stack_last_sync(engine_for(conn_id), stack)
     return out
 
 

@@ -21,9 +21,10 @@ PERIODS = [ReportPeriod.parse("monthly", m) for m in ("2026-08", "2026-09", "202
 
 
 def point(monkeypatch, crm: str, helpdesk: str, crm_adapter: str | None = None, crm_schema: str | None = None,
-          helpdesk_adapter: str | None = None, helpdesk_schema: str | None = None) -> None:
+          helpdesk_adapter: str | None = None, helpdesk_schema: str | None = None,
+          crm_adapters: list[dict] | None = None) -> None:
     """The two source connections, as Airflow reads them from the environment (adapter and schema
-    in their extras)."""
+    in their extras; `crm_adapters`: the CRM as a stack, crm_kpis.sources.stack)."""
     def conn(url: str, extra: dict) -> str:
         if url.startswith("sqlite"):
             return json.dumps({"conn_type": "sqlite", "host": url.removeprefix("sqlite:///"), "extra": extra})
@@ -32,7 +33,8 @@ def point(monkeypatch, crm: str, helpdesk: str, crm_adapter: str | None = None, 
 
     def extra(name: str | None, where: str | None) -> dict:
         return {k: v for k, v in (("adapter", name), ("schema", where)) if v}
-    monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", conn(crm, extra(crm_adapter, crm_schema)))
+    crm_extra = {"adapters": crm_adapters} if crm_adapters else extra(crm_adapter, crm_schema)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", conn(crm, crm_extra))
     monkeypatch.setenv("AIRFLOW_CONN_HELPDESK_DB", conn(helpdesk, extra(helpdesk_adapter, helpdesk_schema)))
 
 

@@ -49,5 +49,6 @@ def test_the_check_names_the_schema_it_searched(postgres, demo_frames, capsys):
     assert "schema zendesks)" in out and "fivetran_zendesk needs the synced table ticket (schema zendesks); it is missing" in out
     assert main(["check", "--crm-url", urls[0], "--crm-schema", "crm", "--helpdesk-url", urls[2],
                  "--helpdesk-adapter", "fivetran_zendesk", "--helpdesk-schema", "zendesk"]) == 1
-    assert "== crm_db: cannot be read: schema 'crm': the reference layout reads the connection's own tables" in \
+    assert "== crm_db: cannot be read: --crm-schema 'crm' without an adapter: the reference layout reads the " \
+           "connection's own tables" in \
         capsys.readouterr().out

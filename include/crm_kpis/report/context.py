@@ -292,16 +292,9 @@ def _headline_tile(entry: str, lines_by_id: dict[str, KpiLine]) -> KpiLine | Non
 
 def approximations_in_use() -> dict[str, str]:
     """Per KPI, how the sources' adapters approximate its definition (said under the definition)."""
-    from crm_kpis.sources.adapters import REFERENCE, load_adapter
-    from crm_kpis.sources.connections import SOURCE_CONN_IDS, source_settings
+    from crm_kpis.sources.coverage import approximations_in_use as in_use
 
-    out: dict[str, str] = {}
-    for conn_id in SOURCE_CONN_IDS:
-        name = source_settings(conn_id).adapter
-        if name != REFERENCE:
-            adapter = load_adapter(name)
-            out.update({k: f"From {adapter.title} ({name}): {text}" for k, text in adapter.approximations.items()})
-    return out
+    return in_use()
 
 
 def build_context(engine: Engine, period: ReportPeriod, settings: Settings, report: ReportConfig,

@@ -169,6 +169,13 @@ class Adapter:
     def every_synced_table(self) -> tuple[str, ...]:
         return (*self.synced, *(t for t in self.optional_tables if t not in self.synced))
 
+    @property
+    def inspected_tables(self) -> tuple[str, ...]:
+        """The synced tables a layout looks for: those the SELECTs read, and those the sync stamp is
+        read from (which need not be read otherwise: Google Ads' account_history)."""
+        stamped = self.synced_at.tables if self.synced_at else ()
+        return (*self.every_synced_table, *(t for t in stamped if t not in self.every_synced_table))
+
     def unusable_tables(self, layout: Layout) -> dict[str, str]:
         """The optional tables the database does not have in the declared shape, with why: absent,
         or a table of that name without the declared columns (Salesforce's `opportunity_history`
@@ -291,7 +298,7 @@ def _inspect_layout(engine: Any, adapter: Adapter, schema: str | None) -> Layout
     inspector = inspect(engine)
     existing = set(inspector.get_table_names(schema=schema)) | set(inspector.get_view_names(schema=schema))
     layout = Layout()
-    for table in adapter.every_synced_table:
+    for table in adapter.inspected_tables:
         actual = table if table in existing else api_case(table) if adapter.original_names else None
         if actual not in existing:
             continue
@@ -386,24 +393,3 @@ def _empty_of(columns: dict[str, str], dialect: Any, ids: str, values: dict[str,
     typed = [f"{typed_null(kind, dialect, ids)} AS {preparer.quote_identifier(name)}" for name, kind in columns.items()]
     typed += [f"{sql} AS {preparer.quote_identifier(name)}" for name, sql in (values or {}).items()]
     return f"SELECT {', '.join(typed)}{' FROM DUAL' if dialect.name == 'mysql' else ''} WHERE 1 = 0"
-
-
-_LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
-
-
-def adapt(sql: str, tables: tuple[str, ...], adapter: Adapter, dialect: Any, schema: str | None = None,
-          layout: Layout | None = None) -> str:
-    """`sql` (over reference tables) with the adapter's SELECT of each table it reads as a CTE.
-
-    A query that starts with its own `WITH` keeps its CTEs after the adapter's. A reference table
-    the adapter does not fill is not given a CTE: the contract check has already said it is missing.
-    """
-    ctes = [f"{t} AS (\n{adapter.select(t, dialect, schema, layout)}\n)" for t in tables
-            if t in adapter.tables or t in adapter.not_recorded_tables]
-    if not ctes:
-        return sql
-    body = without_comments(sql)
-    match = _LEADING_WITH.match(body)
-    if match:
-        return "WITH " + ",\n".join(ctes) + ",\n" + body[match.end():]
-    return "WITH " + ",\n".join(ctes) + "\n" + body

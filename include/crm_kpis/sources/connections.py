@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
 from crm_kpis.paths import var_dir
-from crm_kpis.sources.adapters import load_adapter
+from crm_kpis.sources.adapters import REFERENCE, load_adapter
 from crm_kpis.sources.errors import AdapterError, SourceConfigError
+from crm_kpis.sources.stack import Stack, single, stack_of
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ _DRIVERS = {
     "mariadb": "mysql+pymysql",
 }
 #: Connection extras that are this project's settings, not driver options.
-PROJECT_EXTRAS = ("adapter", "timezone", "schema")
+PROJECT_EXTRAS = ("adapter", "adapters", "timezone", "schema")
 #: Extras Airflow or its providers use themselves; never passed to a driver.
 AIRFLOW_EXTRAS = ("sqlalchemy_scheme", "sqlalchemy_query", "cursor", "iam", "aws_conn_id", "client",
                   "log_sql", "placeholder", "local_infile")
@@ -55,8 +56,13 @@ class SourceSettings:
     """What the project reads from a connection besides how to reach it (its extra)."""
 
     timezone: str = "UTC"  # the IANA zone in which the source stores naive timestamps
-    adapter: str = "reference"
-    schema: str | None = None
+    #: the synced connectors that fill the database (crm_kpis.sources.stack); None: the reference layout
+    stack: Stack | None = None
+
+    @property
+    def adapter(self) -> str:
+        """The adapters' names, for messages (`reference` for the product's own layout)."""
+        return self.stack.name if self.stack is not None else REFERENCE
 
 
 def default_sqlite_url(conn_id: str) -> URL:
@@ -138,7 +144,8 @@ def connection_url(conn_id: str) -> URL:
 
 
 def source_settings(conn_id: str) -> SourceSettings:
-    """The connection extra's `timezone`, `adapter` and `schema` (defaults when not configured)."""
+    """The connection extra's `timezone` and what fills its database: `adapters` (a stack of synced
+    connectors, crm_kpis.sources.stack) or one `adapter` with its `schema` (defaults when not configured)."""
     conn = airflow_connection(conn_id) if conn_id in SOURCE_CONN_IDS else None
     if conn is None:
         return SourceSettings()
@@ -149,16 +156,35 @@ def source_settings(conn_id: str) -> SourceSettings:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SourceConfigError(f"connection {conn_id!r}: extra timezone {tz!r} is not an IANA zone "
                                 "(e.g. Europe/Berlin)") from exc
-    adapter = str(extra.get("adapter") or "reference")
-    if adapter != "reference":
-        try:
-            database = load_adapter(adapter).database
-        except AdapterError as exc:
-            raise SourceConfigError(f"connection {conn_id!r}: {exc}") from exc
-        if SOURCE_DATABASES[conn_id] != database:
-            raise SourceConfigError(f"connection {conn_id!r}: adapter {adapter!r} reads a synced {database}, "
-                                    f"not the {SOURCE_DATABASES[conn_id]} (set it on {DATABASE_CONNS[database]})")
-    return SourceSettings(tz, adapter, extra.get("schema") or None)
+    return SourceSettings(tz, declared_stack(conn_id, extra))
+
+
+def declared_stack(conn_id: str, extra: dict[str, Any]) -> Stack | None:
+    """The stack of a source connection's extra: `adapters`, or `adapter` and `schema` (one part),
+    or none (the reference layout)."""
+    owner = f"connection {conn_id!r}"
+    database = SOURCE_DATABASES[conn_id]
+    if "adapters" in extra:
+        if extra.get("adapter") or extra.get("schema"):
+            raise SourceConfigError(f"{owner}: its extra has both adapters and adapter/schema: give each adapter's "
+                                    "schema inside adapters, and drop the other two")
+        return stack_of(database, extra["adapters"], owner)
+    name = str(extra.get("adapter") or REFERENCE)
+    if name == REFERENCE:
+        if extra.get("schema"):
+            raise SourceConfigError(
+                f"{owner}: schema {extra['schema']!r} without an adapter: the reference layout reads the "
+                "connection's own tables in its default schema (set the search path instead, e.g. the extra "
+                "{\"options\": \"-csearch_path=crm\"}); a schema is an adapter's setting")
+        return None
+    try:
+        adapter = load_adapter(name)
+    except AdapterError as exc:
+        raise SourceConfigError(f"{owner}: {exc}") from exc
+    if adapter.database != database:
+        raise SourceConfigError(f"{owner}: adapter {name!r} reads a synced {adapter.database}, "
+                                f"not the {database} (set it on {DATABASE_CONNS[adapter.database]})")
+    return single(adapter, extra.get("schema") or None)
 
 
 SOURCE_CONN_IDS = (CRM_CONN_ID, HELPDESK_CONN_ID)

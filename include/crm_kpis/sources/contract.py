@@ -62,6 +62,10 @@ class Contract:
     def for_conn(self, conn_id: str) -> list[TableSpec]:
         return [t for t in self.tables.values() if t.conn_id == conn_id]
 
+    def of_database(self, database: str) -> list[str]:
+        """The reference tables of a database (crm, helpdesk), in the declaration's order."""
+        return [t.name for t in self.tables.values() if t.database == database]
+
 
 def _column(table_name: str, name: str, raw: Any) -> ColumnSpec:
     spec = raw if isinstance(raw, dict) else {"type": raw}

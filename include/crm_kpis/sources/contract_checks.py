@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Engine, column, func, inspect, literal, select, table, text, types
 
 from crm_kpis.kpis import REGISTRY
-from crm_kpis.sources.adapters import load_adapter, synced_layout
 from crm_kpis.sources.contract import Signal, TableSpec, columns_read, load_contract
 from crm_kpis.sources.extracts import EXTRACTS
 
@@ -153,16 +152,13 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
 
     A SQLAlchemy Core query over our own declared names, values bound; `LIMIT 1` (compiled for the
     dialect) stops at the first row, so a tracked input costs an index probe. Through the
-    connection's adapter (`source`), the table is the adapter's SELECT as a CTE of the same name.
+    connection's stack of adapters (`source`), the table is their SELECT as a CTE of the same name.
     """
     spec = load_contract().tables[signal.table]
     names = [n for n in dict.fromkeys((signal.column, signal.before)) if n]
     src: Any = table(signal.table, *[column(n) for n in names])
-    if source is not None and source.adapter != "reference":
-        adapter = load_adapter(source.adapter)
-        adapted = adapter.select(signal.table, engine.dialect, source.schema,
-                                 synced_layout(engine, adapter, source.schema))
-        src = text(adapted).columns(*[column(n) for n in names]).cte(signal.table)
+    if source is not None and source.stack is not None:
+        src = text(source.stack.select(signal.table, engine)).columns(*[column(n) for n in names]).cte(signal.table)
     query = select(literal(1)).select_from(src)
     if signal.column:
         query = query.where(src.c[signal.column].is_not(None))
@@ -173,28 +169,3 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
         query = query.where(src.c[signal.before] < bound)
     with engine.connect() as conn:
         return conn.execute(query.limit(1)).first() is not None
-
-
-def adapter_problems(engine: Any, source: Any, tables: dict[str, tuple[str, ...]] | None = None) -> list[str]:
-    """What a synced database lacks for its adapter, in the adapter's own terms ("fivetran_zendesk
-    needs ticket_field_history.field_name"), and reference tables the adapter does not fill.
-    Optional tables and columns (the adapter's `optional_*`) are not required; an optional table
-    without its declared columns is another table of that name, read as absent."""
-
-    adapter = load_adapter(source.adapter)
-    out = [f"{adapter.name} does not fill the reference table {t}" for t in (tables or {})
-           if t not in adapter.tables and t not in adapter.not_recorded_tables]
-    layout = synced_layout(engine, adapter, source.schema)
-    unusable = adapter.unusable_tables(layout)  # optional: absent or in another shape, read as empty
-    where = f" (schema {source.schema})" if source.schema else ""
-    for synced_table in adapter.every_synced_table:
-        optional = adapter.optional_columns.get(synced_table, {})
-        needed = [c for c in adapter.synced.get(synced_table, ()) if c not in optional]
-        if synced_table in unusable:
-            continue
-        if synced_table not in layout:
-            out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
-            continue
-        out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
-                   for c in needed if c not in layout[synced_table])
-    return out

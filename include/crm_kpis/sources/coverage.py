@@ -10,88 +10,130 @@ from __future__ import annotations
 from typing import Any
 
 from crm_kpis.kpis import REGISTRY, KpiValue
-from crm_kpis.sources.adapters import REFERENCE, Adapter, load_adapter
+from crm_kpis.sources.adapters import Adapter
 from crm_kpis.sources.connections import SOURCE_DATABASES, source_settings
 from crm_kpis.sources.contract import load_contract, tables_read
 from crm_kpis.sources.extracts import EXTRACTS
+from crm_kpis.sources.stack import Stack, single
 
-# --- coverage: which KPIs an adapter computes ---------------------------------------------------
+# --- coverage: which KPIs a stack of adapters computes ------------------------------------------
 COMPUTED, APPROXIMATED, PARTIAL, NOT_RECORDED = "computed", "approximated", "partial", "n/a"
 
 
-def not_recorded_reason(adapter: Adapter, kpi: Any) -> tuple[str, str] | None:
-    """(status, why) of a KPI that the layout cannot give in full: n/a when it reads a table the
-    layout does not have (unless that table is only the KPI's optional, `partial`, input) or when
-    the adapter says so; partial when only an optional input is missing; None otherwise."""
+def as_stack(layout: Adapter | Stack) -> Stack:
+    return layout if isinstance(layout, Stack) else single(layout)
 
-    if kpi.id in adapter.kpis_not_recorded:
-        return NOT_RECORDED, adapter.kpis_not_recorded[kpi.id]
+
+def tables_of(kpi: Any) -> set[str]:
+    return {t for name in kpi.inputs for t in tables_read(EXTRACTS[name].sql)}
+
+
+def not_recorded_reason(stack: Stack, kpi: Any) -> tuple[str, str] | None:
+    """(status, why) of a KPI that the stack cannot give in full: n/a when it reads a table no part
+    fills (unless that table is only the KPI's optional, `partial`, input) or when an adapter that
+    fills what it reads says so; partial when only an optional input is missing; None otherwise."""
+
+    read = tables_of(kpi)
+    for part in stack.reading(read):
+        if kpi.id in part.adapter.kpis_not_recorded:
+            return NOT_RECORDED, part.adapter.kpis_not_recorded[kpi.id]
     contract = load_contract()
     optional = {contract.signals[s].table for s in kpi.partial}
-    read = {t for name in kpi.inputs for t in tables_read(EXTRACTS[name].sql)}
-    missing = [adapter.reason(t) for t in sorted(read & set(adapter.not_recorded_tables)) if t not in optional]
-    missing += [r for s in kpi.tracked if (r := adapter.signal_not_recorded(contract.signals[s])) and r not in missing]
+    database = contract.of_database(stack.database)
+    missing = [why for t in sorted(read & set(database)) if t not in optional
+               and (why := stack.not_recorded(t)) is not None]
+    missing += [r for s in kpi.tracked if contract.signals[s].table in database
+                and (r := stack.signal_not_recorded(contract.signals[s])) and r not in missing]
     if missing:
         return NOT_RECORDED, "; ".join(missing)
-    partial = [r for s in kpi.partial if (r := adapter.signal_not_recorded(contract.signals[s]))]
+    partial = [r for s in kpi.partial if contract.signals[s].table in database
+               and (r := stack.signal_not_recorded(contract.signals[s]))]
     if partial:
         return PARTIAL, "without: " + "; ".join(partial)
     return None
 
 
-def coverage(adapter: Adapter) -> list[tuple[str, str, str, str]]:
-    """(kpi id, name, status, why) for every KPI that reads the adapter's database, from its
-    declaration: n/a where it cannot be given, partial where an optional input is missing,
+def approximation(stack: Stack, kpi: Any) -> str | None:
+    """How the parts that fill what a KPI reads approximate its definition (None: they do not)."""
+    said = [p.adapter.approximations[kpi.id] for p in stack.reading(tables_of(kpi)) if kpi.id in p.adapter.approximations]
+    return "; ".join(said) or None
+
+
+def coverage(layout: Adapter | Stack) -> list[tuple[str, str, str, str]]:
+    """(kpi id, name, status, why) for every KPI that reads the stack's (or adapter's) database, from
+    the declarations: n/a where it cannot be given, partial where an optional input is missing,
     approximated where the definition is, else computed."""
 
+    stack = as_stack(layout)
     out = []
     for kpi in sorted(REGISTRY.values(), key=lambda k: k.id):
         databases = {SOURCE_DATABASES[EXTRACTS[name].conn_id] for name in kpi.inputs}
-        if adapter.database not in databases:
+        if stack.database not in databases:
             continue
-        limited = not_recorded_reason(adapter, kpi)
+        limited = not_recorded_reason(stack, kpi)
         if limited is not None:
             out.append((kpi.id, kpi.name, *limited))
-        elif kpi.id in adapter.approximations:
-            out.append((kpi.id, kpi.name, APPROXIMATED, adapter.approximations[kpi.id]))
+        elif (approximated := approximation(stack, kpi)) is not None:
+            out.append((kpi.id, kpi.name, APPROXIMATED, approximated))
         else:
-            others = sorted(databases - {adapter.database})
+            others = sorted(databases - {stack.database})
             out.append((kpi.id, kpi.name, COMPUTED, f"also reads the {', '.join(others)} connection" if others else ""))
     return out
 
 
-def coverage_table(adapter: Adapter) -> str:
+def coverage_table(layout: Adapter | Stack) -> str:
     """The coverage as a Markdown table (printed by `python -m crm_kpis.sources coverage`, kept in the README)."""
-    rows = coverage(adapter)
+    stack = as_stack(layout)
+    rows = coverage(stack)
     counts = {s: sum(r[2] == s for r in rows) for s in (COMPUTED, APPROXIMATED, PARTIAL, NOT_RECORDED)}
-    head = (f"**{adapter.name}** ({adapter.title}, fills the {adapter.database} connection): "
+    hidden = {d: why for p in stack.parts for d, why in p.adapter.breakdowns_not_recorded.items()}
+    head = (f"**{stack.name}** ({stack.title}, fills the {stack.database} connection): "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} KPIs."
-            + "".join(f" No `{d}` breakdown: {why}." for d, why in adapter.breakdowns_not_recorded.items()) + "\n\n")
+            + "".join(f" No `{d}` breakdown: {why}." for d, why in hidden.items()) + "\n\n")
     lines = ["| KPI | | status | why |", "|---|---|---|---|"]
     lines += [f"| {name} | `{kpi_id}` | {status} | {why} |" for kpi_id, name, status, why in rows]
     return head + "\n".join(lines) + "\n"
 
 
-def adapters_read(definition: Any) -> list[Any]:
-    """The adapters of the connections a KPI reads (none where they are the reference layout)."""
-    names = {source_settings(EXTRACTS[name].conn_id).adapter for name in definition.inputs}
-    return [load_adapter(name) for name in sorted(names - {REFERENCE})]
+def stacks_read(definition: Any) -> list[Stack]:
+    """The stacks of the connections a KPI reads (none where they are the reference layout)."""
+    conn_ids = sorted({EXTRACTS[name].conn_id for name in definition.inputs})
+    return [stack for c in conn_ids if (stack := source_settings(c).stack) is not None]
+
+
+def hidden_breakdowns(definition: Any) -> set[str]:
+    """The breakdowns that the parts filling what a KPI reads cannot give."""
+    read = tables_of(definition)
+    return {dim for stack in stacks_read(definition) for p in stack.reading(read)
+            for dim in p.adapter.breakdowns_not_recorded}
 
 
 def without_unrecorded_breakdowns(values: list[KpiValue], definitions: list[Any]) -> list[KpiValue]:
     """The values without the breakdowns an adapter cannot give (a dimension every row would file
     under "unknown"): left out, not shown as one member holding the whole company."""
-    hidden = {d.id: {dim for a in adapters_read(d) for dim in a.breakdowns_not_recorded} for d in definitions}
+    hidden = {d.id: hidden_breakdowns(d) for d in definitions}
     return [v for v in values if v.dimension not in hidden.get(v.kpi_id, ())]
 
 
 def not_recorded_kpis(definitions: list[Any]) -> dict[str, str]:
-    """KPIs the connections' adapters cannot give whatever the data (kpi id → the adapter's reason):
-    they read a table the synced layout does not have, or the adapter says so."""
+    """KPIs the connections' stacks cannot give whatever the data (kpi id → the adapters' reason):
+    they read a table no part fills, or an adapter that fills what they read says so."""
     out: dict[str, str] = {}
     for definition in definitions:
-        for adapter in adapters_read(definition):
-            limited = not_recorded_reason(adapter, definition)
+        for stack in stacks_read(definition):
+            limited = not_recorded_reason(stack, definition)
             if limited is not None and limited[0] == NOT_RECORDED:
                 out[definition.id] = limited[1]
+    return out
+
+
+def approximations_in_use() -> dict[str, str]:
+    """Per KPI, how the sources' adapters approximate its definition (said under the definition)."""
+    out: dict[str, str] = {}
+    for kpi in REGISTRY.values():
+        said = [f"From {p.adapter.title} ({p.adapter.name}): {p.adapter.approximations[kpi.id]}"
+                for stack in stacks_read(kpi) for p in stack.reading(tables_of(kpi))
+                if kpi.id in p.adapter.approximations]
+        if said:
+            out[kpi.id] = "; ".join(said)
     return out

@@ -17,7 +17,7 @@ from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality.rules import Rule, apply_rules
 from crm_kpis.sources.connections import engine_for, source_settings
 from crm_kpis.sources.contract import columns_read, load_contract
-from crm_kpis.sources.contract_checks import adapter_problems, schema_problems
+from crm_kpis.sources.contract_checks import schema_problems
 from crm_kpis.sources.errors import ContractError
 from crm_kpis.sources.extracts import EXTRACTS, source_table
 from crm_kpis.sources.reading import read_extract
@@ -97,8 +97,8 @@ def verify_sources(names: set[str]) -> None:
     errors = []
     for conn_id, tables in sorted(sources_needed(names).items()):
         source = source_settings(conn_id)
-        if source.adapter != "reference":
-            errors.extend(f"{conn_id}: {p}" for p in adapter_problems(engine_for(conn_id), source, tables))
+        if source.stack is not None:
+            errors.extend(f"{conn_id}: {p}" for p in source.stack.problems(engine_for(conn_id)))
             continue
         for problem in schema_problems(engine_for(conn_id), tables):
             if problem.level == "error":

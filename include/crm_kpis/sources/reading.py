@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import URL, Engine, make_url, text
 
-from crm_kpis.sources.adapters import adapt, load_adapter, synced_layout
 from crm_kpis.sources.connections import SourceSettings
 from crm_kpis.sources.contract import tables_read
 from crm_kpis.sources.errors import SourceError
@@ -147,13 +146,10 @@ def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> 
 
 
 def adapted_sql(sql: str, name: str, engine: Engine, source: SourceSettings | None) -> str:
-    """The SQL of file `name` as it runs on this source: through its adapter when it has one."""
-    if source is None or source.adapter == "reference":
+    """The SQL of file `name` as it runs on this source: through its stack of adapters when it has one."""
+    if source is None or source.stack is None:
         return sql
-
-    adapter = load_adapter(source.adapter)
-    return adapt(sql, tables_read(name), adapter, engine.dialect, source.schema,
-                 synced_layout(engine, adapter, source.schema))
+    return source.stack.adapt(sql, tables_read(name), engine)
 
 
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -166,8 +162,8 @@ def read_extract(engine: Engine, name: str, params: dict[str, Any], source_tz: s
     """Run one SQL file with bound parameters; its rows typed by the contract, and what was unreadable.
 
     Rows with a value that cannot be read carry a marker column (see typed_read) for the row checks.
-    With a `source` whose adapter is not the reference one, the file's reference tables are read
-    through that adapter's SELECTs (crm_kpis.sources.adapters).
+    With a `source` that has a stack of adapters, the file's reference tables are read through their
+    SELECTs (crm_kpis.sources.stack).
     """
 
     dialect = engine.dialect.name

@@ -17,6 +17,15 @@ from typing import Any
 from sqlalchemy import column, func, select, table
 
 from crm_kpis.sources.adapters import Adapter, synced_layout
+from crm_kpis.sources.stack import Stack
+
+
+def stack_last_sync(engine: Any, stack: Stack) -> datetime | None:
+    """How far the stack's syncs got: the stalest of its parts' last syncs (a stalled connector
+    holds the whole database back); None where no part has a stamp."""
+    stamps = [last_sync(engine, p.adapter, p.schema) for p in stack.parts]
+    known = [s for s in stamps if s is not None]
+    return min(known) if known else None
 
 
 def last_sync(engine: Any, adapter: Adapter, schema: str | None) -> datetime | None:

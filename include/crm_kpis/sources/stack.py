@@ -1,0 +1,213 @@
+"""A source connection's stack: which synced connector fills each reference table of its database.
+
+Why: a company syncs several connectors into one warehouse, one schema each (HubSpot for leads and
+deals, Stripe for orders, Google Ads and Facebook Ads for spend, Zendesk for tickets). The stack is
+declared in the connection's extra and read by one mechanism:
+
+    {"adapters": [{"adapter": "fivetran_hubspot", "schema": "hubspot"},
+                  {"adapter": "fivetran_google_ads", "schema": "google_ads"},
+                  {"adapter": "fivetran_facebook_ads", "schema": "facebook_ads",
+                   "tables": ["marketing_spend"]}]}
+
+Each part fills every reference table its adapter has a SELECT for, or only those it lists under
+`tables`; a part that lists a table takes it from the parts that do not. A table filled by several parts is the UNION ALL of their rows, which only a table
+without a key may be (spend from two ad networks adds up; two connectors' customers would be two
+sets of ids, so a keyed table must come from one part, and the stack says which when it is
+ambiguous). A table no part fills is read as empty: the KPIs that need it are n/a with the reason
+the parts' declarations give. The parts are joined in SQL, so they live in one database (one
+connection); the older form, one `adapter` and one `schema`, is a stack of one part.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from crm_kpis.sources.adapters import Adapter, Layout, empty_select, load_adapter, synced_layout
+from crm_kpis.sources.contract import load_contract
+from crm_kpis.sources.errors import AdapterError, SourceConfigError
+from crm_kpis.sources.sql_files import without_comments
+
+_LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One synced connector of a stack: its adapter, the schema it was synced into, and (`only`)
+    the reference tables it is limited to, where the stack says so."""
+
+    adapter: Adapter
+    schema: str | None = None
+    only: frozenset[str] | None = None
+
+    @property
+    def fills(self) -> tuple[str, ...]:
+        return tuple(t for t in self.adapter.tables if self.only is None or t in self.only)
+
+    def where(self) -> str:
+        return f"{self.adapter.name} (schema {self.schema})" if self.schema else self.adapter.name
+
+    def layout(self, engine: Any) -> Layout:
+        return synced_layout(engine, self.adapter, self.schema)
+
+
+@dataclass(frozen=True)
+class Stack:
+    database: str  # crm or helpdesk: the reference database its parts fill
+    parts: tuple[Part, ...]
+
+    @property
+    def name(self) -> str:
+        return " + ".join(p.adapter.name for p in self.parts)
+
+    @property
+    def title(self) -> str:
+        return " + ".join(p.adapter.title for p in self.parts)
+
+    def fillers(self, table: str) -> tuple[Part, ...]:
+        """The parts that fill the table: those that list it under `tables`, else every part whose
+        adapter has a SELECT for it."""
+        parts = tuple(p for p in self.parts if table in p.fills)
+        listed = tuple(p for p in parts if p.only is not None)
+        return listed or parts
+
+    def filled(self) -> dict[str, tuple[Part, ...]]:
+        """Every reference table of the database -> the parts that fill it (none: read as empty)."""
+        return {t: self.fillers(t) for t in load_contract().of_database(self.database)}
+
+    def not_recorded(self, table: str) -> str | None:
+        """Why no part fills the table, in the parts' own terms (None where one does)."""
+        if self.fillers(table):
+            return None
+        said = [(p.adapter.name, p.adapter.not_recorded_tables[table]) for p in self.parts
+                if table in p.adapter.not_recorded_tables]
+        if len(self.parts) == 1 and said:
+            return f"not recorded by {said[0][0]} ({said[0][1]})"
+        reasons = "; ".join(f"{name}: {why}" for name, why in said)
+        return f"no synced connector fills {table} ({reasons or f'none of {self.name} has it'})"
+
+    def not_recorded_tables(self) -> dict[str, str]:
+        return {t: why for t in self.filled() if (why := self.not_recorded(t)) is not None}
+
+    def select(self, table: str, engine: Any) -> str:
+        """The reference table's SELECT: its part's, the UNION ALL of its parts' (in the contract's
+        column order), or an empty SELECT of its columns where no part fills it."""
+        dialect = engine.dialect
+        parts = self.fillers(table)
+        if not parts:
+            return empty_select(table, dialect, self.parts[0].adapter.ids)
+        selects = [p.adapter.select(table, dialect, p.schema, p.layout(engine)) for p in parts]
+        if len(selects) == 1:
+            return selects[0]
+        q = dialect.identifier_preparer.quote_identifier
+        columns = ", ".join(q(c) for c in load_contract().tables[table].columns)
+        return "\nUNION ALL\n".join(f"SELECT {columns} FROM (\n{s}\n) part{i}" for i, s in enumerate(selects))
+
+    def adapt(self, sql: str, tables: Iterable[str], engine: Any) -> str:
+        """`sql` (over reference tables) with each table it reads as a CTE of the same name: its
+        parts' SELECT, or an empty one where no part fills it. A query that starts with its own
+        `WITH` keeps its CTEs after these."""
+        database = load_contract().of_database(self.database)
+        ctes = [f"{t} AS (\n{self.select(t, engine)}\n)" for t in tables if t in database]
+        if not ctes:
+            return sql
+        body = without_comments(sql)
+        match = _LEADING_WITH.match(body)
+        if match:
+            return "WITH " + ",\n".join(ctes) + ",\n" + body[match.end():]
+        return "WITH " + ",\n".join(ctes) + "\n" + body
+
+    def problems(self, engine: Any) -> list[str]:
+        """What the database lacks for the parts' adapters, in their own terms ("fivetran_zendesk needs
+        ticket_field_history.field_name (schema zendesk); the column is missing"). Optional tables
+        and columns are not required; an optional table without its declared columns is another
+        table of that name, read as absent."""
+        out = []
+        for part in self.parts:
+            adapter, layout = part.adapter, part.layout(engine)
+            unusable = adapter.unusable_tables(layout)
+            where = f" (schema {part.schema})" if part.schema else ""
+            for synced_table in adapter.every_synced_table:
+                if synced_table in unusable:
+                    continue
+                if synced_table not in layout:
+                    out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
+                    continue
+                optional = adapter.optional_columns.get(synced_table, {})
+                out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
+                           for c in adapter.synced.get(synced_table, ()) if c not in optional
+                           and c not in layout[synced_table])
+        return out
+
+    def missing_optional(self, engine: Any) -> dict[str, str]:
+        """What of the parts' optional tables and columns the database lacks, each with what it reads
+        as instead (named with its adapter where the stack has several parts)."""
+        out = {}
+        for part in self.parts:
+            prefix = f"{part.adapter.name}: " if len(self.parts) > 1 else ""
+            out.update({prefix + what: means for what, means in part.adapter.missing_optional(part.layout(engine)).items()})
+        return out
+
+    def reading(self, tables: Iterable[str]) -> tuple[Part, ...]:
+        """The parts that fill any of these reference tables (whose declarations speak for a KPI
+        that reads them: what they cannot give, approximate or break down)."""
+        filling = [part for table in set(tables) for part in self.fillers(table)]
+        return tuple(p for p in self.parts if any(p is f for f in filling))
+
+    def signal_not_recorded(self, signal: Any) -> str | None:
+        """Why the stack can never satisfy a tracking signal: no part fills its table, or every part
+        that fills it never records it."""
+        if (why := self.not_recorded(signal.table)) is not None:
+            return why
+        reasons = [p.adapter.signal_not_recorded(signal) for p in self.fillers(signal.table)]
+        return reasons[0] if all(reasons) else None
+
+    def signal_says(self, signal: Any) -> str:
+        """What a signal's absence means, in the terms of the part that fills its table."""
+        for part in self.fillers(signal.table):
+            if signal.name in part.adapter.signal_says:
+                return part.adapter.signal_says[signal.name]
+        return signal.says
+
+
+def single(adapter: Adapter, schema: str | None = None) -> Stack:
+    """The stack of one adapter that fills its database alone (the `adapter`/`schema` extra)."""
+    return Stack(adapter.database, (Part(adapter, schema),))
+
+
+def stack_of(database: str, declared: Any, owner: str) -> Stack:
+    """The stack a connection's extra declares (`adapters`: a list of {adapter, schema, tables}),
+    checked: each adapter exists and reads this database, each listed table is one it fills, and a
+    keyed table is filled by one part. `owner` names the connection in the errors."""
+    if not isinstance(declared, list) or not declared:
+        raise SourceConfigError(f"{owner}: extra adapters must be a list of {{\"adapter\": …, \"schema\": …}} objects")
+    contract = load_contract()
+    parts = []
+    for entry in declared:
+        if not isinstance(entry, dict) or not entry.get("adapter"):
+            raise SourceConfigError(f"{owner}: each entry of extra adapters needs an \"adapter\" name; got {entry!r}")
+        try:
+            adapter = load_adapter(str(entry["adapter"]))
+        except AdapterError as exc:
+            raise SourceConfigError(f"{owner}: {exc}") from exc
+        if adapter.database != database:
+            raise SourceConfigError(f"{owner}: adapter {adapter.name!r} reads a synced {adapter.database}, not the "
+                                    f"{database}")
+        only = None
+        if "tables" in entry:
+            only = frozenset(str(t) for t in entry["tables"] or ())
+            if foreign := sorted(only - set(adapter.tables)):
+                raise SourceConfigError(f"{owner}: {adapter.name} does not fill {', '.join(foreign)}; it fills "
+                                        f"{', '.join(adapter.tables)}")
+        parts.append(Part(adapter, entry.get("schema") or None, only))
+    stack = Stack(database, tuple(parts))
+    for table, fillers in stack.filled().items():
+        key = contract.tables[table].key
+        if len(fillers) > 1 and key:
+            names = " and ".join(p.adapter.name for p in fillers)
+            raise SourceConfigError(
+                f"{owner}: {table} is filled by {names}, but its rows have a key ({key}) that two connectors "
+                f"do not share: list {table} under \"tables\" of the one that should fill it")
+    return stack
