@@ -35,7 +35,7 @@ _TYPES: dict[str, Any] = {"bigint": BigInteger, "int64": BigInteger, "integer": 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}):(\d{2}):(\d{2})(\.\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^-?\d+$")
-_NUMBER = re.compile(r"^-?\d*\.\d+$")
+_NUMBER = re.compile(r"^-?(\d+\.\d*|\.\d+)$")  # "144." is a number to dbt's seed loader (agate) too
 
 
 def _render(value: Any, target: str) -> str:
@@ -194,6 +194,33 @@ def seeded_connection(engine_kind: str, postgres: Any, tmp_path: Path, monkeypat
     point(monkeypatch, **{other: other_url, database: url}, **{f"{database}_adapter": adapter,
                                                               f"{database}_schema": schema})
     return other_url, url, schema, loaded
+
+
+def seeded_stack(postgres: Any, tmp_path: Path, monkeypatch: Any, stack: dict[str, str],
+                 added: dict[str, list[str]] | None = None) -> tuple[str, str, dict[str, dict[str, int]]]:
+    """Several connectors' seeds in one PostgreSQL database, one schema each (named after the
+    connector), as a company's warehouse holds them, read as the CRM's stack (`stack`: connector ->
+    adapter, in that order), plus the test's added rows per connector; the helpdesk an empty
+    reference database. Returns (helpdesk url, warehouse url, rows loaded per connector and table)."""
+    import uuid
+
+    from crm_kpis.sources.connections import engine_for
+    from crm_kpis.tools.demo.loader import load_database
+    from tests.integration.adapter_helpers import point
+
+    url = postgres.create(f"stack_{uuid.uuid4().hex[:6]}")
+    engine = engine_for(url)
+    loaded = {}
+    for connector in stack:
+        loaded[connector] = load_seeds(engine, connector, connector)
+        with engine.begin() as conn:
+            for statement in (added or {}).get(connector, ()):
+                conn.execute(text(statement.format(**{t: f'"{connector}"."{t}"' for t in loaded[connector]})))
+    helpdesk_url = f"sqlite:///{tmp_path / 'helpdesk.db'}"
+    load_database(engine_for(helpdesk_url), "helpdesk", {})
+    point(monkeypatch, crm=url, helpdesk=helpdesk_url,
+          crm_adapters=[{"adapter": adapter, "schema": connector} for connector, adapter in stack.items()])
+    return helpdesk_url, url, loaded
 
 
 def checked(seeded: tuple[str, str, str | None, dict[str, int]], adapter: str, database: str, capsys: Any) -> str:
