@@ -47,7 +47,7 @@ def assert_same_through_the_adapter(reference: dict, adapted: dict, period: Repo
     """Every covered KPI equal to 1e-9 (value, numerator, denominator); the others n/a with the
     adapter's reason. Returns the number of values compared."""
     status = {kpi: s for kpi, _, s, _ in coverage(load_adapter(adapter))}
-    hidden = set(load_adapter(adapter).breakdowns_not_recorded)
+    hidden = set(load_adapter(adapter).breakdowns_not_recorded)  # the layouts the demo writes have every optional table
     compared = 0
     for key in sorted(set(reference) | set(adapted)):
         kpi = key[0]

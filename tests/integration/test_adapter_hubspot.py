@@ -2,7 +2,7 @@
 reopened after it was won, a stage written twice in deal_stage, deleted deal, contact and company,
 a company that is no customer, a note before the first email (a first contact, not a sales
 activity), a task engagement, a call on two deals, an amount synced as text, text ids; no
-`rep_team` breakdown (owners' teams are not read). The differential test against the demo business
+`rep_team` breakdown (no owner_team or team is synced there: left out, not "unknown"). The differential test against the demo business
 is tests/integration/test_adapters_differential.py (and on the servers, tests/servers)."""
 
 from __future__ import annotations

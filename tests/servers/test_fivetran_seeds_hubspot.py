@@ -77,3 +77,13 @@ def test_the_seeds_and_the_added_call_worked_out_by_hand(seeded):
     # no company has a customer lifecycle date: no customer, said so
     assert mar_sales["sales.new_customers"][0] is None
     assert mar_sales["sales.new_customers"][3] == "not tracked: no rows in customers"
+
+
+def test_owners_teams_give_the_rep_team_breakdown(seeded):
+    # owner_team: 35252170 in team_01 (6789, primary); 40706000 in team_02 (1234, primary) and team_03
+    # (9999, secondary): his primary one. Of the 39 deals open at the end of October 2020, 14 are
+    # 35252170's, 2 are 40706000's, 1 is 37790786's (an owner in no team) and 22 have no owner.
+    sales = values(ReportPeriod.parse("monthly", "2020-10"), "sales")
+    by_team = {k[2]: v[0] for k, v in sales.items() if k[0] == "sales.open_opportunities" and k[1] == "rep_team"}
+    assert by_team == {"team_01": 14, "team_02": 2, "unknown": 1 + 22}
+    assert sum(by_team.values()) == sales[("sales.open_opportunities", "", "")][0] == 39

@@ -55,6 +55,8 @@ class OptionalTable:
 
     why: str
     columns: dict[str, str]
+    #: breakdowns that need it: absent, they are left out (every row would be "unknown")
+    breakdowns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,17 @@ class Adapter:
         stamped = self.synced_at.tables if self.synced_at else ()
         return (*self.every_synced_table, *(t for t in stamped if t not in self.every_synced_table))
 
+    def hidden_breakdowns(self, layout: Layout | None) -> dict[str, str]:
+        """The breakdowns this layout cannot give (dimension -> why): those it never records, and
+        those whose optional table the database lacks (all of them where `layout` is None: the
+        declaration alone)."""
+        out = dict(self.breakdowns_not_recorded)
+        unusable = self.unusable_tables(layout) if layout is not None else {
+            t: o.why for t, o in self.optional_tables.items()}
+        out.update({dim: why for t, why in unusable.items() for dim in self.optional_tables[t].breakdowns
+                    if t in self.optional_tables})
+        return out
+
     def unusable_tables(self, layout: Layout) -> dict[str, str]:
         """The optional tables the database does not have in the declared shape, with why: absent,
         or a table of that name without the declared columns (Salesforce's `opportunity_history`
@@ -254,7 +267,8 @@ def load_adapter(name: str) -> Adapter:
         approximations=dict(raw.get("approximations") or {}),
         optional_columns={t: {str(c): str(v) for c, v in cols.items()}
                           for t, cols in (raw.get("optional_columns") or {}).items()},
-        optional_tables={t: OptionalTable(why=str(o["why"]), columns={str(c): str(k) for c, k in o["columns"].items()})
+        optional_tables={t: OptionalTable(why=str(o["why"]), columns={str(c): str(k) for c, k in o["columns"].items()},
+                                          breakdowns=tuple(o.get("breakdowns") or ()))
                          for t, o in (raw.get("optional_tables") or {}).items()},
         synced_at=SyncedAt(str(raw["synced_at"]["column"]), tuple(raw["synced_at"]["tables"]))
         if raw.get("synced_at") else None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from crm_kpis.kpis import REGISTRY, KpiValue
 from crm_kpis.sources.adapters import Adapter
-from crm_kpis.sources.connections import SOURCE_DATABASES, source_settings
+from crm_kpis.sources.connections import SOURCE_DATABASES, engine_for, source_settings
 from crm_kpis.sources.contract import load_contract, tables_read
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.stack import Stack, single
@@ -87,9 +87,16 @@ def coverage_table(layout: Adapter | Stack) -> str:
     rows = coverage(stack)
     counts = {s: sum(r[2] == s for r in rows) for s in (COMPUTED, APPROXIMATED, PARTIAL, NOT_RECORDED)}
     hidden = {d: why for p in stack.parts for d, why in p.adapter.breakdowns_not_recorded.items()}
+    without: dict[str, list[str]] = {}
+    for part in stack.parts:
+        for t, o in part.adapter.optional_tables.items():
+            for d in o.breakdowns:
+                without.setdefault(d, []).append(t)
     head = (f"**{stack.name}** ({stack.title}, fills the {stack.database} connection): "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" of {len(rows)} KPIs."
-            + "".join(f" No `{d}` breakdown: {why}." for d, why in hidden.items()) + "\n\n")
+            + "".join(f" No `{d}` breakdown: {why}." for d, why in hidden.items())
+            + "".join(f" No `{d}` breakdown where {' or '.join(t)} is not synced." for d, t in without.items())
+            + "\n\n")
     lines = ["| KPI | | status | why |", "|---|---|---|---|"]
     lines += [f"| {name} | `{kpi_id}` | {status} | {why} |" for kpi_id, name, status, why in rows]
     return head + "\n".join(lines) + "\n"
@@ -102,10 +109,11 @@ def stacks_read(definition: Any) -> list[Stack]:
 
 
 def hidden_breakdowns(definition: Any) -> set[str]:
-    """The breakdowns that the parts filling what a KPI reads cannot give."""
+    """The breakdowns that the parts filling what a KPI reads cannot give in their databases."""
     read = tables_of(definition)
-    return {dim for stack in stacks_read(definition) for p in stack.reading(read)
-            for dim in p.adapter.breakdowns_not_recorded}
+    conn_ids = sorted({EXTRACTS[name].conn_id for name in definition.inputs})
+    return {dim for c in conn_ids if (stack := source_settings(c).stack) is not None
+            for dim in stack.hidden_breakdowns(read, engine_for(c))}
 
 
 def without_unrecorded_breakdowns(values: list[KpiValue], definitions: list[Any]) -> list[KpiValue]:

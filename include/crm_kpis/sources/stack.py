@@ -156,6 +156,10 @@ class Stack:
         filling = [part for table in set(tables) for part in self.fillers(table)]
         return tuple(p for p in self.parts if any(p is f for f in filling))
 
+    def hidden_breakdowns(self, tables: Iterable[str], engine: Any) -> set[str]:
+        """The breakdowns that the parts filling these tables cannot give in this database."""
+        return {dim for p in self.reading(tables) for dim in p.adapter.hidden_breakdowns(p.layout(engine))}
+
     def signal_not_recorded(self, signal: Any) -> str | None:
         """Why the stack can never satisfy a tracking signal: no part fills its table, or every part
         that fills it never records it."""

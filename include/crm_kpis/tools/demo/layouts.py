@@ -187,12 +187,18 @@ CONTACT_ID_OFFSET, ENGAGEMENT_ID_OFFSET = 50_000_000, 90_000_000
 
 
 def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The reference CRM tables a HubSpot portal keeps, as Fivetran's HubSpot tables (owners'
-    teams are not written: the adapter does not read them)."""
+    """The reference CRM tables a HubSpot portal keeps, as Fivetran's HubSpot tables (each owner in
+    his team, as his primary one)."""
     reps, customers, leads, opps, stages, acts = (
         crm[t] for t in ("sales_reps", "customers", "leads", "opportunities", "opportunity_stage_history",
                          "sales_activities"))
     owner = pd.DataFrame({"owner_id": reps["rep_id"], "first_name": reps["name"], "email": None})
+    names = sorted(reps["team"].dropna().unique())
+    team = pd.DataFrame({"id": range(1, len(names) + 1), "name": names, "_fivetran_deleted": False})
+    in_team = reps[reps["team"].notna()]
+    team_id = dict(zip(names, team["id"], strict=True))
+    owner_team = pd.DataFrame({"owner_id": in_team["rep_id"], "team_id": in_team["team"].map(team_id),
+                               "is_team_primary": True, "_fivetran_deleted": False})
     company = pd.DataFrame({
         "id": customers["customer_id"], "is_deleted": False, "property_createdate": customers["created_at"],
         "property_numberofemployees": customers["segment"].map(HEADCOUNT).astype("Int64"),
@@ -228,7 +234,7 @@ def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                                        "contact_id": on_lead["lead_id"].astype("int64") + CONTACT_ID_OFFSET})
     engagement_deal = pd.DataFrame({"engagement_id": on_deal["activity_id"] + ENGAGEMENT_ID_OFFSET,
                                     "deal_id": on_deal["opportunity_id"].astype("int64")})
-    return {"owner": owner, "company": company, "contact": contact, "deal": deal, "deal_company": deal_company,
+    return {"owner": owner, "owner_team": owner_team, "team": team, "company": company, "contact": contact, "deal": deal, "deal_company": deal_company,
             "deal_stage": deal_stage, "deal_pipeline_stage": HUBSPOT_STAGES.copy(), "engagement": engagement,
             "engagement_contact": engagement_contact, "engagement_deal": engagement_deal, **by_type}
 
@@ -245,7 +251,7 @@ KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": 
         "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
                                 "user_role", "company", "contact", "engagement")},
-        "owner": ("owner_id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
+        "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
         "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",),
         **{f"engagement_{kind}": ("engagement_id",) for kind in ("call", "email", "meeting")}}
 #: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
