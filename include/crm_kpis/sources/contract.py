@@ -117,6 +117,42 @@ def main_table(sql_name: str) -> str | None:
     return None
 
 
+_LEFT_JOIN = re.compile(r"\bLEFT\s+(?:OUTER\s+)?JOIN\s+([A-Za-z_]\w*)\s+(?:AS\s+)?([A-Za-z_]\w*)", re.IGNORECASE)
+_QUALIFIED = re.compile(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\s+AS\s+([A-Za-z_]\w*))?", re.IGNORECASE)
+
+
+def _outer_select_list(sql: str) -> str:
+    """The select list of a SQL file's outermost SELECT (the one whose FROM is at depth 0)."""
+    for match in re.finditer(r"\bFROM\b", sql, re.IGNORECASE):
+        before = sql[:match.start()]
+        if before.count("(") == before.count(")"):
+            start = max((m.end() for m in re.finditer(r"\bSELECT\b", before, re.IGNORECASE)
+                         if before[:m.start()].count("(") == before[:m.start()].count(")")), default=0)
+            return before[start:]
+    return ""
+
+
+@lru_cache(maxsize=128)
+def lookups(sql_name: str) -> dict[str, frozenset[str]]:
+    """The tables a SQL file only LEFT JOINs (never reads otherwise), each with the output columns it
+    gives (`r.team AS rep_team` -> sales_reps: {rep_team}): a lookup whose outputs are only a KPI's
+    breakdown dimensions is not an input the KPI needs, only its breakdown's labels."""
+    sql = _sql_text(sql_name)
+    aliases = {alias: table for table, alias in _LEFT_JOIN.findall(sql)}
+    only_joined = {t for t in aliases.values()
+                   if len([n for n in _FROM.findall(sql) if n == t]) == len([a for a, x in aliases.items() if x == t])}
+    outputs: dict[str, set[str]] = {t: set() for t in only_joined}
+    for alias, column, name in _QUALIFIED.findall(_outer_select_list(sql)):
+        if aliases.get(alias) in outputs:
+            outputs[aliases[alias]].add(name or column)
+    return {t: frozenset(o) for t, o in outputs.items()}
+
+
+def breakdown_lookups(sql_name: str, dimensions: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """The lookups of a SQL file that give only breakdown labels (table -> the dimensions it gives)."""
+    return {t: out for t, out in lookups(sql_name).items() if out and out <= set(dimensions)}
+
+
 @lru_cache(maxsize=128)
 def tables_read(sql_name: str) -> tuple[str, ...]:
     """The reference tables a SQL file reads (its FROM and JOIN names that the contract knows)."""

@@ -12,7 +12,7 @@ from typing import Any
 from crm_kpis.kpis import REGISTRY, KpiValue
 from crm_kpis.sources.adapters import Adapter
 from crm_kpis.sources.connections import SOURCE_DATABASES, engine_for, source_settings
-from crm_kpis.sources.contract import load_contract, tables_read
+from crm_kpis.sources.contract import breakdown_lookups, load_contract, tables_read
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.stack import Stack, single
 
@@ -28,6 +28,22 @@ def tables_of(kpi: Any) -> set[str]:
     return {t for name in kpi.inputs for t in tables_read(EXTRACTS[name].sql)}
 
 
+def labels_of(kpi: Any) -> dict[str, set[str]]:
+    """The tables a KPI's extracts join only for breakdown labels (table -> the KPI's dimensions they
+    label): without them the KPI is still right, only those breakdowns are not given. (An extract
+    serves several KPIs: a label one KPI does not break down by is no input of it either.)"""
+    dimensions = tuple(sorted({d for k in REGISTRY.values() for d in k.breakdowns}))
+    labels: dict[str, set[str]] = {}
+    needed: set[str] = set()
+    for name in kpi.inputs:
+        sql = EXTRACTS[name].sql
+        lookups = breakdown_lookups(sql, dimensions)
+        needed |= {t for t in tables_read(sql) if t not in lookups}
+        for table, dims in lookups.items():
+            labels.setdefault(table, set()).update(dims & set(kpi.breakdowns))
+    return {t: dims for t, dims in labels.items() if t not in needed}
+
+
 def not_recorded_reason(stack: Stack, kpi: Any) -> tuple[str, str] | None:
     """(status, why) of a KPI that the stack cannot give in full: n/a when it reads a table no part
     fills (unless that table is only the KPI's optional, `partial`, input) or when an adapter that
@@ -38,7 +54,7 @@ def not_recorded_reason(stack: Stack, kpi: Any) -> tuple[str, str] | None:
         if kpi.id in part.adapter.kpis_not_recorded:
             return NOT_RECORDED, part.adapter.kpis_not_recorded[kpi.id]
     contract = load_contract()
-    optional = {contract.signals[s].table for s in kpi.partial}
+    optional = {contract.signals[s].table for s in kpi.partial} | set(labels_of(kpi))
     database = contract.of_database(stack.database)
     missing = [why for t in sorted(read & set(database)) if t not in optional
                and (why := stack.not_recorded(t)) is not None]
@@ -109,11 +125,18 @@ def stacks_read(definition: Any) -> list[Stack]:
 
 
 def hidden_breakdowns(definition: Any) -> set[str]:
-    """The breakdowns that the parts filling what a KPI reads cannot give in their databases."""
-    read = tables_of(definition)
-    conn_ids = sorted({EXTRACTS[name].conn_id for name in definition.inputs})
-    return {dim for c in conn_ids if (stack := source_settings(c).stack) is not None
-            for dim in stack.hidden_breakdowns(read, engine_for(c))}
+    """The breakdowns a KPI cannot give through its connections' stacks: those the parts filling
+    what it reads cannot give in their databases, and those labelled by a table no part fills."""
+    read, labels = tables_of(definition), labels_of(definition)
+    hidden: set[str] = set()
+    for conn_id in sorted({EXTRACTS[name].conn_id for name in definition.inputs}):
+        stack = source_settings(conn_id).stack
+        if stack is None:
+            continue
+        hidden |= stack.hidden_breakdowns(read, engine_for(conn_id))
+        hidden |= {dim for table, dims in labels.items() if stack.not_recorded(table) is not None
+                   and table in load_contract().of_database(stack.database) for dim in dims}
+    return hidden
 
 
 def without_unrecorded_breakdowns(values: list[KpiValue], definitions: list[Any]) -> list[KpiValue]:
