@@ -196,12 +196,13 @@ def seeded_connection(engine_kind: str, postgres: Any, tmp_path: Path, monkeypat
     return other_url, url, schema, loaded
 
 
-def seeded_stack(postgres: Any, tmp_path: Path, monkeypatch: Any, stack: dict[str, str],
+def seeded_stack(postgres: Any, tmp_path: Path, monkeypatch: Any, stack: dict[str, str | dict[str, Any]],
                  added: dict[str, list[str]] | None = None) -> tuple[str, str, dict[str, dict[str, int]]]:
     """Several connectors' seeds in one PostgreSQL database, one schema each (named after the
     connector), as a company's warehouse holds them, read as the CRM's stack (`stack`: connector ->
     adapter, in that order), plus the test's added rows per connector; the helpdesk an empty
-    reference database. Returns (helpdesk url, warehouse url, rows loaded per connector and table)."""
+    reference database; a connector's entry may be the stack's own ({"adapter": …, "tables": […]}).
+    Returns (helpdesk url, warehouse url, rows loaded per connector and table)."""
     import uuid
 
     from crm_kpis.sources.connections import engine_for
@@ -219,7 +220,8 @@ def seeded_stack(postgres: Any, tmp_path: Path, monkeypatch: Any, stack: dict[st
     helpdesk_url = f"sqlite:///{tmp_path / 'helpdesk.db'}"
     load_database(engine_for(helpdesk_url), "helpdesk", {})
     point(monkeypatch, crm=url, helpdesk=helpdesk_url,
-          crm_adapters=[{"adapter": adapter, "schema": connector} for connector, adapter in stack.items()])
+          crm_adapters=[{**({"adapter": entry} if isinstance(entry, str) else entry), "schema": connector}
+                        for connector, entry in stack.items()])
     return helpdesk_url, url, loaded
 
 

@@ -1,8 +1,8 @@
 """Conformance of the ad networks' adapters (`fivetran_google_ads`, `fivetran_facebook_ads`) with
 Fivetran's own test data for its Google Ads and Facebook Ads packages (`../shared/data/fivetran/`,
 seeds as shipped, typed as their integration-test projects type them), on SQLite and PostgreSQL;
-then the stack they are meant for: HubSpot, Google Ads and Facebook Ads synced into one PostgreSQL
-warehouse, one schema each, read as one CRM.
+then the stack they are meant for: HubSpot, Stripe, Google Ads and Facebook Ads synced into one
+PostgreSQL warehouse, one schema each, read as one CRM.
 
 The seeds' spend, by hand (Google Ads: `campaign_stats.cost_micros` of its one campaign, a SEARCH
 campaign, one row per day, device and network; Facebook Ads: `basic_ad.spend` per ad and day):
@@ -21,6 +21,7 @@ from crm_kpis.periods import ReportPeriod
 from crm_kpis.sources.check_command import main
 from tests.fivetran_seeds import checked, seeded_connection, seeded_stack
 from tests.integration.adapter_helpers import values
+from tests.servers.test_fivetran_seeds_stripe import ADDED as STRIPE_ADDED
 
 GOOGLE_JANUARY = (28_190_000 + 23_720_000 + 33_470_000 + 3_250_000 + 2_300_000 + 1_690_000 + 2_520_000) / 1e6
 GOOGLE_FEBRUARY = (36_150_000 + 24_570_000 + 22_590_000 + 16_520_000 + 18_400_000 + 0 + 2_590_000 + 4_720_000
@@ -67,9 +68,14 @@ def test_facebook_ads_seeds_pass_the_check_and_give_their_spend_by_hand(engine_k
     assert spend("2021-01")[""][0] == 0  # tracked (spend before), none this month: zero, not n/a
 
 
-STACK = {"hubspot": "fivetran_hubspot", "google_ads": "fivetran_google_ads", "facebook_ads": "fivetran_facebook_ads"}
-#: a Facebook ad's spend in February 2021, beside Google's: the month's spend is both networks'
-ADDED = {"facebook_ads": ["INSERT INTO {basic_ad} (ad_id, date, account_id, impressions, inline_link_clicks, spend, "
+#: HubSpot for leads, deals and reps; Stripe for the billing (it takes customers from HubSpot, whose
+#: companies Stripe's orders do not name); both ad networks for spend
+STACK = {"hubspot": "fivetran_hubspot",
+         "stripe": {"adapter": "fivetran_stripe", "tables": ["orders", "customers", "subscriptions"]},
+         "google_ads": "fivetran_google_ads", "facebook_ads": "fivetran_facebook_ads"}
+#: a Facebook ad's spend in February 2021, beside Google's: the month's spend is both networks';
+#: Stripe's added charges and subscription (tests/servers/test_fivetran_seeds_stripe.py)
+ADDED = {"stripe": STRIPE_ADDED, "facebook_ads": ["INSERT INTO {basic_ad} (ad_id, date, account_id, impressions, inline_link_clicks, spend, "
                           "reach) VALUES (6215293456071, '2021-02-10', 1700252260223815, 100, 1, 10.25, 90)"]}
 
 
@@ -79,13 +85,14 @@ def test_a_composed_stack_reads_each_table_from_its_connector(postgres, tmp_path
     code = main(["check"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "adapter fivetran_hubspot + fivetran_google_ads + fivetran_facebook_ads, schemas hubspot, google_ads, " \
-           "facebook_ads" in out, out
+    assert "adapter fivetran_hubspot + fivetran_stripe + fivetran_google_ads + fivetran_facebook_ads, schemas " \
+           "hubspot, stripe, google_ads, facebook_ads" in out, out
     # which connector fills each table, and what none fills, in the adapters' own terms
     assert "  marketing_spend: fivetran_google_ads (schema google_ads) + fivetran_facebook_ads (schema " \
            "facebook_ads)" in out, out
     assert "  leads: fivetran_hubspot (schema hubspot)" in out, out
-    assert "  orders: nothing: no synced connector fills orders (fivetran_hubspot: HubSpot deals are not orders" in out
+    assert "  orders: fivetran_stripe (schema stripe)" in out and "  customers: fivetran_stripe (schema stripe)" in out
+    assert "  web_traffic: nothing: no synced connector fills web_traffic (fivetran_hubspot: no web analytics" in out
     assert "    marketing.spend: approximated" in out, out
 
     february = spend("2021-02")
@@ -96,6 +103,11 @@ def test_a_composed_stack_reads_each_table_from_its_connector(postgres, tmp_path
     # HubSpot's leads as its own seeds test has them (March 2021: 2, the merged contacts left out)
     march = values(ReportPeriod.parse("monthly", "2021-03"), "marketing")
     assert march[("marketing.leads_created", "", "")][0] == 2
-    # CAC: spend is there now, but HubSpot's companies have no customer lifecycle date: n/a, said so
+    # CAC: both networks' spend over Stripe's 6 new customers of February
     cac = values(ReportPeriod.parse("monthly", "2021-02"), "marketing")[("marketing.cac", "", "")]
-    assert cac[0] is None and cac[3] == "not tracked: no rows in customers", cac
+    assert cac[0] == pytest.approx((GOOGLE_FEBRUARY + 10.25) / 6, abs=1e-9), cac
+    # the monthly executive report's headline, from four connectors: revenue and MRR (Stripe), the
+    # win rate (HubSpot), CAC (the ad networks over Stripe's customers)
+    sales = {k[0]: v for k, v in values(ReportPeriod.parse("monthly", "2021-02"), "sales").items() if k[1] == ""}
+    assert sales["sales.revenue"][0] == pytest.approx(100.00 + 50.00 * 4000 / 5000 + 13.80, abs=1e-9)
+    assert sales["sales.mrr"][0] == pytest.approx(3000.0, abs=1e-9)

@@ -82,10 +82,24 @@ def test_the_extra_gives_the_stack_or_the_one_adapter_never_both(monkeypatch, tm
         source_settings(CRM_CONN_ID)
 
 
-def test_the_readme_has_the_coverage_of_hubspot_with_both_ad_networks():
+def test_the_readme_has_the_coverage_of_hubspot_with_stripe_and_both_ad_networks():
     from crm_kpis.paths import PROJECT_DIR
     from crm_kpis.sources.coverage import coverage_table
 
-    table = coverage_table(stack_of("crm", [{"adapter": "fivetran_hubspot"}, {"adapter": "fivetran_google_ads"},
-                                            {"adapter": "fivetran_facebook_ads"}], "readme"))
+    table = coverage_table(stack_of("crm", [{"adapter": "fivetran_hubspot"},
+                                            {"adapter": "fivetran_stripe", "tables": ["orders", "customers", "subscriptions"]},
+                                            {"adapter": "fivetran_google_ads"}, {"adapter": "fivetran_facebook_ads"}],
+                                    "readme"))
     assert table in (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_stack_whose_connectors_type_ids_differently_reads_every_id_as_text():
+    # HubSpot numbers its ids, Stripe names them (cus_…): an order's customer and a deal's rep join
+    # across the two only if both sides are text
+    stack = stack_of("crm", [{"adapter": "fivetran_hubspot"}, {"adapter": "fivetran_stripe",
+                                                                "tables": ["orders", "customers", "subscriptions"]}], "t")
+    assert stack.ids == "text"
+    reps = stack.select("sales_reps", create_engine("sqlite://"))
+    assert reps.startswith('SELECT CAST("rep_id" AS TEXT) AS "rep_id", "name", "team" FROM (')
+    assert stack.select("campaigns", create_engine("sqlite://")).startswith('SELECT NULL AS "campaign_id"')
+    assert stack_of("crm", [{"adapter": "fivetran_hubspot"}], "t").ids == "bigint"

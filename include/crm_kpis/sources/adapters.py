@@ -153,7 +153,7 @@ class Adapter:
             "null": lambda kind: typed_null(kind, dialect, self.ids), "day": lambda column: day_of(column, dialect),
             "case": case_of, "segment": segment_of, "as_id": lambda column: as_id(column, dialect, self.ids),
             "as_text": lambda column: f"CAST({column} AS {'CHAR' if dialect.name == 'mysql' else 'TEXT'})",
-            "concat": lambda *parts: concat_of(parts, dialect),
+            "concat": lambda *parts: concat_of(parts, dialect), "number": number_of,
         }
         # `{{ part('engagement_times') }}`: a SELECT that several files share, from `_<name>.sql`
         context["part"] = lambda name: self._render(f"_{name}.sql", context)
@@ -368,6 +368,14 @@ def segment_of(column: str) -> str:
     return f"CASE WHEN {column} IS NULL THEN NULL {bands} ELSE 'enterprise' END"
 
 
+def number_of(key: str, numbers: dict[str, str], default: str) -> str:
+    """`{{ number('c.currency', mappings.minor_units, 100) }}`: a declared number looked up by the
+    key's lower case (a currency's minor units per unit: cents 100, yen 1, fils 1000), else
+    `default`; the numbers are the declaration's, never text from the data."""
+    whens = " ".join(f"WHEN {_literal(k.lower())} THEN {float(v)!r}" for k, v in numbers.items())
+    return f"CASE LOWER({key}) {whens} ELSE {float(default)!r} END"
+
+
 def concat_of(parts: tuple[str, ...], dialect: Any) -> str:
     """`{{ concat("';'", 'w.ids', "';'") }}`: text joined on every dialect (MySQL's `||` is OR)."""
     return f"CONCAT({', '.join(parts)})" if dialect.name == "mysql" else "(" + " || ".join(parts) + ")"
@@ -387,11 +395,16 @@ def day_of(column: str, dialect: Any) -> str:
     return f"CAST({column} AS DATE)" if dialect.name == "postgresql" else f"DATE({column})"
 
 
+def typed_as(value: str, kind: str, dialect: Any, ids: str) -> str:
+    """A value cast to a contract type for the dialect (SQLite compares either way: as it is)."""
+    casts = _CASTS.get(dialect.name)
+    return f"CAST({value} AS {casts[f'id:{ids}' if kind == 'id' else kind]})" if casts else value
+
+
 def typed_null(kind: str, dialect: Any, ids: str) -> str:
     """`{{ null('timestamp') }}` in an adapter's SQL: a NULL of a contract type, cast for the dialect
     (a column the layout does not record, which the extracts still compare or join)."""
-    casts = _CASTS.get(dialect.name)
-    return f"CAST(NULL AS {casts[f'id:{ids}' if kind == 'id' else kind]})" if casts else "NULL"
+    return typed_as("NULL", kind, dialect, ids)
 
 
 def empty_select(table: str, dialect: Any, ids: str) -> str:

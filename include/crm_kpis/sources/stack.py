@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from crm_kpis.sources.adapters import Adapter, Layout, empty_select, load_adapter, synced_layout
+from crm_kpis.sources.adapters import Adapter, Layout, empty_select, load_adapter, synced_layout, typed_as
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.errors import AdapterError, SourceConfigError
 from crm_kpis.sources.sql_files import without_comments
@@ -91,19 +91,37 @@ class Stack:
     def not_recorded_tables(self) -> dict[str, str]:
         return {t: why for t in self.filled() if (why := self.not_recorded(t)) is not None}
 
+    @property
+    def ids(self) -> str:
+        """How the stack's ids are typed: its parts' way where they agree; text where one connector
+        numbers its ids and another names them (Stripe's `cus_…` beside HubSpot's integers), so that
+        a join between two connectors' tables compares like with like."""
+        kinds = {p.adapter.ids for p in self.parts}
+        return kinds.pop() if len(kinds) == 1 else "text"
+
     def select(self, table: str, engine: Any) -> str:
         """The reference table's SELECT: its part's, the UNION ALL of its parts' (in the contract's
-        column order), or an empty SELECT of its columns where no part fills it."""
+        column order), or an empty SELECT of its columns where no part fills it; its ids as text
+        where the parts type their ids differently."""
         dialect = engine.dialect
         parts = self.fillers(table)
         if not parts:
-            return empty_select(table, dialect, self.parts[0].adapter.ids)
+            return empty_select(table, dialect, self.ids)
         selects = [p.adapter.select(table, dialect, p.schema, p.layout(engine)) for p in parts]
-        if len(selects) == 1:
+        columns = load_contract().tables[table].columns
+        retyped = [p.adapter.ids != self.ids for p in parts]
+        if len(selects) == 1 and not retyped[0]:
             return selects[0]
         q = dialect.identifier_preparer.quote_identifier
-        columns = ", ".join(q(c) for c in load_contract().tables[table].columns)
-        return "\nUNION ALL\n".join(f"SELECT {columns} FROM (\n{s}\n) part{i}" for i, s in enumerate(selects))
+
+        def as_id(column: str) -> str:  # SQLite too: an integer never equals its text there
+            return f"CAST({column} AS TEXT)" if dialect.name == "sqlite" else typed_as(column, "id", dialect, self.ids)
+
+        def listed(retype: bool) -> str:
+            return ", ".join(f"{as_id(q(c))} AS {q(c)}" if retype and spec.type == "id" else q(c)
+                             for c, spec in columns.items())
+        return "\nUNION ALL\n".join(f"SELECT {listed(r)} FROM (\n{s}\n) part{i}"
+                                     for i, (s, r) in enumerate(zip(selects, retyped, strict=True)))
 
     def adapt(self, sql: str, tables: Iterable[str], engine: Any) -> str:
         """`sql` (over reference tables) with each table it reads as a CTE of the same name: its
