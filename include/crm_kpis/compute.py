@@ -17,11 +17,11 @@ from crm_kpis.kpis.base import Inputs
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.sources.adapters import one_inspection
 from crm_kpis.sources.connections import engine_for, source_settings
-from crm_kpis.sources.contract import load_contract
+from crm_kpis.sources.contract import load_contract, tables_read
 from crm_kpis.sources.contract_checks import signal_present
 from crm_kpis.sources.coverage import not_recorded_kpis, without_unrecorded_breakdowns
 from crm_kpis.sources.extracts import EXTRACTS
-from crm_kpis.sources.loading import load_extracts, verify_sources
+from crm_kpis.sources.loading import broken_sources, load_extracts
 from crm_kpis.sources.sql_files import bind_values
 from crm_kpis.sources.sync_progress import stack_last_sync
 
@@ -55,6 +55,8 @@ class AreaResult:
     latest_sync_ts: datetime | None = None
     #: the newest record read from the sources that do not stamp their syncs (the freshness check's)
     latest_unsynced_ts: datetime | None = None
+    #: sources that lack what the extracts read (source -> why): their KPIs are n/a this run
+    broken: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         """What the task logs and returns through XCom: counts only."""
@@ -125,18 +127,22 @@ def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFra
     return values
 
 
-def untracked_signals(signals: set[str], period: ReportPeriod) -> dict[str, str]:
+def untracked_signals(signals: set[str], period: ReportPeriod, unreadable: dict[str, str] | None = None) -> dict[str, str]:
     """The tracking signals with no row in their source before the period's end (name → reason).
 
     Through a connection's adapter: a signal its synced layout never records is untracked with the
     adapter's reason, without a query; another is asked of the adapted tables, and its absence said
-    in the adapter's terms where it has them.
+    in the adapter's terms where it has them. A signal on a table a broken source cannot give
+    (`unreadable`: table -> why) is untracked with that reason, without a query.
     """
     contract = load_contract()
     out = {}
     sources: dict[str, tuple[Any, dict[str, Any], Any]] = {}  # per connection: engine, bound period, settings
     for name in sorted(signals):
         signal = contract.signals[name]
+        if unreadable and signal.table in unreadable:
+            out[name] = unreadable[signal.table]
+            continue
         conn_id = contract.tables[signal.table].conn_id
         if conn_id not in sources:
             engine, source = engine_for(conn_id), source_settings(conn_id)
@@ -170,13 +176,21 @@ def compute_area(area: str, period: ReportPeriod) -> AreaResult:
 
 def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
     definitions = kpis_for(area, period.grain)
-    needed = {name for d in definitions for name in d.inputs}
-    verify_sources(needed)
+    broken = broken_sources({name for d in definitions for name in d.inputs})
+    # a broken source's tables: every extract that reads one is not run, and its KPIs are n/a
+    unreadable = {t: b.reason for b in broken for t in sorted(b.tables)}
+    blocked = {name for name in EXTRACTS if set(tables_read(EXTRACTS[name].sql)) & set(unreadable)}
+    cannot = {d.id: "; ".join(dict.fromkeys(unreadable[t] for n in d.inputs if n in blocked
+                                            for t in tables_read(EXTRACTS[n].sql) if t in unreadable))
+              for d in definitions if set(d.inputs) & blocked}
+    computable = [d for d in definitions if d.id not in cannot]
+    needed = {name for d in computable for name in d.inputs}
     loaded = load_extracts(needed, period)
-    untracked = untracked_signals({s for d in definitions for s in (*d.tracked, *d.partial)}, period)
+    untracked = untracked_signals({s for d in computable for s in (*d.tracked, *d.partial)}, period, unreadable)
     models: dict[str, Any] = {}
     values = without_unrecorded_breakdowns(
-        compute_frames(area, period, loaded.frames, untracked, models, not_recorded_kpis(definitions)), definitions)
+        compute_frames(area, period, loaded.frames, untracked, models,
+                       {**not_recorded_kpis(computable), **cannot}), definitions)
     # freshness: a source that stamps its syncs by its last sync (the stalest, when several do); the
     # others by their newest record
     stamps = sync_stamps({EXTRACTS[n].conn_id for n in needed})
@@ -185,7 +199,7 @@ def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
                         untracked, loaded.extremes, models, min(synced) if synced else None,
-                        _latest_timestamp(unstamped, period.utc_end))
+                        _latest_timestamp(unstamped, period.utc_end), {b.source: b.reason for b in broken})
     summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
              summary["kpis"], summary["values"], summary["rows_read"], summary["rows_rejected"])

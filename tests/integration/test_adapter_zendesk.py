@@ -25,7 +25,6 @@ from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.sources.adapters import load_adapter
 from crm_kpis.sources.coverage import coverage_table
-from crm_kpis.sources.errors import ContractError
 from tests.integration.adapter_helpers import hand_made_source, point, values
 
 ADAPTER = "fivetran_zendesk"
@@ -128,8 +127,11 @@ def test_the_hand_made_zendesk_worked_out_by_hand(hand_made):
 def test_a_missing_synced_column_is_named_in_the_adapters_terms(hand_made):
     with sqlite3.connect(hand_made) as conn:
         conn.execute("ALTER TABLE ticket_field_history DROP COLUMN field_name")
-    with pytest.raises(ContractError, match=r"fivetran_zendesk needs ticket_field_history\.field_name"):
-        compute_area("operations", ReportPeriod.parse("monthly", "2026-10"))
+    result = compute_area("operations", ReportPeriod.parse("monthly", "2026-10"))
+    why = "fivetran_zendesk needs ticket_field_history.field_name; the column is missing"
+    assert result.broken == {"helpdesk_db: fivetran_zendesk": f"helpdesk_db: fivetran_zendesk cannot be read ({why})"}
+    notes = {v.kpi_id: v.note for v in result.values if v.dimension == ""}
+    assert notes["operations.tickets_created"] == f"not tracked: {result.broken['helpdesk_db: fivetran_zendesk']}"
 
 
 def test_an_adapter_on_the_wrong_connection_or_misspelt_is_refused(tmp_path, monkeypatch):

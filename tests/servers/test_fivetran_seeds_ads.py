@@ -111,3 +111,22 @@ def test_a_composed_stack_reads_each_table_from_its_connector(postgres, tmp_path
     sales = {k[0]: v for k, v in values(ReportPeriod.parse("monthly", "2021-02"), "sales").items() if k[1] == ""}
     assert sales["sales.revenue"][0] == pytest.approx(100.00 + 50.00 * 4000 / 5000 + 13.80, abs=1e-9)
     assert sales["sales.mrr"][0] == pytest.approx(3000.0, abs=1e-9)
+
+
+def test_one_broken_connector_leaves_the_others_computed(postgres, tmp_path, monkeypatch):
+    # Google Ads' campaign_stats is gone (a sync reset): the spend it fills with Facebook's is n/a,
+    # not Facebook's half of it; HubSpot's leads and Stripe's revenue are computed as before
+    _, url, _ = seeded_stack(postgres, tmp_path, monkeypatch, STACK, ADDED)
+    from sqlalchemy import create_engine, text
+
+    with create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1)).begin() as conn:
+        conn.execute(text('ALTER TABLE google_ads.campaign_stats RENAME TO campaign_stats_old'))
+    marketing = values(ReportPeriod.parse("monthly", "2021-03"), "marketing")
+    spend_note = marketing[("marketing.spend", "", "")]
+    assert spend_note[0] is None
+    assert spend_note[3] == ("not tracked: crm_db: fivetran_google_ads (schema google_ads) cannot be read "
+                             "(fivetran_google_ads needs the synced table campaign_stats (schema google_ads); "
+                             "it is missing)"), spend_note
+    assert marketing[("marketing.leads_created", "", "")][0] == 2
+    sales = values(ReportPeriod.parse("monthly", "2021-02"), "sales")
+    assert sales[("sales.revenue", "", "")][0] == pytest.approx(100.00 + 50.00 * 4000 / 5000 + 13.80, abs=1e-9)

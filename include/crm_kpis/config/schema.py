@@ -146,6 +146,9 @@ class ReportSpec(Spec):
     teams: ConnectionId = None
     send_when: Literal["always", "alert", "change"] = "always"
     approval: ApprovalSpec = ApprovalSpec()
+    on_broken_source: Literal["hold", "send", "stop"] = Field("hold", description=(
+        "a source lacks a table or column this run (its KPIs are n/a): hold the report for approval, "
+        "send it saying so in its subject and first lines, or stop the run before anything is published"))
 
     @model_validator(mode="after")
     def _variant_ids_unique(self) -> ReportSpec:

@@ -126,6 +126,8 @@ class ReportConfig:
     #: change: only when "What changed" has a mover
     send_when: str = "always"
     approval: Approval = field(default_factory=Approval)
+    #: a source that lacks a table or column this run: hold (for approval), send (saying so) or stop
+    on_broken_source: str = "hold"
 
     @property
     def channels(self) -> tuple[tuple[str, str], ...]:
@@ -226,6 +228,7 @@ def _report(report_id: str, spec: ReportSpec) -> ReportConfig:
                        for v in spec.variants),
         slack=spec.slack, teams=spec.teams, send_when=spec.send_when,
         approval=Approval(spec.approval.when, spec.approval.timeout_hours, spec.approval.on_timeout),
+        on_broken_source=spec.on_broken_source,
     )
 
 

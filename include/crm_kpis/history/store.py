@@ -189,6 +189,7 @@ def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
         "untracked": result.untracked,
         "extremes": result.extremes,
         "models": result.models,
+        "broken": result.broken,
     }
     with engine.begin() as conn:
         conn.execute(delete(kpi_staging).where(and_(kpi_staging.c.run_id == run_id,

@@ -71,7 +71,9 @@ Re-running a run recomputes the same period and gives the same numbers.
 `var/data/` when the connections are not set).
 
 **Checks**: each compute task first checks the source contract (`python -m crm_kpis.sources check`):
-a missing table or column fails it at once, naming both. Values that cannot be read as their type
+a source lacking a table or column is not read this run; its KPIs are n/a naming both, the gate
+warns once and alerts once, and the report's `on_broken_source` holds it for approval (default),
+sends it marked INCOMPLETE, or stops the run. Values that cannot be read as their type
 are excluded and counted; a KPI whose input is not recorded is n/a, never 0. `check_quality` stops
 the run before anything is written or sent when the newest source record is too old (the load has
 not finished; retried with back-off), a key extract read far fewer rows than usual, a column is

@@ -37,7 +37,7 @@ from crm_kpis.report.context import build_context
 from crm_kpis.report.render import render_template, write_pdf
 from crm_kpis.report.what_changed import Mover
 from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
-from crm_kpis.sources.errors import ContractError, SourceConfigError
+from crm_kpis.sources.errors import SourceConfigError
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -85,10 +85,10 @@ def compute_and_stage(area: str, grain: str, interval_start: datetime, interval_
     """Extract and compute one area's KPIs, and stage them in the warehouse under the run id."""
     period = period_for(grain, interval_start, interval_end)
     try:
-        result = compute_area(area, period)
-    except (ContractError, SourceConfigError) as exc:
+        result = compute_area(area, period)  # a source lacking a table or column: its KPIs n/a, said by the gate
+    except SourceConfigError as exc:
         log.error("%s", exc)
-        fail_permanently(str(exc))  # a retry cannot add a column or create a file
+        fail_permanently(str(exc))  # a retry cannot fix a connection's settings or create a file
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
     stage_area(warehouse, run_id, result)
@@ -119,8 +119,51 @@ def check_quality(grain: str, interval_start: datetime, interval_end: datetime, 
             raise QualityGateFailed(message)  # retried with back-off: the source load may still finish
         fail_permanently(message)  # a value out of range will not fix itself: no retries
     warnings = [f"{f.check}: {f.message}" for f in findings]
+    broken = broken_in(read_staged(warehouse, run_id))
+    if broken:
+        warnings = [f"{UNREADABLE_SOURCE}: {why}; its KPIs are n/a" for why in broken.values()] + warnings
+        _broken_source_policy(grain, period, run_id, broken)
     log.info("quality gate passed for %s with %d warning(s)", period, len(warnings))
     return {"period": period.key, "warnings": warnings}
+
+
+#: the gate's warning for a source that lacked a table or column this run (report.on_broken_source)
+UNREADABLE_SOURCE = "unreadable_source"
+
+
+def broken_in(staged: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The sources the run's areas could not read (source -> why), each once however many areas
+    read it: one cause, one warning, one alert."""
+    out: dict[str, str] = {}
+    for payload in staged.values():
+        out.update(payload.get("broken") or {})
+    return dict(sorted(out.items()))
+
+
+def _broken_source_policy(grain: str, period: ReportPeriod, run_id: str, broken: dict[str, str]) -> None:
+    """What a broken source does to the run, by the report's `on_broken_source`: `stop` fails it
+    here (nothing published or sent; the failure alert is the one alert); `hold` and `send` go on
+    (the approval step holds the report, or it is sent saying so) after one alert to ops, by the
+    outbox when no mail server is configured."""
+    settings = load_settings()
+    report = settings.report_for_grain(grain)
+    causes = "; ".join(broken.values())
+    if report.on_broken_source == "stop":
+        fail_permanently(f"{period}: {len(broken)} source(s) cannot be read (on_broken_source: stop); history and "
+                         f"report left unchanged: {causes}")
+    if not settings.alerts_to:
+        log.warning("%s: %s; no alerts.to in reports.yaml to tell", period, causes)
+        return
+    from crm_kpis.orchestration.notifiers import AlertNotifier  # Airflow's SMTP notifier: not at import time
+
+    held = "held for approval" if report.on_broken_source == "hold" else "sent, saying so in its subject"
+    body = (f"<p>{escape(report.title)}, {escape(period.label)} (run {escape(run_id)}): "
+            f"{len(broken)} source(s) cannot be read, so their KPIs are n/a; the others were computed. "
+            f"The report is {held} (<code>on_broken_source</code> in reports.yaml).</p><ul>"
+            + "".join(f"<li>{escape(why)}</li>" for why in broken.values())
+            + "</ul><p>Run <code>python -m crm_kpis.sources check</code> for the fix.</p>")
+    AlertNotifier(to=list(settings.alerts_to), subject=f"[CRM KPIs] {period.label}: a source cannot be read",
+                  html_content=body, outbox_name=f"broken-source-{grain}-{period.key}-{run_id}").notify({})
 
 
 def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
@@ -167,6 +210,8 @@ def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition
     context = build_context(warehouse, period, settings, edition, rendered_at=rendered_at)
     movers = _movers(context["movers"])
     subject = f"{edition.edition_title} · {period.label}" + (f": {movers}" if movers else "")
+    if context["incomplete"]:  # where the reader looks first: a source could not be read this run
+        subject = f"INCOMPLETE ({len(context['incomplete'])} source(s) unreadable) · {subject}"
     context["subject"] = subject
     files = report_files(edition, period)
     files["pdf"].parent.mkdir(parents=True, exist_ok=True)
@@ -405,12 +450,16 @@ def approval_request(grain: str, interval_start: datetime, interval_end: datetim
     run = read_run(engine_for(WAREHOUSE_CONN_ID), period) or {}
     warnings = list(run.get("warnings") or [])
     when = report.approval.when
+    unreadable = [w for w in warnings if w.startswith(f"{UNREADABLE_SOURCE}:")]
+    if unreadable and report.on_broken_source == "hold":
+        when = "always"  # held whatever `approval.when` says: a source could not be read
     if when == "never" or (when == "warnings" and not warnings):
         reason = "approval is never asked for this report" if when == "never" else \
             "the quality gate raised no warning for the period"
         return {"needed": False, "reason": reason}
-    reason = "the report asks for approval every time" if when == "always" else \
-        f"the quality gate raised {len(warnings)} warning(s)"
+    reason = (f"{len(unreadable)} source(s) could not be read (on_broken_source: hold)" if unreadable
+              and report.on_broken_source == "hold" else "the report asks for approval every time" if when == "always"
+              else f"the quality gate raised {len(warnings)} warning(s)")
     base = ui_base_url()
     links = [f"- [{e.edition_title}]({base}{messages.pdf_path(period, e.edition_id)})" for e in report.editions()]
     timeout = report.approval

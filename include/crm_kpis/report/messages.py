@@ -26,8 +26,11 @@ def summary(context: dict[str, Any]) -> dict[str, Any]:
         caveats.append(f"{len(context['not_tracked'])} KPIs are n/a: the sources do not record their input")
     if context["run"].get("warnings"):
         caveats.append("data warnings: " + "; ".join(context["run"]["warnings"]))
+    incomplete = context.get("incomplete") or []
     return {
-        "title": f"{context['title']} · {period.label}",
+        # a source that could not be read is said in the title, where the reader looks first
+        "title": (f"INCOMPLETE ({len(incomplete)} source(s) unreadable) · " if incomplete else "")
+        + f"{context['title']} · {period.label}",
         "company": context["company"],
         "span": f"{period.span} ({period.tz})",
         "compared_with": context["previous_period"].label,

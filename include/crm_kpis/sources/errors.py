@@ -15,9 +15,5 @@ class SourceConfigError(SourceError):
     """A connection is set up wrongly (a missing file, an unknown type or timezone): permanent."""
 
 
-class ContractError(RuntimeError):
-    """A source lacks what the extracts need (a table or column): permanent until the source changes."""
-
-
 class AdapterError(ValueError):
     """An adapter name that does not exist, or one used on a connection it does not fit."""

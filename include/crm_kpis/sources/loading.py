@@ -18,9 +18,9 @@ from crm_kpis.quality.rules import Rule, apply_rules
 from crm_kpis.sources.connections import engine_for, source_settings
 from crm_kpis.sources.contract import columns_read, load_contract
 from crm_kpis.sources.contract_checks import schema_problems
-from crm_kpis.sources.errors import ContractError
 from crm_kpis.sources.extracts import EXTRACTS, source_table
 from crm_kpis.sources.reading import read_extract
+from crm_kpis.sources.stack import part_problems
 from crm_kpis.sources.typed_read import marked_rules, without_marks
 
 log = logging.getLogger(__name__)
@@ -87,27 +87,53 @@ def sources_needed(names: set[str]) -> dict[str, dict[str, tuple[str, ...]]]:
     return {conn: {t: tuple(sorted(c)) for t, c in tables.items()} for conn, tables in out.items()}
 
 
-def verify_sources(names: set[str]) -> None:
-    """Fail at once, naming table and column, when a source lacks what the extracts read.
+@dataclass(frozen=True)
+class BrokenSource:
+    """A source (a connection, or one connector of its stack) that lacks what the extracts read:
+    the reference tables it cannot give this run, and why, naming table and column."""
 
-    Type mismatches are only logged here: their values are read one by one and the unreadable
-    ones excluded and counted (typed_read), so that a mostly unreadable column stops the run at
-    the quality gate with its name.
+    source: str
+    problems: tuple[str, ...]
+    tables: frozenset[str]
+
+    @property
+    def reason(self) -> str:
+        return f"{self.source} cannot be read ({'; '.join(self.problems)})"
+
+
+def broken_sources(names: set[str]) -> list[BrokenSource]:
+    """The sources that lack a table or column the named extracts read, each with the reference
+    tables it cannot give: a connection in the reference layout, or a connector of a stack (the
+    tables it fills). The others are read as usual.
+
+    Why not fail the run: one broken source (a connector whose sync dropped a column) would take
+    the whole report down, and each area's task would alert about the same cause. Its KPIs are n/a
+    with the reason instead; the quality gate says it once and the report's `on_broken_source`
+    decides whether the report is held, sent or stopped. Type mismatches are only logged: their
+    values are read one by one and the unreadable ones excluded and counted (typed_read).
     """
-    errors = []
+    out = []
     for conn_id, tables in sorted(sources_needed(names).items()):
         source = source_settings(conn_id)
+        engine = engine_for(conn_id)
         if source.stack is not None:
-            errors.extend(f"{conn_id}: {p}" for p in source.stack.problems(engine_for(conn_id)))
+            for part in source.stack.parts:
+                if problems := part_problems(part, engine):
+                    out.append(BrokenSource(f"{conn_id}: {part.where()}", tuple(problems),
+                                            frozenset(source.stack.fillers_of(part))))
             continue
-        for problem in schema_problems(engine_for(conn_id), tables):
+        errors = []
+        for problem in schema_problems(engine, tables):
             if problem.level == "error":
-                errors.append(f"{conn_id}: {problem.line()}")
+                errors.append(problem)
             else:
                 log.warning("source contract, %s: %s", conn_id, problem.line())
-    if errors:
-        raise ContractError(f"the source contract is not met ({len(errors)} problem(s)); "
-                            "run `python -m crm_kpis.sources check` for the whole list:\n" + "\n".join(errors))
+        if errors:
+            out.append(BrokenSource(conn_id, tuple(f"{f'{p.table}.{p.column}: ' if p.column else ''}{p.message} "
+                                                   f"Fix: {p.fix}" for p in errors), frozenset(p.table for p in errors)))
+    for broken in out:
+        log.error("%s: its KPIs are n/a this run; run `python -m crm_kpis.sources check` for the fix", broken.reason)
+    return out
 
 
 def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:

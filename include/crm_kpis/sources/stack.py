@@ -53,6 +53,24 @@ class Part:
         return synced_layout(engine, self.adapter, self.schema)
 
 
+def part_problems(part: Part, engine: Any) -> list[str]:
+    """What the database lacks for one part's adapter (see `Stack.problems`)."""
+    adapter, layout = part.adapter, part.layout(engine)
+    unusable = adapter.unusable_tables(layout)
+    where = f" (schema {part.schema})" if part.schema else ""
+    out = []
+    for synced_table in adapter.every_synced_table:
+        if synced_table in unusable:
+            continue
+        if synced_table not in layout:
+            out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
+            continue
+        optional = adapter.optional_columns.get(synced_table, {})
+        out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
+                   for c in adapter.synced.get(synced_table, ()) if c not in optional and c not in layout[synced_table])
+    return out
+
+
 @dataclass(frozen=True)
 class Stack:
     database: str  # crm or helpdesk: the reference database its parts fill
@@ -142,22 +160,7 @@ class Stack:
         ticket_field_history.field_name (schema zendesk); the column is missing"). Optional tables
         and columns are not required; an optional table without its declared columns is another
         table of that name, read as absent."""
-        out = []
-        for part in self.parts:
-            adapter, layout = part.adapter, part.layout(engine)
-            unusable = adapter.unusable_tables(layout)
-            where = f" (schema {part.schema})" if part.schema else ""
-            for synced_table in adapter.every_synced_table:
-                if synced_table in unusable:
-                    continue
-                if synced_table not in layout:
-                    out.append(f"{adapter.name} needs the synced table {synced_table}{where}; it is missing")
-                    continue
-                optional = adapter.optional_columns.get(synced_table, {})
-                out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
-                           for c in adapter.synced.get(synced_table, ()) if c not in optional
-                           and c not in layout[synced_table])
-        return out
+        return [line for part in self.parts for line in part_problems(part, engine)]
 
     def missing_optional(self, engine: Any) -> dict[str, str]:
         """What of the parts' optional tables and columns the database lacks, each with what it reads
@@ -167,6 +170,10 @@ class Stack:
             prefix = f"{part.adapter.name}: " if len(self.parts) > 1 else ""
             out.update({prefix + what: means for what, means in part.adapter.missing_optional(part.layout(engine)).items()})
         return out
+
+    def fillers_of(self, part: Part) -> tuple[str, ...]:
+        """The reference tables this part fills in the stack (those it is not overruled for)."""
+        return tuple(t for t in part.fills if any(p is part for p in self.fillers(t)))
 
     def reading(self, tables: Iterable[str]) -> tuple[Part, ...]:
         """The parts that fill any of these reference tables (whose declarations speak for a KPI
