@@ -87,3 +87,32 @@ def test_owners_teams_give_the_rep_team_breakdown(seeded):
     by_team = {k[2]: v[0] for k, v in sales.items() if k[0] == "sales.open_opportunities" and k[1] == "rep_team"}
     assert by_team == {"team_01": 14, "team_02": 2, "unknown": 1 + 22}
     assert sum(by_team.values()) == sales[("sales.open_opportunities", "", "")][0] == 39
+
+
+_EVENT = "INSERT INTO {email_event} (id, type, created, sent_by_id, email_campaign_id, recipient, filtered_event) VALUES "
+EMAIL_ADDED = [
+    # a click on c4337695's email; a click HubSpot filtered out (a link scanner) on 38628f09's
+    _EVENT + "('x-c1', 'CLICK', '2020-03-16 19:05:00', 'c4337695-9d10-4bd1-89fe-d468407f28e3', 2, 'r', FALSE)",
+    _EVENT + "('x-c2', 'CLICK', '2020-03-16 19:06:00', '38628f09-e146-459f-880b-0159cfe55dd2', 2, 'r', TRUE)",
+    # a fifth marketing email, delivered, whose only open was filtered out
+    _EVENT + "('x-sent', 'SENT', '2020-03-20 10:00:00', 'x-sent', 2, 'r', NULL)",
+    _EVENT + "('x-d', 'DELIVERED', '2020-03-20 10:00:01', 'x-sent', 2, 'r', NULL)",
+    _EVENT + "('x-o', 'OPEN', '2020-03-20 10:05:00', 'x-sent', 2, 'r', TRUE)",
+    # a transactional send (an SMTP_TOKEN campaign), delivered and opened: no marketing email
+    "INSERT INTO {email_campaign} (id, type) VALUES (999, 'SMTP_TOKEN')",
+    _EVENT + "('x-tx', 'SENT', '2020-03-21 10:00:00', 'x-tx', 999, 'r', NULL)",
+    _EVENT + "('x-txd', 'DELIVERED', '2020-03-21 10:00:01', 'x-tx', 999, 'r', NULL)",
+    _EVENT + "('x-txo', 'OPEN', '2020-03-21 10:01:00', 'x-tx', 999, 'r', FALSE)",
+]
+
+
+@pytest.mark.parametrize("engine_kind", ["sqlite", "postgresql"])
+def test_email_events_give_the_open_and_click_rates(engine_kind, postgres, tmp_path, monkeypatch):
+    seeded_connection(engine_kind, postgres, tmp_path, monkeypatch, "hubspot", ADAPTER, "crm", EMAIL_ADDED)
+    # March 2020, the seeds' 4 SENT events (campaign 2): 63346e66, c4337695 and 38628f09 delivered,
+    # each opened (an unfiltered OPEN naming it); 554a04a5 opened but never delivered. Added: one
+    # click on c4337695 (another on 38628f09 was filtered out), a fifth email delivered but only
+    # opened by a filter, a transactional send. Delivered marketing email: 3 + 1 = 4.
+    march = {k[0]: v for k, v in values(ReportPeriod.parse("monthly", "2020-03"), "marketing").items() if k[1] == ""}
+    assert march["marketing.email_open_rate"][0] == pytest.approx(3 / 4, abs=1e-9)
+    assert march["marketing.email_click_rate"][0] == pytest.approx(1 / 4, abs=1e-9)

@@ -234,9 +234,25 @@ def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                                        "contact_id": on_lead["lead_id"].astype("int64") + CONTACT_ID_OFFSET})
     engagement_deal = pd.DataFrame({"engagement_id": on_deal["activity_id"] + ENGAGEMENT_ID_OFFSET,
                                     "deal_id": on_deal["opportunity_id"].astype("int64")})
-    return {"owner": owner, "owner_team": owner_team, "team": team, "company": company, "contact": contact, "deal": deal, "deal_company": deal_company,
+    return {"owner": owner, "owner_team": owner_team, "team": team, "company": company,
+            "email_event": _hubspot_email_events(crm["email_messages"]), "contact": contact, "deal": deal, "deal_company": deal_company,
             "deal_stage": deal_stage, "deal_pipeline_stage": HUBSPOT_STAGES.copy(), "engagement": engagement,
             "engagement_contact": engagement_contact, "engagement_deal": engagement_deal, **by_type}
+
+
+def _hubspot_email_events(messages: pd.DataFrame) -> pd.DataFrame:
+    """The reference messages as HubSpot's email events: a SENT event each, and the DELIVERED, OPEN
+    and CLICK events that name it (sent_by_id); the demo's messages are all marketing email."""
+    def events(rows: pd.DataFrame, kind: str, at: str) -> pd.DataFrame:
+        sent = "m" + rows["message_id"].astype(str)
+        return pd.DataFrame({"id": sent if kind == "SENT" else kind[:2].lower() + rows["message_id"].astype(str),
+                             "type": kind, "created": rows[at], "sent_by_id": None if kind == "SENT" else sent,
+                             "email_campaign_id": rows["campaign_id"], "recipient": rows["subscriber_id"].astype(str),
+                             "filtered_event": False})
+    return pd.concat([events(messages, "SENT", "sent_at"),
+                      events(messages[messages["delivered"].astype(bool)], "DELIVERED", "sent_at"),
+                      events(messages[messages["opened_at"].notna()], "OPEN", "opened_at"),
+                      events(messages[messages["clicked_at"].notna()], "CLICK", "clicked_at")], ignore_index=True)
 
 
 #: layout name -> (the reference database it replaces, the writer)
@@ -251,7 +267,7 @@ KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": 
         "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
                                 "user_role", "company", "contact", "engagement")},
-        "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
+        "email_event": ("id",), "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
         "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",),
         **{f"engagement_{kind}": ("engagement_id",) for kind in ("call", "email", "meeting")}}
 #: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
