@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 from crm_kpis.compute import compute_area
+from crm_kpis.kpis import REGISTRY
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.sources.adapters import load_adapter
 from crm_kpis.sources.connections import engine_for
-from crm_kpis.sources.coverage import NOT_RECORDED, PARTIAL, coverage
-from crm_kpis.tools.demo.layouts import LAYOUTS, load_layout
+from crm_kpis.sources.coverage import NOT_RECORDED, PARTIAL, coverage, hidden_breakdowns
+from crm_kpis.tools.demo.layouts import AS_RECORDED, LAYOUTS, load_layout
 from crm_kpis.tools.demo.loader import load_database
 
 #: the areas whose KPIs read each database
@@ -20,9 +21,18 @@ PERIODS = [ReportPeriod.parse("monthly", m) for m in ("2026-08", "2026-09", "202
           [ReportPeriod.parse("daily", d) for d in ("2026-10-05", "2026-10-31")]
 
 
+#: values compared at least, per adapter (an ad network fills spend alone: spend, company-wide and
+#: by channel, in each period; Stripe the billing KPIs, without segment, rep or channel)
+MIN_COMPARED = {"fivetran_google_ads": 10, "fivetran_facebook_ads": 10, "fivetran_stripe": 60}
+
+
+#: the KPIs the differential tests compared (for a reader who wants to see which)
+COMPARED_KPIS: set[str] = set()
+
+
 def point(monkeypatch, crm: str, helpdesk: str, crm_adapter: str | None = None, crm_schema: str | None = None,
           helpdesk_adapter: str | None = None, helpdesk_schema: str | None = None,
-          crm_adapters: list[dict] | None = None) -> None:
+          crm_adapters: list[dict] | None = None, helpdesk_adapters: list[dict] | None = None) -> None:
     """The two source connections, as Airflow reads them from the environment (adapter and schema
     in their extras; `crm_adapters`: the CRM as a stack, crm_kpis.sources.stack)."""
     def conn(url: str, extra: dict) -> str:
@@ -35,7 +45,8 @@ def point(monkeypatch, crm: str, helpdesk: str, crm_adapter: str | None = None, 
         return {k: v for k, v in (("adapter", name), ("schema", where)) if v}
     crm_extra = {"adapters": crm_adapters} if crm_adapters else extra(crm_adapter, crm_schema)
     monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", conn(crm, crm_extra))
-    monkeypatch.setenv("AIRFLOW_CONN_HELPDESK_DB", conn(helpdesk, extra(helpdesk_adapter, helpdesk_schema)))
+    helpdesk_extra = {"adapters": helpdesk_adapters} if helpdesk_adapters else extra(helpdesk_adapter, helpdesk_schema)
+    monkeypatch.setenv("AIRFLOW_CONN_HELPDESK_DB", conn(helpdesk, helpdesk_extra))
 
 
 def values(period: ReportPeriod, area: str = "operations") -> dict[tuple[str, str, str], tuple]:
@@ -43,17 +54,18 @@ def values(period: ReportPeriod, area: str = "operations") -> dict[tuple[str, st
             for v in compute_area(area, period).values}
 
 
-def assert_same_through_the_adapter(reference: dict, adapted: dict, period: ReportPeriod, adapter: str) -> int:
+def assert_same_through_the_adapter(reference: dict, adapted: dict, period: ReportPeriod, adapter: str | list) -> int:
     """Every covered KPI equal to 1e-9 (value, numerator, denominator); the others n/a with the
-    adapter's reason. Returns the number of values compared."""
-    status = {kpi: s for kpi, _, s, _ in coverage(load_adapter(adapter))}
-    hidden = set(load_adapter(adapter).breakdowns_not_recorded)  # the layouts the demo writes have every optional table
+    adapter's reason (`adapter`: its name, or the stacks the connections are pointed at). Returns the
+    number of values compared."""
+    layouts = [load_adapter(adapter)] if isinstance(adapter, str) else adapter
+    status = {kpi: s for layout in layouts for kpi, _, s, _ in coverage(layout)}
     compared = 0
     for key in sorted(set(reference) | set(adapted)):
         kpi = key[0]
         if kpi not in status:
             continue  # a KPI of the other connection, read as it was
-        if key[1] in hidden:
+        if key[1] in hidden_breakdowns(REGISTRY[kpi]):  # the layouts the demo writes have every optional table
             assert key not in adapted, (period, key)  # a breakdown the layout cannot give is left out
             continue
         if status.get(kpi) == NOT_RECORDED:
@@ -69,6 +81,7 @@ def assert_same_through_the_adapter(reference: dict, adapted: dict, period: Repo
                                                                                       adapted[key])
         assert reference[key][3] == adapted[key][3], (period, key)
         compared += 1
+        COMPARED_KPIS.add(kpi)
     return compared
 
 
@@ -78,6 +91,7 @@ def write_layouts(data: dict, adapter: str, other_url: str, reference_url: str, 
     """The demo business: the other database as it is, the adapter's one in both layouts."""
     database, writer = LAYOUTS[adapter]
     other = "crm" if database == "helpdesk" else "helpdesk"
+    data = {**data, database: AS_RECORDED.get(adapter, dict)(data[database])}  # the business the layout can hold
     load_database(engine_for(other_url), other, data[other])
     load_database(engine_for(reference_url), database, data[database])
     load_layout(engine_for(synced_url), writer(data[database]), schema)
@@ -126,3 +140,20 @@ def hand_made_source(tmp_path, monkeypatch, adapter: str, script: str):
     load_database(engine_for(other_url), other, {})
     point(monkeypatch, **{other: other_url, database: f"sqlite:///{path}"}, **{f"{database}_adapter": adapter})
     return path
+
+
+def compare_stacks(monkeypatch, reference: dict[str, str], synced: str, stacks: dict[str, list[dict]]) -> int:
+    """Every period and area of the business in its reference databases (`reference`: crm and
+    helpdesk URLs) and in one database as a stack of synced connectors (`stacks`: each connection's
+    `adapters` extra); values compared."""
+    from crm_kpis.sources.stack import stack_of
+
+    layouts = [stack_of(database, parts, "test") for database, parts in stacks.items()]
+    compared = 0
+    for period in PERIODS:
+        for area in ("sales", "marketing", "operations"):
+            point(monkeypatch, reference["crm"], reference["helpdesk"])
+            expected = values(period, area)
+            point(monkeypatch, synced, synced, crm_adapters=stacks["crm"], helpdesk_adapters=stacks["helpdesk"])
+            compared += assert_same_through_the_adapter(expected, values(period, area), period, layouts)
+    return compared

@@ -129,6 +129,8 @@ def _adapted_lines(engine: Any, conn_id: str, source: Any, lines: list[str]) -> 
         for table, parts in stack.filled().items():
             filled_by = " + ".join(p.where() for p in parts) or f"nothing: {stack.not_recorded(table)}"
             lines.append(f"  {table}: {filled_by}")
+    if not problems:
+        lines.extend(f"  customers matched: {line}" for line in stack.customer_matches(engine))
     lines.extend(f"  not synced (optional): {what}: {means}" for what, means in stack.missing_optional(engine).items())
     rows = coverage(stack)
     lines.append(f"  coverage: {', '.join(f'{n} {s}' for s, n in Counter(r[2] for r in rows).items())} of {len(rows)} "

@@ -16,6 +16,19 @@ sets of ids, so a keyed table must come from one part, and the stack says which 
 ambiguous). A table no part fills is read as empty: the KPIs that need it are n/a with the reason
 the parts' declarations give. The parts are joined in SQL, so they live in one database (one
 connection); the older form, one `adapter` and one `schema`, is a stack of one part.
+
+Customers are one entity across connectors. Where one part fills `customers` (Stripe's `cus_…`)
+and another refers to customers by its own ids (HubSpot's leads and deals name a company), the
+referring part declares how its ids match the stack's, through a synced table of its own schema
+that records the other connector's id (a custom property the company's Stripe sync writes):
+
+    {"adapter": "fivetran_hubspot", "schema": "hubspot",
+     "customer_ids": {"table": "company", "column": "property_stripe_customer_id"}}
+
+Its references (`leads.customer_id`, `opportunities.customer_id`: a column named after the key of
+`customers`) are read through that column; a reference with no match reads as no customer, and
+`sources check` counts those (`Stack.customer_matches`), so a join that finds nothing is said,
+never a silent zero.
 """
 
 from __future__ import annotations
@@ -34,6 +47,20 @@ _LEADING_WITH = re.compile(r"^\s*WITH\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
+class CustomerMatch:
+    """How a part's customer ids become the stack's: `table.column` (a synced table of the part's
+    schema, keyed by `key`) holds, for each of the part's ids, the id of the connector that fills
+    `customers`."""
+
+    table: str
+    column: str
+    key: str = "id"
+
+    def describe(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+@dataclass(frozen=True)
 class Part:
     """One synced connector of a stack: its adapter, the schema it was synced into, and (`only`)
     the reference tables it is limited to, where the stack says so."""
@@ -41,6 +68,7 @@ class Part:
     adapter: Adapter
     schema: str | None = None
     only: frozenset[str] | None = None
+    customer_ids: CustomerMatch | None = None
 
     @property
     def fills(self) -> tuple[str, ...]:
@@ -68,7 +96,39 @@ def part_problems(part: Part, engine: Any) -> list[str]:
         optional = adapter.optional_columns.get(synced_table, {})
         out.extend(f"{adapter.name} needs {synced_table}.{c}{where}; the column is missing"
                    for c in adapter.synced.get(synced_table, ()) if c not in optional and c not in layout[synced_table])
+    if (match := part.customer_ids) is not None:
+        columns = _columns_of(engine, match.table, part.schema)
+        if columns is None:
+            out.append(f"{adapter.name} matches customers through {match.describe()}{where}; the table is missing")
+        else:
+            out.extend(f"{adapter.name} matches customers through {match.describe()}{where}; its {c} column is missing"
+                       for c in (match.key, match.column) if c not in columns)
     return out
+
+
+def _as_text(column: str, dialect: Any) -> str:
+    """An id compared as text (a match column may hold text where the ids are numbers)."""
+    return f"CAST({column} AS {'CHAR' if dialect.name == 'mysql' else 'TEXT'})"
+
+
+def _jinja_sql() -> Any:
+    from jinja2 import Environment, StrictUndefined
+
+    return Environment(undefined=StrictUndefined, autoescape=False)  # noqa: S701 - SQL, not HTML
+
+
+def _columns_of(engine: Any, table: str, schema: str | None) -> frozenset[str] | None:
+    """A table's columns in the database (None: no such table)."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    if table not in inspector.get_table_names(schema=schema) and table not in inspector.get_view_names(schema=schema):
+        return None
+    return frozenset(c["name"] for c in inspector.get_columns(table, schema=schema))
+
+
+#: the reference column by which other tables refer to a customer (the key of `customers`)
+CUSTOMER_REF = "customer_id"
 
 
 @dataclass(frozen=True)
@@ -125,9 +185,10 @@ class Stack:
         parts = self.fillers(table)
         if not parts:
             return empty_select(table, dialect, self.ids)
-        selects = [p.adapter.select(table, dialect, p.schema, p.layout(engine)) for p in parts]
+        selects = [self._matched(p, table, p.adapter.select(table, dialect, p.schema, p.layout(engine)), dialect)
+                   for p in parts]
         columns = load_contract().tables[table].columns
-        retyped = [p.adapter.ids != self.ids for p in parts]
+        retyped = [p.adapter.ids != self.ids or self._translates(p, table) for p in parts]
         if len(selects) == 1 and not retyped[0]:
             return selects[0]
         q = dialect.identifier_preparer.quote_identifier
@@ -140,6 +201,64 @@ class Stack:
                              for c, spec in columns.items())
         return "\nUNION ALL\n".join(f"SELECT {listed(r)} FROM (\n{s}\n) part{i}"
                                      for i, (s, r) in enumerate(zip(selects, retyped, strict=True)))
+
+    def _translates(self, part: Part, table: str) -> bool:
+        """Whether the part's customer references in this table are read through its match."""
+        return (part.customer_ids is not None and table != "customers"
+                and CUSTOMER_REF in load_contract().tables[table].columns)
+
+    def _matched(self, part: Part, table: str, select: str, dialect: Any) -> str:
+        """The part's SELECT of the table with its customer references read as the stack's ids
+        (a reference with no match: NULL, no customer)."""
+        if not self._translates(part, table):
+            return select
+        match = part.customer_ids
+        assert match is not None  # noqa: S101 - _translates checked it
+        q = dialect.identifier_preparer.quote_identifier
+        source = (f"{dialect.identifier_preparer.quote_schema(part.schema)}." if part.schema else "") + q(match.table)
+        listed = ", ".join(f"m.{q(match.column)} AS {q(c)}" if c == CUSTOMER_REF else f"p.{q(c)}"
+                           for c in load_contract().tables[table].columns)
+        own = typed_as(f"m.{q(match.key)}", "id", dialect, part.adapter.ids)
+        return (f"SELECT {listed} FROM (\n{select}\n) p\n"
+                f"LEFT JOIN {source} m ON {own} = p.{q(CUSTOMER_REF)}")
+
+    def customer_matches(self, engine: Any) -> list[str]:
+        """For each part that matches its customers to the stack's: how many customers its rows
+        refer to, and how many of those have no match among the stack's customers (their leads and
+        deals count without a customer), in the user's terms."""
+        from sqlalchemy import text
+
+        from crm_kpis.sources.sql_files import load_sql
+
+        out = []
+        dialect = engine.dialect
+        q = dialect.identifier_preparer.quote_identifier
+        for part in self.parts:
+            referring = [t for t in self.fillers_of(part) if self._translates(part, t)]
+            if part.customer_ids is None or not referring:
+                continue
+            match = part.customer_ids
+            layout = part.layout(engine)
+            own = "\nUNION ALL\n".join(f"SELECT x.{q(CUSTOMER_REF)} FROM (\n"
+                                         f"{part.adapter.select(t, dialect, part.schema, layout)}\n) x" for t in referring)
+            sql = _jinja_sql().from_string(load_sql("stack/customer_matches.sql", dialect.name)).render(
+                referring=own,
+                match_table=(f"{dialect.identifier_preparer.quote_schema(part.schema)}." if part.schema else "")
+                + q(match.table),
+                own_key=typed_as(f"m.{q(match.key)}", "id", dialect, part.adapter.ids),
+                customers=self.select("customers", engine),
+                customer_key=_as_text(f"c.{q(CUSTOMER_REF)}", dialect),
+                matched_id=_as_text(f"m.{q(match.column)}", dialect))
+            with engine.connect() as conn:
+                referred, matched = conn.execute(text(sql)).one()
+            filler = " + ".join(p.adapter.name for p in self.fillers("customers")) or "no connector"
+            line = (f"{part.adapter.name}: {matched:,} of the {referred:,} customers its rows refer to match a "
+                    f"customer of {filler} through {match.describe()}")
+            if referred - matched:
+                line += (f"; {referred - matched:,} do not: their {' and '.join(referring)} count without a "
+                         f"customer (fill {match.describe()} for them)")
+            out.append(line)
+        return out
 
     def adapt(self, sql: str, tables: Iterable[str], engine: Any) -> str:
         """`sql` (over reference tables) with each table it reads as a CTE of the same name: its
@@ -230,8 +349,14 @@ def stack_of(database: str, declared: Any, owner: str) -> Stack:
             if foreign := sorted(only - set(adapter.tables)):
                 raise SourceConfigError(f"{owner}: {adapter.name} does not fill {', '.join(foreign)}; it fills "
                                         f"{', '.join(adapter.tables)}")
-        parts.append(Part(adapter, entry.get("schema") or None, only))
+        parts.append(Part(adapter, entry.get("schema") or None, only, _customer_match(entry, adapter, owner)))
     stack = Stack(database, tuple(parts))
+    for part in stack.parts:
+        if part.customer_ids is not None and "customers" in stack.fillers_of(part):
+            raise SourceConfigError(
+                f"{owner}: {part.adapter.name} matches its customers to another connector's (customer_ids), "
+                "but fills customers itself: list customers under \"tables\" of the connector whose ids the "
+                "stack uses")
     for table, fillers in stack.filled().items():
         key = contract.tables[table].key
         if len(fillers) > 1 and key:
@@ -240,3 +365,16 @@ def stack_of(database: str, declared: Any, owner: str) -> Stack:
                 f"{owner}: {table} is filled by {names}, but its rows have a key ({key}) that two connectors "
                 f"do not share: list {table} under \"tables\" of the one that should fill it")
     return stack
+
+
+def _customer_match(entry: dict[str, Any], adapter: Adapter, owner: str) -> CustomerMatch | None:
+    """A part's `customer_ids` declaration, checked for its shape."""
+    raw = entry.get("customer_ids")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw.get(k) for k in ("table", "column")):
+        raise SourceConfigError(
+            f"{owner}: customer_ids of {adapter.name} must name a synced table and the column that holds the "
+            f"stack's customer id, e.g. {{\"table\": \"company\", \"column\": \"property_stripe_customer_id\"}}; "
+            f"got {raw!r}")
+    return CustomerMatch(raw["table"], raw["column"], str(raw.get("key") or "id"))

@@ -6,12 +6,15 @@
 Without URLs it writes the embedded default, SQLite files under var/data/. The data ends with
 `--end-month` (default: the last complete month) and covers `--months` months (default 24).
 `--layout fivetran_zendesk` writes the helpdesk as Fivetran's synced Zendesk tables instead of the
-reference ones (the same business: read it through the adapter of that name).
+reference ones (the same business: read it through the adapter of that name); `--stack` writes the
+whole business as a company's synced stack (HubSpot, Stripe, Google Ads, Facebook Ads, Zendesk) in
+one PostgreSQL database, one schema each, and prints the connections' extras that read it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -20,7 +23,7 @@ from datetime import date
 from crm_kpis.sources.connections import CRM_CONN_ID, HELPDESK_CONN_ID, default_sqlite_url, engine_for
 from crm_kpis.tools.demo.bulk import generate_and_load, shards_for
 from crm_kpis.tools.demo.generator import default_end_month, generate, spec_for
-from crm_kpis.tools.demo.layouts import LAYOUTS, load_layout
+from crm_kpis.tools.demo.layouts import AS_RECORDED, FIVETRAN_STACK, LAYOUTS, as_recorded_by, load_layout, write_stack
 from crm_kpis.tools.demo.loader import load_database
 
 
@@ -37,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--layout", default="reference", choices=["reference", *LAYOUTS],
                         help="write one database in a synced SaaS layout (default: the reference tables)")
     parser.add_argument("--schema", help="with --layout: the database schema of the synced tables (e.g. zendesk)")
+    parser.add_argument("--stack", action="store_true",
+                        help="write the whole business as a company's Fivetran stack (HubSpot, Stripe, Google Ads, "
+                        "Facebook Ads, Zendesk) into the --crm-url database, one schema each (PostgreSQL: a "
+                        "server with schemas)")
     return parser.parse_args(argv)
 
 
@@ -59,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     shards = args.shards or shards_for(spec.scale)
     on_servers = any(not str(url).startswith("sqlite") for url in targets.values())  # URL objects: str() is safe
+    if args.stack:
+        return _write_stack(args, spec, started)
     if args.layout != "reference":
         return _write_layout(args, spec, targets, started)
     if shards > 1 or on_servers:  # company scale: shards, bulk loads, indexes built afterwards
@@ -87,7 +96,7 @@ def _write_layout(args: argparse.Namespace, spec: object, targets: dict[str, obj
     for name, url in targets.items():
         engine = engine_for(url)  # type: ignore[arg-type]
         if name == database:
-            counts = load_layout(engine, writer(data[name]), args.schema)
+            counts = load_layout(engine, writer(AS_RECORDED.get(args.layout, dict)(data[name])), args.schema)
             what = f"{args.layout} layout" + (f" in schema {args.schema}" if args.schema else "")
         else:
             counts = load_database(engine, name, data[name])
@@ -96,6 +105,24 @@ def _write_layout(args: argparse.Namespace, spec: object, targets: dict[str, obj
               f"{engine.url.render_as_string(hide_password=True)}")
     print(f"demo data {spec.start} .. {spec.end} (exclusive), seed {spec.seed}, {time.perf_counter() - started:.1f} s; "  # type: ignore[attr-defined]
           f"read the {database} with the connection extra {{\"adapter\": \"{args.layout}\"}}")
+    return 0
+
+
+def _write_stack(args: argparse.Namespace, spec: object, started: float) -> int:
+    """The demo business as a company's synced stack in one database (FIVETRAN_STACK)."""
+    if not args.crm_url or str(args.crm_url).startswith("sqlite") or args.layout != "reference" or args.helpdesk_url:
+        print("--stack writes every connector into the --crm-url database, one schema each: give a PostgreSQL "
+              "URL there, and neither --helpdesk-url nor --layout", file=sys.stderr)
+        return 2
+    parts = [p["adapter"] for parts in FIVETRAN_STACK.values() for p in parts]
+    data = as_recorded_by(generate(spec), parts)  # type: ignore[arg-type]
+    engine = engine_for(args.crm_url)
+    for schema, rows in write_stack(engine, data).items():
+        print(f"{schema}: {rows:,} rows")
+    print(f"demo data {spec.start} .. {spec.end} (exclusive), seed {spec.seed}, "  # type: ignore[attr-defined]
+          f"{time.perf_counter() - started:.1f} s -> {engine.url.render_as_string(hide_password=True)}")
+    for database, conn_id in ((d, c) for d, c in (("crm", CRM_CONN_ID), ("helpdesk", HELPDESK_CONN_ID))):
+        print(f"{conn_id}: this database, extra {json.dumps({'adapters': FIVETRAN_STACK[database]})}")
     return 0
 
 

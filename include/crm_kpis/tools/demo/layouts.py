@@ -13,7 +13,7 @@ the product's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -203,7 +203,9 @@ def fivetran_hubspot(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         "id": customers["customer_id"], "is_deleted": False, "property_createdate": customers["created_at"],
         "property_numberofemployees": customers["segment"].map(HEADCOUNT).astype("Int64"),
         "property_country": customers["country"], "property_hs_analytics_source": customers["acquisition_channel"],
-        "property_hs_lifecyclestage_customer_date": customers["created_at"]})
+        "property_hs_lifecyclestage_customer_date": customers["created_at"],
+        # a custom property a company's Stripe sync writes: how a stack matches its customers to Stripe's
+        "property_stripe_customer_id": _stripe_id("cus", customers["customer_id"])})
     contact = pd.DataFrame({
         "id": leads["lead_id"] + CONTACT_ID_OFFSET, "_fivetran_deleted": False,
         "property_createdate": leads["created_at"], "property_hs_analytics_source": leads["source_channel"],
@@ -255,19 +257,190 @@ def _hubspot_email_events(messages: pd.DataFrame) -> pd.DataFrame:
                       events(messages[messages["clicked_at"].notna()], "CLICK", "clicked_at")], ignore_index=True)
 
 
+def _stripe_id(prefix: str, values: pd.Series) -> pd.Series:
+    """Stripe-shaped text ids (`cus_…`, `ch_…`): Stripe names its objects, it does not number them."""
+    return values.map(lambda v: None if pd.isna(v) else f"{prefix}_{int(v):010d}").astype(object)
+
+
+def _stripe_ended(subscriptions: pd.DataFrame, horizon: pd.Timestamp) -> pd.Series:
+    """When Stripe says each reference subscription ended: cancelled, or its term over (renewed or
+    lapsed: Stripe ends one subscription and starts the next); NaT while it runs."""
+    term_over = subscriptions["term_ends_at"].where(subscriptions["term_ends_at"] < horizon)
+    return subscriptions["cancelled_at"].fillna(term_over)
+
+
+def _no_ids(frame: pd.DataFrame) -> pd.Series:
+    """An id column with no value (typed, so that a database column stays an integer one)."""
+    return pd.Series(pd.NA, index=frame.index, dtype="Int64")
+
+
+def billed_through_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The demo business as a company billing through Stripe has it, so that its reference layout and
+    its Stripe layout are the same business: what Stripe cannot record is not in it (an order's
+    campaign and rep, a customer's campaign and referrer, a renewal's predecessor; his segment and
+    channel stay, the reference schema requires them, and the adapter leaves those breakdowns out),
+    cancelled orders never charged, and a customer churns when his last subscription ends (Stripe's
+    definition, the adapter's approximation)."""
+    out = dict(crm)
+    subs = crm["subscriptions"].copy()
+    horizon = max(crm["orders"]["ordered_at"].max(), subs["started_at"].max()) + pd.Timedelta(seconds=1)
+    ended = _stripe_ended(subs, horizon)
+    per_customer = pd.DataFrame({"customer_id": subs["customer_id"], "ended": ended}).groupby("customer_id")["ended"]
+    all_ended = per_customer.count() == per_customer.size()
+    churned = per_customer.max().where(all_ended)
+    customers = crm["customers"].copy()
+    customers["churned_at"] = customers["customer_id"].map(churned)
+    for column in ("campaign_id", "referred_by_customer_id"):  # segment and channel: breakdowns Stripe leaves out
+        customers[column] = _no_ids(customers)
+    out["customers"] = customers
+    subs["renewed_from_subscription_id"] = _no_ids(subs)
+    subs["cancelled_at"] = ended
+    subs["term_ends_at"] = ended.fillna(subs["term_ends_at"])
+    out["subscriptions"] = subs
+    orders = crm["orders"][crm["orders"]["status"] != "cancelled"].copy()
+    orders["campaign_id"], orders["sales_rep_id"] = _no_ids(orders), _no_ids(orders)
+    out["orders"] = orders
+    return out
+
+
+def fivetran_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The business's billing as Fivetran's Stripe tables (write `billed_through_stripe` of it): a
+    customer each, a charge per order (its amount in cents, settled in a balance transaction), and
+    a subscription per term priced by a monthly plan of its own, in subscription_history (the
+    current connector's table, history mode)."""
+    customers, orders, subs = crm["customers"], crm["orders"], crm["subscriptions"]
+    customer = pd.DataFrame({"id": _stripe_id("cus", customers["customer_id"]), "created": customers["created_at"],
+                             "email": customers["customer_id"].map(lambda i: f"billing{i}@example.com"),
+                             "address_country": customers["country"], "is_deleted": False, "livemode": True})
+    cents = (orders["total_amount"] * 100).round().astype("int64")
+    refunded = orders["status"] == "refunded"
+    charge = pd.DataFrame({
+        "id": _stripe_id("ch", orders["order_id"]), "amount": cents, "amount_refunded": cents.where(refunded, 0),
+        "created": orders["ordered_at"], "currency": "usd", "customer_id": _stripe_id("cus", orders["customer_id"]),
+        "status": "succeeded", "refunded": refunded, "captured": True, "livemode": True,
+        "balance_transaction_id": _stripe_id("txn", orders["order_id"])})
+    balance_transaction = pd.DataFrame({"id": charge["balance_transaction_id"], "amount": cents, "currency": "usd",
+                                        "type": "charge"})
+    history = pd.DataFrame({
+        "id": _stripe_id("sub", subs["subscription_id"]), "customer_id": _stripe_id("cus", subs["customer_id"]),
+        "start_date": subs["started_at"], "current_period_end": subs["term_ends_at"],
+        "ended_at": subs["cancelled_at"], "livemode": True, "_fivetran_active": True})
+    plan = pd.DataFrame({"id": _stripe_id("plan", subs["subscription_id"]),
+                         "amount": (subs["mrr"] * 100).round().astype("int64"), "currency": "usd",
+                         "interval": "month", "interval_count": 1, "product_id": _stripe_id("prod", subs["product_id"])})
+    item = pd.DataFrame({"id": _stripe_id("si", subs["subscription_id"]), "subscription_id": history["id"],
+                         "plan_id": plan["id"], "quantity": 1})
+    return {"customer": customer, "charge": charge, "balance_transaction": balance_transaction,
+            "subscription_history": history, "subscription_item": item, "plan": plan}
+
+
+#: the spend channels an ad network's connector records (mappings of its adapter, inverted)
+AD_CHANNELS = {"fivetran_google_ads": ("paid_search",), "fivetran_facebook_ads": ("social",)}
+
+
+def spent_on_ads(crm: dict[str, pd.DataFrame], adapters: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+    """The demo business with only the spend these ad networks record (a company's email, events or
+    content costs are in no ad connector): the same business in both layouts."""
+    channels = {c for a in adapters for c in AD_CHANNELS.get(a, ())}
+    spend = crm["marketing_spend"]
+    return {**crm, "marketing_spend": spend[spend["channel"].isin(channels)].reset_index(drop=True)}
+
+
+def fivetran_google_ads(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Paid search spend as Fivetran's Google Ads tables: each day's cost split between a Search and a
+    Shopping campaign (in micros, as Google reports it); campaign_history keeps two versions of one."""
+    spend = crm["marketing_spend"]
+    spend = spend[spend["channel"] == "paid_search"]
+    micros = (spend["amount"] * 1_000_000).round().astype("int64").to_numpy()
+    search = micros * 3 // 5
+    stats = pd.concat([pd.DataFrame({"id": 101, "date": spend["spend_date"].to_numpy(), "cost_micros": search}),
+                       pd.DataFrame({"id": 102, "date": spend["spend_date"].to_numpy(), "cost_micros": micros - search})],
+                      ignore_index=True)
+    stats["device"] = "DESKTOP"
+    stats["_fivetran_synced"] = pd.Timestamp("2030-01-01")
+    history = pd.DataFrame({"id": [101, 101, 102], "updated_at": pd.to_datetime(["2019-01-01", "2020-01-01", "2019-01-01"]),
+                            "advertising_channel_type": ["SEARCH", "SEARCH", "SHOPPING"],
+                            "name": ["Brand search", "Brand search", "Catalogue"]})
+    return {"campaign_stats": stats, "campaign_history": history}
+
+
+def fivetran_facebook_ads(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Social spend as Fivetran's Facebook Ads basic_ad: each day's spend split between two ads."""
+    spend = crm["marketing_spend"]
+    spend = spend[spend["channel"] == "social"]
+    cents = (spend["amount"] * 100).round().astype("int64").to_numpy()
+    first = cents // 2
+    ads = pd.concat([pd.DataFrame({"ad_id": 201, "date": spend["spend_date"].to_numpy(), "spend": first / 100}),
+                     pd.DataFrame({"ad_id": 202, "date": spend["spend_date"].to_numpy(), "spend": (cents - first) / 100})],
+                    ignore_index=True)
+    ads["account_id"] = 9001
+    ads["_fivetran_synced"] = pd.Timestamp("2030-01-01")
+    return {"basic_ad": ads}
+
+
+#: what each layout's connector can record of the demo business (the business both layouts hold)
+AS_RECORDED: dict[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]] = {
+    "fivetran_stripe": billed_through_stripe,
+    "fivetran_google_ads": lambda crm: spent_on_ads(crm, ("fivetran_google_ads",)),
+    "fivetran_facebook_ads": lambda crm: spent_on_ads(crm, ("fivetran_facebook_ads",)),
+}
+
+
 #: layout name -> (the reference database it replaces, the writer)
 LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]]] = {
     "fivetran_zendesk": ("helpdesk", fivetran_zendesk),
     "fivetran_salesforce": ("crm", fivetran_salesforce),
     "fivetran_hubspot": ("crm", fivetran_hubspot),
+    "fivetran_stripe": ("crm", fivetran_stripe),
+    "fivetran_google_ads": ("crm", fivetran_google_ads),
+    "fivetran_facebook_ads": ("crm", fivetran_facebook_ads),
 }
+#: a company's synced stack, as the demo writes it into one database (`--stack`), one schema per
+#: connector: each source connection's `adapters` extra (crm_kpis.sources.stack). HubSpot holds the
+#: leads, deals and reps; Stripe the billing (its customers are the stack's: HubSpot's companies match
+#: them through a custom property); Google Ads and Facebook Ads the spend; Zendesk the helpdesk.
+FIVETRAN_STACK: dict[str, list[dict]] = {
+    "crm": [{"adapter": "fivetran_hubspot", "schema": "hubspot",
+             "customer_ids": {"table": "company", "column": "property_stripe_customer_id"}},
+            {"adapter": "fivetran_stripe", "schema": "stripe", "tables": ["orders", "customers", "subscriptions"]},
+            {"adapter": "fivetran_google_ads", "schema": "google_ads"},
+            {"adapter": "fivetran_facebook_ads", "schema": "facebook_ads"}],
+    "helpdesk": [{"adapter": "fivetran_zendesk", "schema": "zendesk"}],
+}
+
+
+def as_recorded_by(data: dict[str, dict[str, pd.DataFrame]], adapters: Iterable[str]) -> dict[str, dict[str, pd.DataFrame]]:
+    """The demo business as these connectors together can record it (the business a stack's
+    reference layout must hold to be the same one): only the spend the ad networks record, billing
+    as Stripe keeps it."""
+    names = tuple(adapters)
+    crm = spent_on_ads(data["crm"], names) if any(a in AD_CHANNELS for a in names) else data["crm"]
+    if "fivetran_stripe" in names:
+        crm = billed_through_stripe(crm)
+    return {**data, "crm": crm}
+
+
+def write_stack(engine: Engine, data: dict[str, dict[str, pd.DataFrame]],
+                stack: dict[str, list[dict]] = FIVETRAN_STACK) -> dict[str, int]:
+    """The business (already `as_recorded_by` the stack) in one database, each connector's synced
+    tables in its schema. Returns the rows written per schema."""
+    counts = {}
+    for database, parts in stack.items():
+        for part in parts:
+            writer = LAYOUTS[part["adapter"]][1]
+            counts[part["schema"]] = sum(load_layout(engine, writer(data[database]), part["schema"]).values())
+    return counts
+
+
 #: the keys Fivetran gives the synced tables (its primary keys; nothing else is indexed)
 KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": ("id",), "group_member": ("id",),
         "ticket_field_history": ("ticket_id", "updated"),
         "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
                                 "user_role", "company", "contact", "engagement")},
-        "email_event": ("id",), "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
+        "email_event": ("id",), "customer": ("id",), "charge": ("id",), "balance_transaction": ("id",),
+        "subscription_history": ("id",), "subscription_item": ("id",), "plan": ("id",),
+        "campaign_stats": ("id", "date"), "basic_ad": ("ad_id", "date"), "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
         "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",),
         **{f"engagement_{kind}": ("engagement_id",) for kind in ("call", "email", "meeting")}}
 #: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
