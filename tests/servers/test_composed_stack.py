@@ -43,7 +43,8 @@ def test_the_composed_stack_gives_the_kpis_of_the_same_business(composed, monkey
     # both ad networks joined to Stripe's customers (CAC), a lead's journey to a Stripe customer
     # (matched), tickets (Zendesk)
     assert {"sales.win_rate", "sales.revenue", "sales.mrr", "sales.churn_rate", "marketing.spend", "marketing.cac",
-            "marketing.leads_created", "operations.tickets_solved"} <= COMPARED_KPIS
+            "marketing.leads_created", "operations.tickets_solved", "operations.csat", "operations.feedback_volume"} \
+        <= COMPARED_KPIS
 
 
 def test_the_check_prints_the_stack_and_the_customers_matched(composed, monkeypatch, capsys):
@@ -79,7 +80,7 @@ def test_an_unmatched_company_is_counted_not_hidden(composed, monkeypatch, capsy
         after = stack.customer_matches(engine)[0]
         referred = int(before.split(" of the ")[1].split(" ")[0].replace(",", ""))
         assert after.startswith(f"fivetran_hubspot: {referred - 2:,} of the {referred:,} customers")
-        assert "; 2 do not: their leads and opportunities count without a customer (fill " \
+        assert "; 2 do not: their leads and opportunities have no customer (fill " \
                "company.property_stripe_customer_id for them)" in after
     finally:
         with engine.begin() as conn:

@@ -82,15 +82,39 @@ def test_the_extra_gives_the_stack_or_the_one_adapter_never_both(monkeypatch, tm
         source_settings(CRM_CONN_ID)
 
 
-def test_the_readme_has_the_coverage_of_hubspot_with_stripe_and_both_ad_networks():
+def test_the_readme_has_the_coverage_of_the_whole_crm_stack():
     from crm_kpis.paths import PROJECT_DIR
     from crm_kpis.sources.coverage import coverage_table
+    from crm_kpis.tools.demo.layouts import FIVETRAN_STACK
 
-    table = coverage_table(stack_of("crm", [{"adapter": "fivetran_hubspot"},
-                                            {"adapter": "fivetran_stripe", "tables": ["orders", "customers", "subscriptions"]},
-                                            {"adapter": "fivetran_google_ads"}, {"adapter": "fivetran_facebook_ads"}],
-                                    "readme"))
-    assert table in (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    assert coverage_table(stack_of("crm", FIVETRAN_STACK["crm"], "readme")) in readme
+    # the example the README gives is the stack the demo writes
+    assert '"customer_ids": {"table": "company", "column": "property_stripe_customer_id"}' in readme
+
+
+def test_a_customer_match_is_checked_when_the_connection_is_read():
+    stripe = {"adapter": "fivetran_stripe", "tables": ["orders", "customers", "subscriptions"]}
+    with pytest.raises(SourceConfigError, match="customer_ids of fivetran_hubspot must name a synced table and the column"):
+        stack_of("crm", [{"adapter": "fivetran_hubspot", "customer_ids": {"table": "company"}}, stripe], "t")
+    with pytest.raises(SourceConfigError, match="fivetran_stripe matches its customers to another connector's "
+                                                "\\(customer_ids\\), but fills customers itself"):
+        stack_of("crm", [{"adapter": "fivetran_hubspot"},
+                         {**stripe, "customer_ids": {"table": "customer", "column": "metadata"}}], "t")
+
+
+def test_a_matched_part_reads_its_customer_references_through_the_match():
+    from sqlalchemy import create_engine
+
+    stack = stack_of("crm", [{"adapter": "fivetran_hubspot",
+                              "customer_ids": {"table": "company", "column": "property_stripe_customer_id"}},
+                             {"adapter": "fivetran_stripe", "tables": ["orders", "customers", "subscriptions"]}], "t")
+    engine = create_engine("sqlite://")
+    leads = stack.select("leads", engine)
+    assert 'm."property_stripe_customer_id" AS "customer_id"' in leads
+    assert 'LEFT JOIN "company" m ON m."id" = p."customer_id"' in leads
+    assert "property_stripe_customer_id" not in stack.select("sales_reps", engine)  # no customer reference
+    assert "property_stripe_customer_id" not in stack.select("orders", engine)  # Stripe's own ids
 
 
 def test_a_stack_whose_connectors_type_ids_differently_reads_every_id_as_text():

@@ -102,7 +102,9 @@ def coverage_table(layout: Adapter | Stack) -> str:
     stack = as_stack(layout)
     rows = coverage(stack)
     counts = {s: sum(r[2] == s for r in rows) for s in (COMPUTED, APPROXIMATED, PARTIAL, NOT_RECORDED)}
-    hidden = {d: why for p in stack.parts for d, why in p.adapter.breakdowns_not_recorded.items()}
+    several = len(stack.parts) > 1  # then a part's limits hold for the KPIs that read its tables only
+    hidden = {d: (f"{why}, for the KPIs that read its {', '.join(stack.fillers_of(p))}" if several else why)
+              for p in stack.parts for d, why in p.adapter.breakdowns_not_recorded.items()}
     without: dict[str, list[str]] = {}
     for part in stack.parts:
         for t, o in part.adapter.optional_tables.items():

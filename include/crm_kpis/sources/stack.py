@@ -254,9 +254,9 @@ class Stack:
             filler = " + ".join(p.adapter.name for p in self.fillers("customers")) or "no connector"
             line = (f"{part.adapter.name}: {matched:,} of the {referred:,} customers its rows refer to match a "
                     f"customer of {filler} through {match.describe()}")
-            if referred - matched:
-                line += (f"; {referred - matched:,} do not: their {' and '.join(referring)} count without a "
-                         f"customer (fill {match.describe()} for them)")
+            if unmatched := referred - matched:
+                line += (f"; {unmatched:,} {'does' if unmatched == 1 else 'do'} not: their {' and '.join(referring)} "
+                         f"have no customer (fill {match.describe()} for them)")
             out.append(line)
         return out
 

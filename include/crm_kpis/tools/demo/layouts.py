@@ -23,6 +23,8 @@ from crm_kpis.tools.demo.loader import _for_sqlite
 
 #: a requester (end user) per ticket: ids clear of the agents'
 REQUESTER_ID_OFFSET = 10_000_000
+#: a customer's Zendesk organization, and a rating offered but never answered: ids of their own
+ORGANIZATION_ID_OFFSET, RATING_ID_OFFSET = 20_000_000, 30_000_000
 SLA_VERSION_AT = pd.Timestamp("2020-01-01 00:00:00")
 ZENDESK_CHANNEL = {"phone": "voice", "social": "twitter"}
 ZENDESK_TYPE = {"question": "question", "incident": "incident", "request": "task", "complaint": "question"}
@@ -75,6 +77,14 @@ def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
         pd.DataFrame({"id": requesters, "name": [f"Requester {i}" for i in tickets["ticket_id"]], "role": "end-user"}),
     ], ignore_index=True)
     user["_fivetran_deleted"] = False
+    # each customer a Zendesk organization, its external id the customer's Stripe id (how a stack
+    # matches them, crm_kpis.sources.stack); a requester is in his ticket's organization
+    customers = tickets["customer_id"].dropna().astype("int64").unique()
+    organization = pd.DataFrame({"id": customers + ORGANIZATION_ID_OFFSET, "name": [f"Customer {c}" for c in customers],
+                                 "external_id": _stripe_id("cus", pd.Series(customers))})
+    ticket_org = (tickets["customer_id"].astype("Int64") + ORGANIZATION_ID_OFFSET).reset_index(drop=True)
+    user["organization_id"] = pd.concat([pd.Series(pd.NA, index=range(len(agents)), dtype="Int64"), ticket_org],
+                                        ignore_index=True)
     group_member = pd.DataFrame({"id": agents["agent_id"], "user_id": agents["agent_id"],
                                  "group_id": agents["team"].map(group_id), "_fivetran_deleted": False})
     ticket = pd.DataFrame({
@@ -86,6 +96,7 @@ def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
         "via_channel": tickets["channel"].map(lambda c: ZENDESK_CHANNEL.get(c, c)),
         "assignee_id": tickets["assignee_agent_id"],
         "requester_id": requesters,
+        "organization_id": ticket_org.array,
         "_fivetran_deleted": False,
         "updated_at": _last_change(tickets),
     })
@@ -106,7 +117,24 @@ def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
         for i, (row, (metric, column)) in enumerate((r, m) for _, r in sla.iterrows() for m in metrics)
     ])
     return {"ticket": ticket, "ticket_field_history": _status_history(tickets), "ticket_comment": comment,
-            "user": user, "group": group, "group_member": group_member, "sla_policy_metric_history": sla_metric}
+            "user": user, "group": group, "group_member": group_member, "sla_policy_metric_history": sla_metric,
+            "organization": organization}
+
+
+def zendesk_satisfaction(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The CRM's CSAT answers as Zendesk's satisfaction ratings (beside `fivetran_zendesk`'s tables in
+    the same schema): 4 or 5 is `good`, below `bad`, answered a day after it was offered by the
+    ticket's requester; a rating is also offered on a tenth of those tickets again and never answered."""
+    csat = crm["survey_responses"]
+    csat = csat[(csat["survey"] == "csat") & csat["ticket_id"].notna()]
+    answered = pd.DataFrame({
+        "id": csat["response_id"].to_numpy(), "score": np.where(csat["score"] >= 4, "good", "bad"),
+        "created_at": (csat["responded_at"] - pd.Timedelta(days=1)).to_numpy(), "updated_at": csat["responded_at"].to_numpy(),
+        "ticket_id": csat["ticket_id"].astype("int64").to_numpy(),
+        "requester_id": csat["ticket_id"].astype("int64").to_numpy() + REQUESTER_ID_OFFSET, "comment": None})
+    offered = answered.iloc[::10].assign(id=lambda f: f["id"] + RATING_ID_OFFSET, score="offered",
+                                          updated_at=lambda f: f["created_at"])
+    return {"satisfaction_rating": pd.concat([answered, offered], ignore_index=True).assign(_fivetran_deleted=False)}
 
 
 SF_STAGE = {"qualification": "Qualification", "proposal": "Proposal/Price Quote", "negotiation": "Negotiation/Review",
@@ -398,13 +426,16 @@ LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.D
 #: a company's synced stack, as the demo writes it into one database (`--stack`), one schema per
 #: connector: each source connection's `adapters` extra (crm_kpis.sources.stack). HubSpot holds the
 #: leads, deals and reps; Stripe the billing (its customers are the stack's: HubSpot's companies match
-#: them through a custom property); Google Ads and Facebook Ads the spend; Zendesk the helpdesk.
+#: them through a custom property); Google Ads and Facebook Ads the spend; Zendesk the helpdesk, and
+#: the CRM's CSAT answers from its satisfaction ratings (its organizations match Stripe's customers).
 FIVETRAN_STACK: dict[str, list[dict]] = {
     "crm": [{"adapter": "fivetran_hubspot", "schema": "hubspot",
              "customer_ids": {"table": "company", "column": "property_stripe_customer_id"}},
             {"adapter": "fivetran_stripe", "schema": "stripe", "tables": ["orders", "customers", "subscriptions"]},
             {"adapter": "fivetran_google_ads", "schema": "google_ads"},
-            {"adapter": "fivetran_facebook_ads", "schema": "facebook_ads"}],
+            {"adapter": "fivetran_facebook_ads", "schema": "facebook_ads"},
+            {"adapter": "fivetran_zendesk_satisfaction", "schema": "zendesk",
+             "customer_ids": {"table": "organization", "column": "external_id"}}],
     "helpdesk": [{"adapter": "fivetran_zendesk", "schema": "zendesk"}],
 }
 
@@ -417,6 +448,9 @@ def as_recorded_by(data: dict[str, dict[str, pd.DataFrame]], adapters: Iterable[
     crm = spent_on_ads(data["crm"], names) if any(a in AD_CHANNELS for a in names) else data["crm"]
     if "fivetran_stripe" in names:
         crm = billed_through_stripe(crm)
+    if "fivetran_zendesk_satisfaction" in names:  # Zendesk asks for CSAT, on a ticket, and nothing else
+        surveys = crm["survey_responses"]
+        crm = {**crm, "survey_responses": surveys[(surveys["survey"] == "csat") & surveys["ticket_id"].notna()]}
     return {**data, "crm": crm}
 
 
@@ -427,9 +461,15 @@ def write_stack(engine: Engine, data: dict[str, dict[str, pd.DataFrame]],
     counts = {}
     for database, parts in stack.items():
         for part in parts:
-            writer = LAYOUTS[part["adapter"]][1]
+            writer = STACK_WRITERS[part["adapter"]]
             counts[part["schema"]] = sum(load_layout(engine, writer(data[database]), part["schema"]).values())
     return counts
+
+
+#: the writer of each connector's part of a stack (a part may write beside another in one schema:
+#: Zendesk's satisfaction ratings beside its tickets)
+STACK_WRITERS = {**{name: writer for name, (_, writer) in LAYOUTS.items()},
+                 "fivetran_zendesk_satisfaction": zendesk_satisfaction}
 
 
 #: the keys Fivetran gives the synced tables (its primary keys; nothing else is indexed)
@@ -438,7 +478,7 @@ KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": 
         "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
                                 "user_role", "company", "contact", "engagement")},
-        "email_event": ("id",), "customer": ("id",), "charge": ("id",), "balance_transaction": ("id",),
+        "email_event": ("id",), "organization": ("id",), "satisfaction_rating": ("id",), "customer": ("id",), "charge": ("id",), "balance_transaction": ("id",),
         "subscription_history": ("id",), "subscription_item": ("id",), "plan": ("id",),
         "campaign_stats": ("id", "date"), "basic_ad": ("ad_id", "date"), "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
         "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",),
