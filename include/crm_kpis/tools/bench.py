@@ -331,7 +331,7 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
     from crm_kpis.periods import ReportPeriod
     from crm_kpis.sources.connections import engine_for
     from crm_kpis.tools.demo.generator import generate, spec_for
-    from crm_kpis.tools.demo.layouts import LAYOUTS, load_layout
+    from crm_kpis.tools.demo.layouts import AS_RECORDED, LAYOUTS, load_layout
     from crm_kpis.tools.demo.loader import load_database
 
     logging.disable(logging.INFO)  # the extracts' per-read lines would drown the step's output
@@ -344,7 +344,8 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
     period = ReportPeriod.parse("monthly", month)
     out: dict[str, Any] = {"adapter_scale": adapter_scale, "timings": {}}
     for layout, (database, writer) in LAYOUTS.items():
-        synced = writer(data[database])
+        business = {**data, database: AS_RECORDED.get(layout, dict)(data[database])}  # the same one in both layouts
+        synced = writer(business[database])
         out.setdefault("synced_rows", {})[layout] = {t: len(f) for t, f in synced.items()}
         for engine_name, base, schema in (("sqlite", None, None), ("postgresql", pg, layout.split("_")[-1]),
                                           ("mariadb", my, None)):
@@ -358,8 +359,8 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
                 urls = {k: f"{base}/{prefix}_{tag}_{k}" for k in ("crm", "reference", "synced")}
                 _create_databases(urls, drop=True)
             other = "crm" if database == "helpdesk" else "helpdesk"
-            load_database(engine_for(urls["crm"]), other, data[other])
-            load_database(engine_for(urls["reference"]), database, data[database])
+            load_database(engine_for(urls["crm"]), other, business[other])
+            load_database(engine_for(urls["reference"]), database, business[database])
             load_layout(engine_for(urls["synced"]), synced, schema)
             conn = {"crm": "AIRFLOW_CONN_CRM_DB", "helpdesk": "AIRFLOW_CONN_HELPDESK_DB"}
             os.environ[conn[other]] = _conn_json(urls["crm"], {})
@@ -375,8 +376,41 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
                     seconds.append(time.perf_counter() - started)
                 timing[label] = round(statistics.median(seconds), 3)
             out["timings"][f"{layout} on {engine_name}"] = timing
+    out["timings"]["fivetran stack on postgresql"] = _composed_stack_timing(data, pg, prefix, period, repeats)
     out["seconds"] = round(sum(sum(t.values()) for t in out["timings"].values()) * repeats, 2)
     return out
+
+
+def _composed_stack_timing(data: dict[str, Any], pg: str, prefix: str, period: Any, repeats: int) -> dict[str, float]:
+    """Every area of the month from the business as a company's synced stack (FIVETRAN_STACK: one
+    PostgreSQL database, one schema per connector) and from the same business in the reference
+    layout (two databases), median of `repeats`."""
+    import statistics
+
+    from crm_kpis.compute import compute_area
+    from crm_kpis.sources.connections import engine_for
+    from crm_kpis.tools.demo.layouts import FIVETRAN_STACK, as_recorded_by, write_stack
+    from crm_kpis.tools.demo.loader import load_database
+
+    business = as_recorded_by(data, [p["adapter"] for parts in FIVETRAN_STACK.values() for p in parts])
+    urls = {k: f"{pg}/{prefix}_stack_{k}" for k in ("crm", "helpdesk", "synced")}
+    _create_databases(urls, drop=True)
+    for database in ("crm", "helpdesk"):
+        load_database(engine_for(urls[database]), database, business[database])
+    write_stack(engine_for(urls["synced"]), business)
+    timing = {}
+    for label, crm, helpdesk in (("reference", (urls["crm"], {}), (urls["helpdesk"], {})),
+                                 ("fivetran stack", (urls["synced"], {"adapters": FIVETRAN_STACK["crm"]}),
+                                  (urls["synced"], {"adapters": FIVETRAN_STACK["helpdesk"]}))):
+        os.environ["AIRFLOW_CONN_CRM_DB"], os.environ["AIRFLOW_CONN_HELPDESK_DB"] = _conn_json(*crm), _conn_json(*helpdesk)
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for area in ("sales", "marketing", "operations"):
+                compute_area(area, period)
+            seconds.append(time.perf_counter() - started)
+        timing[label] = round(statistics.median(seconds), 3)
+    return timing
 
 
 def _conn_json(url: str, extra: dict[str, Any]) -> str:
