@@ -15,32 +15,39 @@ SELECT t.id AS ticket_id,
        r.first_response_at,
        CASE WHEN t.status IN ('solved', 'closed') THEN COALESCE(s.last_solved_at, s.first_closed_at, t.updated_at) END AS resolved_at,
        COALESCE(s.first_closed_at, CASE WHEN t.status = 'closed' THEN t.updated_at END) AS closed_at,
-       COALESCE(s.reopens, 0) AS reopen_count
+       COALESCE(o.reopens, 0) AS reopen_count
 FROM {{ src.ticket }} t
+-- three derived tables, each joined on its ticket id and unique on it, so that an extract that does
+-- not use one's columns leaves it out (PostgreSQL removes such a join): the resolution times (one
+-- hash aggregate), the reopens (the only window over the status history) and the first reply
+LEFT JOIN (
+    SELECT f.ticket_id,
+           MAX(CASE WHEN f.value = 'solved' THEN f.updated END) AS last_solved_at,
+           MIN(CASE WHEN f.value = 'closed' THEN f.updated END) AS first_closed_at
+    FROM {{ src.ticket_field_history }} f
+    WHERE f.field_name = 'status'
+    GROUP BY f.ticket_id
+) s ON s.ticket_id = t.id
 LEFT JOIN (
     SELECT h.ticket_id,
-           MAX(CASE WHEN h.value = 'solved' THEN h.updated END) AS last_solved_at,
-           MIN(CASE WHEN h.value = 'closed' THEN h.updated END) AS first_closed_at,
            SUM(CASE WHEN h.value IN ('new', 'open', 'pending', 'hold', 'on-hold') AND h.previous = 'solved' THEN 1 ELSE 0 END) AS reopens
     FROM (
-        SELECT f.ticket_id, f.value, f.updated,
+        SELECT f.ticket_id, f.value,
                LAG(f.value) OVER (PARTITION BY f.ticket_id ORDER BY f.updated) AS previous
         FROM {{ src.ticket_field_history }} f
         WHERE f.field_name = 'status'
     ) h
     GROUP BY h.ticket_id
-) s ON s.ticket_id = t.id
+) o ON o.ticket_id = t.id
 LEFT JOIN (
-    -- one pass over the comments: a reply is public, by an agent or admin, after the ticket's first comment
-    SELECT c.ticket_id, MIN(CASE WHEN c.is_reply = 1 THEN c.created END) AS first_response_at
-    FROM (
-        SELECT w.ticket_id, w.created,
-               CASE WHEN w.public = TRUE AND (w._fivetran_deleted IS NULL OR w._fivetran_deleted = FALSE)
-                         AND u.role IN ('agent', 'admin')
-                         AND w.created > MIN(w.created) OVER (PARTITION BY w.ticket_id) THEN 1 ELSE 0 END AS is_reply
-        FROM {{ src.ticket_comment }} w
-        LEFT JOIN {{ src.user }} u ON u.id = w.user_id
-    ) c
-    GROUP BY c.ticket_id
+    -- a reply is public, by an agent or admin, after the ticket's first comment (of any kind)
+    SELECT w.ticket_id, MIN(w.created) AS first_response_at
+    FROM {{ src.ticket_comment }} w
+    JOIN (SELECT c.ticket_id, MIN(c.created) AS first_at FROM {{ src.ticket_comment }} c GROUP BY c.ticket_id) f
+      ON f.ticket_id = w.ticket_id
+    JOIN {{ src.user }} u ON u.id = w.user_id
+    WHERE w.public = TRUE AND (w._fivetran_deleted IS NULL OR w._fivetran_deleted = FALSE)
+      AND u.role IN ('agent', 'admin') AND w.created > f.first_at
+    GROUP BY w.ticket_id
 ) r ON r.ticket_id = t.id
 WHERE (t._fivetran_deleted IS NULL OR t._fivetran_deleted = FALSE) AND t.status <> 'deleted'
