@@ -148,7 +148,7 @@ def load_seeds(engine: Engine, connector: str, schema: str | None = None,
     for name, path in seed_tables(connector).items():
         if only is not None and name not in only:
             continue
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # dbt reads a seed's byte-order mark as none
             reader = csv.reader(f)
             header = next(reader)
             rows = list(reader)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, String, text
+from sqlalchemy import Engine, Numeric, String, text
 
 from crm_kpis.tools.demo.loader import _for_sqlite
 
@@ -362,6 +362,54 @@ def fivetran_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
             "subscription_history": history, "subscription_item": item, "plan": plan}
 
 
+def sold_through_shopify(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The demo business as a shop on Shopify has it: no order campaign or rep, no customer campaign,
+    referrer or churn (a shop's customer has nothing to end); segment and channel stay (the reference
+    schema requires them; the adapter leaves those breakdowns out)."""
+    customers = crm["customers"].copy()
+    for column in ("campaign_id", "referred_by_customer_id"):
+        customers[column] = _no_ids(customers)
+    customers["churned_at"] = pd.NaT
+    orders = crm["orders"].copy()
+    orders["campaign_id"], orders["sales_rep_id"] = _no_ids(orders), _no_ids(orders)
+    return {**crm, "customers": customers, "orders": orders}
+
+
+#: every tenth completed order was partly refunded: priced this much higher, given back as a refunded
+#: line (subtotal and tax) and refunded shipping (an adjustment, negative as Shopify records it)
+SHOPIFY_REFUND = {"subtotal": 8.00, "tax": 2.50, "shipping": -1.50}
+
+
+def fivetran_shopify(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The business's orders and customers as Fivetran's Shopify tables (write `sold_through_shopify`
+    of it): a cancelled order has `cancelled_at`, a refunded one financial_status `refunded`; every
+    tenth completed order is priced higher and partly refunded back to its amount, so that the
+    adapter must take refunds off to find it."""
+    customers, orders = crm["customers"], crm["orders"].reset_index(drop=True)
+    customer = pd.DataFrame({"id": customers["customer_id"], "created_at": customers["created_at"],
+                             "email": customers["customer_id"].map(lambda i: f"shopper{i}@example.com"),
+                             "_fivetran_deleted": False})
+    completed = orders["status"] == "completed"
+    partly = completed & (np.arange(len(orders)) % 10 == 0)
+    given_back = SHOPIFY_REFUND["subtotal"] + SHOPIFY_REFUND["tax"] - SHOPIFY_REFUND["shipping"]
+    order = pd.DataFrame({
+        "id": orders["order_id"], "customer_id": orders["customer_id"], "created_at": orders["ordered_at"],
+        "total_price": (orders["total_amount"] + np.where(partly, given_back, 0.0)).round(2),
+        "currency": "USD", "financial_status": np.where(orders["status"] == "refunded", "refunded",
+                                                        np.where(partly, "partially_refunded", "paid")),
+        "cancelled_at": orders["ordered_at"].where(orders["status"] == "cancelled") + pd.Timedelta(hours=1),
+        "test": False, "_fivetran_deleted": False})
+    refunded = orders.loc[partly, ["order_id", "ordered_at"]]
+    refund = pd.DataFrame({"id": refunded["order_id"].to_numpy(), "order_id": refunded["order_id"].to_numpy(),
+                           "created_at": (refunded["ordered_at"] + pd.Timedelta(days=2)).to_numpy()})
+    line_refund = pd.DataFrame({"id": refund["id"], "refund_id": refund["id"], "quantity": 1,
+                                "subtotal": SHOPIFY_REFUND["subtotal"], "total_tax": SHOPIFY_REFUND["tax"]})
+    adjustment = pd.DataFrame({"id": refund["id"], "order_id": refund["order_id"], "refund_id": refund["id"],
+                               "amount": SHOPIFY_REFUND["shipping"], "tax_amount": 0.0, "kind": "shipping_refund"})
+    return {"customer": customer, "order": order, "refund": refund, "order_line_refund": line_refund,
+            "order_adjustment": adjustment}
+
+
 #: the spend channels an ad network's connector records (mappings of its adapter, inverted)
 AD_CHANNELS = {"fivetran_google_ads": ("paid_search",), "fivetran_facebook_ads": ("social",)}
 
@@ -409,6 +457,7 @@ def fivetran_facebook_ads(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
 #: what each layout's connector can record of the demo business (the business both layouts hold)
 AS_RECORDED: dict[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]] = {
     "fivetran_stripe": billed_through_stripe,
+    "fivetran_shopify": sold_through_shopify,
     "fivetran_google_ads": lambda crm: spent_on_ads(crm, ("fivetran_google_ads",)),
     "fivetran_facebook_ads": lambda crm: spent_on_ads(crm, ("fivetran_facebook_ads",)),
 }
@@ -420,6 +469,7 @@ LAYOUTS: dict[str, tuple[str, Callable[[dict[str, pd.DataFrame]], dict[str, pd.D
     "fivetran_salesforce": ("crm", fivetran_salesforce),
     "fivetran_hubspot": ("crm", fivetran_hubspot),
     "fivetran_stripe": ("crm", fivetran_stripe),
+    "fivetran_shopify": ("crm", fivetran_shopify),
     "fivetran_google_ads": ("crm", fivetran_google_ads),
     "fivetran_facebook_ads": ("crm", fivetran_facebook_ads),
 }
@@ -478,11 +528,16 @@ KEYS = {"ticket": ("id",), "ticket_comment": ("id",), "user": ("id",), "group": 
         "sla_policy_metric_history": ("index", "sla_policy_id", "sla_policy_updated_at"),
         **{t: ("id",) for t in ("account", "opportunity", "opportunity_history", "lead", "task", "event", "campaign",
                                 "user_role", "company", "contact", "engagement")},
-        "email_event": ("id",), "organization": ("id",), "satisfaction_rating": ("id",), "customer": ("id",), "charge": ("id",), "balance_transaction": ("id",),
+        "email_event": ("id",), "organization": ("id",), "satisfaction_rating": ("id",), "customer": ("id",), "order": ("id",), "refund": ("id",),
+        "order_line_refund": ("id",), "order_adjustment": ("id",), "charge": ("id",), "balance_transaction": ("id",),
         "subscription_history": ("id",), "subscription_item": ("id",), "plan": ("id",),
         "campaign_stats": ("id", "date"), "basic_ad": ("ad_id", "date"), "owner": ("owner_id",), "owner_team": ("owner_id", "team_id"), "team": ("id",), "deal": ("deal_id",), "deal_stage": ("deal_id", "date_entered"),
         "deal_company": ("deal_id",), "engagement_contact": ("engagement_id",), "engagement_deal": ("engagement_id",),
         **{f"engagement_{kind}": ("engagement_id",) for kind in ("call", "email", "meeting")}}
+#: money a connector syncs as a decimal (Shopify's prices and refunds), written as one: a price less
+#: its refunds is then the same amount to the last digit on a server, as in the reference tables
+MONEY = {"order": ("total_price",), "order_line_refund": ("subtotal", "total_tax"),
+         "order_adjustment": ("amount", "tax_amount")}
 #: text ids are written as VARCHAR, as a destination types Salesforce's 18-character ids (TEXT cannot
 #: be indexed on MariaDB, and a join on it cannot use a key either)
 ID_LENGTH = 64
@@ -500,7 +555,9 @@ def load_layout(engine: Engine, frames: dict[str, pd.DataFrame], schema: str | N
             data = _for_sqlite(frame) if dialect == "sqlite" else frame
             text_ids = {c: String(ID_LENGTH) for c in frame.columns
                         if (c == "id" or c.endswith("_id")) and frame[c].dtype == object}
-            data.to_sql(name, conn, schema=schema, if_exists="replace", index=False, chunksize=50_000, dtype=text_ids)
+            money = {c: Numeric(18, 2) for c in MONEY.get(name, ())}
+            data.to_sql(name, conn, schema=schema, if_exists="replace", index=False, chunksize=50_000,
+                        dtype={**text_ids, **money})
             counts[name] = len(frame)
             if name in KEYS:
                 quote = engine.dialect.identifier_preparer.quote_identifier
