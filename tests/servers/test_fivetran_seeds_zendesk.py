@@ -89,7 +89,8 @@ def test_kpis_from_the_seeds_worked_out_by_hand(seeded):
     for kpi in ("operations.first_response_hours", "operations.sla_compliance_rate"):
         assert nov[kpi][0] is None
         assert nov[kpi][3] == "not tracked: no public agent comment after a ticket's first comment in ticket_comment"
-    # no group memberships: the team of every case is unknown, and still counted
+    # the cases' group (360006965034) is not among the seeds' groups: their team is unknown, and
+    # still counted
     teams = {k[2]: val[0] for k, val in november.items() if k[0] == "operations.tickets_solved" and k[1] == "agent_team"}
     assert sum(teams.values()) == 2 and len(teams) == 1, teams
     channels = {k[2]: val[0] for k, val in november.items()
@@ -110,6 +111,33 @@ def test_kpis_from_the_seeds_worked_out_by_hand(seeded):
     # SLA: policy 1002, the lowest id with calendar-hours targets (1001's are business hours): urgent
     # first reply 120 min; 90001's took 150 min, so missed
     assert dec["operations.sla_compliance_rate"][:3] == (0.0, 0, 1)
+
+
+def test_a_ticket_s_team_is_its_group_not_its_assignee_s(seeded):
+    """Arthur Agent (1111) is in two groups, 360008426314 (Non-Support - (Billing Tickets), the lower
+    id) and 360013670454 (Assignment Group 7); ticket 90002, his, is filed under Assignment Group 7
+    and solved on 10 December 2020; ticket 90003, filed under no group, is his too, solved the same
+    day. December's solved tickets by team: Assignment Group 7 holds 90002 (its own group, not the
+    assignee's first), Non-Support - (Billing Tickets) holds 90003 (no group: its assignee's team)."""
+    _, url, schema, _ = seeded
+    prefix = f'"{schema}".' if schema else ""
+    with engine_for(url).begin() as conn:
+        conn.execute(text(f'CREATE TABLE {prefix}"group_member" (id BIGINT, user_id BIGINT, group_id BIGINT)'))
+        conn.execute(text(f'INSERT INTO {prefix}"group_member" (id, user_id, group_id) VALUES '
+                          "(1, 1111, 360008426314), (2, 1111, 360013670454)"))
+        conn.execute(text(
+            f'INSERT INTO {prefix}"ticket" (id, created_at, updated_at, status, priority, type, via_channel, '
+            "assignee_id, group_id) VALUES "
+            "(90002, '2020-12-08 10:00:00', '2020-12-10 10:00:00', 'solved', 'normal', 'incident', 'email', 1111, "
+            "360013670454), (90003, '2020-12-08 11:00:00', '2020-12-10 11:00:00', 'solved', 'normal', 'incident', "
+            "'email', 1111, NULL)"))
+        conn.execute(text(
+            f'INSERT INTO {prefix}"ticket_field_history" (field_name, ticket_id, updated, value) VALUES '
+            "('status', 90002, '2020-12-10 10:00:00', 'solved'), ('status', 90003, '2020-12-10 11:00:00', 'solved')"))
+    december = values(ReportPeriod.parse("monthly", "2020-12"))
+    teams = {k[2]: v[0] for k, v in december.items() if k[0] == "operations.tickets_solved" and k[1] == "agent_team"}
+    assert teams.get("Assignment Group 7") == 1, teams
+    assert teams.get("Non-Support - (Billing Tickets)") == 1, teams
 
 
 def test_a_helpdesk_without_sla_policies_loses_only_sla_compliance(seeded, capsys):

@@ -95,6 +95,9 @@ def fivetran_zendesk(helpdesk: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
         "type": tickets["category"].map(ZENDESK_TYPE),
         "via_channel": tickets["channel"].map(lambda c: ZENDESK_CHANNEL.get(c, c)),
         "assignee_id": tickets["assignee_agent_id"],
+        # the ticket's group: its assignee's team (the reference records a team per agent)
+        "group_id": tickets["assignee_agent_id"].map(dict(zip(agents["agent_id"], agents["team"].map(group_id),
+                                                               strict=True))).astype("Int64"),
         "requester_id": requesters,
         "organization_id": ticket_org.array,
         "_fivetran_deleted": False,

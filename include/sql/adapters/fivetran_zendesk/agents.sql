@@ -1,5 +1,7 @@
 -- The reference `agents`: Zendesk users with role agent or admin (deleted ones too: their tickets
--- stay in the history); the team is their group, the one of lowest id when they are in several.
+-- stay in the history), their team their group (the one of lowest id when they are in several);
+-- and a seat per group (id minus the group's id, its team the group), which tickets.sql reads as
+-- the assignee of a ticket filed under that group, so that a ticket's team is its own group.
 -- Zendesk records no hourly cost.
 SELECT u.id AS agent_id,
        u.name,
@@ -14,3 +16,9 @@ LEFT JOIN (
 ) gm ON gm.user_id = u.id
 LEFT JOIN {{ src.group }} g ON g.id = gm.group_id
 WHERE u.role IN ('agent', 'admin')
+UNION ALL
+SELECT -g.id AS agent_id,
+       g.name,
+       g.name AS team,
+       NULL AS hourly_cost
+FROM {{ src.group }} g

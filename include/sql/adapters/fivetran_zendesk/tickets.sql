@@ -10,7 +10,11 @@ SELECT t.id AS ticket_id,
        {{ case('t.type', mappings.categories) }} AS category,
        t.priority,
        {{ case('t.status', mappings.statuses) }} AS status,
-       t.assignee_id AS assignee_agent_id,
+       -- the team: Zendesk files a ticket under a group (group_id), whoever is its assignee; the
+       -- reference takes the team from the assignee, so a ticket with a group is read as assigned to
+       -- its group's seat (agents.sql: an agent row per group, id minus the group's id); one without
+       -- a group (a sync without group_id) keeps its assignee and his team
+       CASE WHEN t.group_id IS NOT NULL THEN -t.group_id ELSE t.assignee_id END AS assignee_agent_id,
        t.created_at,
        r.first_response_at,
        CASE WHEN t.status IN ('solved', 'closed') THEN COALESCE(s.last_solved_at, s.first_closed_at, t.updated_at) END AS resolved_at,
