@@ -401,11 +401,16 @@ def test_a_missing_table_makes_only_its_kpis_na_and_the_gate_says_it_once(case, 
         request = tasks.approval_request("monthly", start, end)
         assert request["needed"] and request["reason"] == "1 source(s) could not be read (on_broken_source: hold)"
         rendered = tasks.render_report("monthly", start, end)
-        text = report_files(tasks.report_for("monthly"), OCT)["email.txt"].read_text(encoding="utf-8")
+        files = report_files(tasks.report_for("monthly"), OCT)
+        text, page, email = (files[k].read_text(encoding="utf-8") for k in ("email.txt", "html", "email.html"))
     finally:
         mp.undo()
     assert rendered["subject"].startswith("INCOMPLETE (1 source(s) unreadable) · "), rendered["subject"]
     assert text.splitlines()[1].startswith(f"INCOMPLETE: {why}"), text
+    # page one says it once, in its own box (not again among the data warnings); on a phone the
+    # email's banner wraps its long file path instead of widening the message past the screen
+    assert page.count('class="warnings incomplete"') == 1 and "this period:</strong> unreadable_source" not in page
+    assert "overflow-wrap:anywhere" in email.split("INCOMPLETE: ", 1)[0].rsplit("<td", 1)[1]
 
 
 def test_a_missing_column_makes_its_kpis_na_naming_table_and_column(case):

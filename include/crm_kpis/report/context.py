@@ -358,6 +358,8 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "run": run,
         # sources that could not be read this run (the gate's unreadable_source warnings): said first
         "incomplete": [w.split(": ", 1)[1] for w in run.get("warnings") or [] if w.startswith("unreadable_source: ")],
+        # the other warnings, for page one's box (an unreadable source is said once, in its own box)
+        "other_warnings": [w for w in run.get("warnings") or [] if not w.startswith("unreadable_source: ")],
         "rejected": rejected,
         "rejected_total": sum(n for rules in rejected.values() for n in rules.values()),
         "not_tracked": not_tracked,
