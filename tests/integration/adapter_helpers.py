@@ -54,6 +54,11 @@ def values(period: ReportPeriod, area: str = "operations") -> dict[tuple[str, st
             for v in compute_area(area, period).values}
 
 
+def company(period: ReportPeriod, area: str = "sales") -> dict[str, tuple]:
+    """The company-wide values of an area: KPI id -> (value, numerator, denominator, note)."""
+    return {k[0]: v for k, v in values(period, area).items() if k[1] == ""}
+
+
 def same(a: float, b: float) -> bool:
     """Equal to 1e-9, or to 1e-12 of the value (a sum of predicted lifetime values in the millions,
     fitted on amounts a synced layout computes in another order of floating-point operations: a

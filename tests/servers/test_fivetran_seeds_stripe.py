@@ -14,7 +14,7 @@ import pytest
 
 from crm_kpis.periods import ReportPeriod
 from tests.fivetran_seeds import checked, seeded_connection
-from tests.integration.adapter_helpers import values
+from tests.integration.adapter_helpers import company
 
 ADAPTER = "fivetran_stripe"
 _CHARGE = ("INSERT INTO {charge} (id, amount, amount_refunded, captured, created, currency, customer_id, livemode, "
@@ -54,10 +54,6 @@ ADDED = [
 @pytest.fixture(params=["sqlite", "postgresql"])
 def seeded(request, postgres, tmp_path, monkeypatch):
     return seeded_connection(request.param, postgres, tmp_path, monkeypatch, "stripe", ADAPTER, "crm", ADDED)
-
-
-def company(period: ReportPeriod, area: str = "sales") -> dict[str, tuple]:
-    return {k[0]: v for k, v in values(period, area).items() if k[1] == ""}
 
 
 def test_the_seeds_as_shipped_pass_the_check(seeded, capsys):
