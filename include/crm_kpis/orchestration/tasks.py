@@ -104,9 +104,11 @@ class QualityGateFailed(RuntimeError):
 def check_quality(grain: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict[str, Any]:
     """Run the quality gate on the staged period; raise on a hard failure, return the warnings."""
     period = period_for(grain, interval_start, interval_end)
-    config = GateConfig.from_dict(load_settings().quality)
+    settings = load_settings()
+    config = GateConfig.from_dict(settings.quality)
     warehouse = engine_for(WAREHOUSE_CONN_ID)
-    findings = gate.evaluate(period, read_staged(warehouse, run_id),
+    staged = read_staged(warehouse, run_id)  # read once: the gate and the broken sources both look at it
+    findings = gate.evaluate(period, staged,
                              recent_rows_read(warehouse, period, config.volume_periods), config,
                              recent_values(warehouse, period, config.plausibility_periods))
     for f in findings:
@@ -119,10 +121,10 @@ def check_quality(grain: str, interval_start: datetime, interval_end: datetime, 
             raise QualityGateFailed(message)  # retried with back-off: the source load may still finish
         fail_permanently(message)  # a value out of range will not fix itself: no retries
     warnings = [f"{f.check}: {f.message}" for f in findings]
-    broken = broken_in(read_staged(warehouse, run_id))
+    broken = broken_in(staged)
     if broken:
         warnings = [f"{UNREADABLE_SOURCE}: {why}; its KPIs are n/a" for why in broken.values()] + warnings
-        _broken_source_policy(grain, period, run_id, broken)
+        _broken_source_policy(settings, grain, period, run_id, broken)
     log.info("quality gate passed for %s with %d warning(s)", period, len(warnings))
     return {"period": period.key, "warnings": warnings}
 
@@ -140,12 +142,11 @@ def broken_in(staged: dict[str, dict[str, Any]]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _broken_source_policy(grain: str, period: ReportPeriod, run_id: str, broken: dict[str, str]) -> None:
+def _broken_source_policy(settings: Any, grain: str, period: ReportPeriod, run_id: str, broken: dict[str, str]) -> None:
     """What a broken source does to the run, by the report's `on_broken_source`: `stop` fails it
     here (nothing published or sent; the failure alert is the one alert); `hold` and `send` go on
     (the approval step holds the report, or it is sent saying so) after one alert to ops, by the
     outbox when no mail server is configured."""
-    settings = load_settings()
     report = settings.report_for_grain(grain)
     causes = "; ".join(broken.values())
     if report.on_broken_source == "stop":
