@@ -383,6 +383,22 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
     return out
 
 
+def step_stack(scale: float, month: str, adapter_scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
+    """The composed Fivetran stack alone (the adapters step's last row) at `adapter_scale`: every area
+    of the month from the stack and from the same business in the reference layout, on PostgreSQL."""
+    from crm_kpis.periods import ReportPeriod
+    from crm_kpis.tools.demo.generator import generate, spec_for
+
+    logging.disable(logging.INFO)
+    started = time.perf_counter()
+    data = generate(spec_for(date.fromisoformat(f"{month}-01"), months=24, seed=42, scale=adapter_scale))
+    rows = sum(len(f) for frames in data.values() for f in frames.values())
+    pg = os.environ.get("CRM_KPIS_BENCH_PG_URL", PG_DEFAULT).rstrip("/")
+    timing = _composed_stack_timing(data, pg, adapter_db_prefix(), ReportPeriod.parse("monthly", month), repeats)
+    return {"adapter_scale": adapter_scale, "source_rows": rows, "timings": {"fivetran stack on postgresql": timing},
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
 def _composed_stack_timing(data: dict[str, Any], pg: str, prefix: str, period: Any, repeats: int) -> dict[str, float]:
     """Every area of the month from the business as a company's synced stack (FIVETRAN_STACK: one
     PostgreSQL database, one schema per connector) and from the same business in the reference
@@ -510,7 +526,7 @@ STEPS = {
     "generate": step_generate, "floor": step_floor, "monthly": step_pipeline, "daily": step_pipeline,
     "area": step_area, "monthly_dag": step_pipeline_dag,
     "sql_baseline": step_sql_baseline, "backfill": step_backfill, "pdf": step_pdf,
-    "clv": step_clv, "adapters": step_adapters,
+    "clv": step_clv, "adapters": step_adapters, "stack": step_stack,
 }
 
 
@@ -587,11 +603,11 @@ def table(results: dict[str, Any]) -> str:
         row("lifetime-value models, monthly", c["seconds"], c["peak_rss_mb"],
             f"{c['customers']:,} customers: read {c['read_seconds']:.1f} s, fit {c['fit_seconds']:.1f} s, "
             f"sBG {c['sbg_seconds']:.1f} s", False)
-    for label, timing in s.get("adapters", {}).get("timings", {}).items():
+    for label, timing in {**s.get("adapters", {}).get("timings", {}), **s.get("stack", {}).get("timings", {})}.items():
         layout, engine = label.split(" on ")
         row(f"{layout.removeprefix('fivetran_')} adapter, {engine}", timing[layout], None,
             f"{layout}; reference layout {timing['reference']:.2f} s (× {timing[layout] / timing['reference']:.1f}), "
-            f"demo scale {s['adapters']['adapter_scale']:g}", False)
+            f"demo scale {(s.get('adapters') or s['stack'])['adapter_scale']:g}", False)
     if "pdf" in s:
         row("monthly PDF", s["pdf"]["seconds"], s["pdf"]["peak_rss_mb"], f"{s['pdf']['pdf_bytes'] / 1024:.0f} KB",
             False)
@@ -655,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         ("backfill", {"month": args.month, "months": args.backfill_months, "days": args.backfill_days}),
         ("clv", {"month": args.month}),
         ("adapters", {"month": args.month, "adapter_scale": args.adapter_scale}),
+        ("stack", {"month": args.month, "adapter_scale": args.adapter_scale}),
         ("pdf", {"month": args.month}),
     ):
         if name not in wanted:
