@@ -184,13 +184,15 @@ def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
                                             for t in tables_read(EXTRACTS[n].sql) if t in unreadable))
               for d in definitions if set(d.inputs) & blocked}
     computable = [d for d in definitions if d.id not in cannot]
-    needed = {name for d in computable for name in d.inputs}
+    # a KPI the sources' adapters can never give is n/a without reading its inputs: an extract only
+    # it needs is not run (Stripe records no renewals: the term ends are not read through it)
+    not_recorded = not_recorded_kpis(computable)
+    needed = {name for d in computable if d.id not in not_recorded for name in d.inputs}
     loaded = load_extracts(needed, period)
     untracked = untracked_signals({s for d in computable for s in (*d.tracked, *d.partial)}, period, unreadable)
     models: dict[str, Any] = {}
     values = without_unrecorded_breakdowns(
-        compute_frames(area, period, loaded.frames, untracked, models,
-                       {**not_recorded_kpis(computable), **cannot}), definitions)
+        compute_frames(area, period, loaded.frames, untracked, models, {**not_recorded, **cannot}), definitions)
     # freshness: a source that stamps its syncs by its last sync (the stalest, when several do); the
     # others by their newest record
     stamps = sync_stamps({EXTRACTS[n].conn_id for n in needed})
