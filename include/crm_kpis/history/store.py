@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -153,13 +154,16 @@ def _utcnow() -> datetime:
 _CREATED_MEANWHILE = ("already exists", "duplicate column", "duplicate key value", "unique constraint failed")
 
 
-def ensure_schema(engine: Engine, tries: int = 3) -> None:
+def ensure_schema(engine: Engine, tries: int = 6) -> None:
     """Bring the warehouse to the newest schema revision (crm_kpis.history.migrate).
 
     The three compute tasks of a run start at once and all call this. PostgreSQL and MariaDB
     serialise the migration with a lock; on SQLite one of them can lose the race between its check
     and its CREATE ("table kpi_runs already exists", seen in a backfill through the scheduler).
-    Every revision is safe to retry, so a loser checks again.
+    Every revision is safe to retry, so a loser checks again, after a pause that doubles: on a busy
+    machine the winner may not have committed its revision yet, and an immediate check finds the
+    column it added but not the revision that says so (three immediate tries all lost that way in a
+    full test run, and the task's retry came minutes later).
     """
     for attempt in range(tries):
         try:
@@ -169,6 +173,7 @@ def ensure_schema(engine: Engine, tries: int = 3) -> None:
             if attempt == tries - 1 or not any(s in str(exc).lower() for s in _CREATED_MEANWHILE):
                 raise
             log.info("the warehouse schema was being created by another task; checking again")
+            time.sleep(0.25 * 2 ** attempt)
 
 
 def _create_schema(engine: Engine) -> None:
