@@ -30,6 +30,7 @@ def bench_run(tmp_path_factory):
         urls = bench.database_urls(SCALE)
         adapters = [f"{bench.adapter_db_prefix()}_{layout.removeprefix('fivetran_')}_{k}"
                     for layout in LAYOUTS for k in ("crm", "reference", "synced")]
+        adapters += [f"{bench.adapter_db_prefix()}_stack_{k}" for k in ("crm", "helpdesk", "synced")]
         mp.undo()
         for admin, keys in ((PG_ADMIN, ("crm", "helpdesk_pg", "warehouse")), (MYSQL_ADMIN, ("helpdesk",))):
             engine = create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -57,11 +58,13 @@ def test_every_step_reports_time_memory_and_volume(bench_run):
     assert dag["areas_peak_sum_mb"] == pytest.approx(sum(a["peak_rss_mb"] for a in dag["areas"].values()), abs=0.2)
     assert steps["backfill"]["months"] == 2 and steps["backfill"]["days"] == 2
     assert len(steps["backfill"]["periods"]) == 4  # each period's own time, to see whether history depth costs
-    # each adapter against its reference layout, on the three engines
+    # each adapter against its reference layout, on the three engines, and the composed Fivetran stack
     timings = steps["adapters"]["timings"]
-    assert set(timings) == {f"{layout} on {engine}" for layout in LAYOUTS for engine in ("sqlite", "postgresql", "mariadb")}
+    assert set(timings) == {f"{layout} on {engine}" for layout in LAYOUTS
+                            for engine in ("sqlite", "postgresql", "mariadb")} | {"fivetran stack on postgresql"}
     assert all(t["reference"] > 0 and t[label.split(" on ")[0]] > 0 for label, t in timings.items())
-    assert "zendesk adapter, mariadb" in bench.table(results)
+    assert "zendesk adapter, mariadb" in bench.table(results) and "fivetran stack adapter, postgresql" in \
+        bench.table(results)
     assert results["rows_total"] == sum(sum(v.values()) for k, v in results["rows"].items() if k != "helpdesk@postgresql")
 
 
