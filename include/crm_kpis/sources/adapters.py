@@ -152,7 +152,7 @@ class Adapter:
             "src": self._sources(dialect, schema, layout), "mappings": self.mappings,
             "null": lambda kind: typed_null(kind, dialect, self.ids), "day": lambda column: day_of(column, dialect),
             "case": case_of, "segment": segment_of, "as_id": lambda column: as_id(column, dialect, self.ids),
-            "as_text": lambda column: f"CAST({column} AS {'CHAR' if dialect.name == 'mysql' else 'TEXT'})",
+            "as_text": lambda column: as_text(column, dialect),
             "concat": lambda *parts: concat_of(parts, dialect), "number": number_of,
         }
         # `{{ part('engagement_times') }}`: a SELECT that several files share, from `_<name>.sql`
@@ -387,6 +387,22 @@ def as_id(column: str, dialect: Any, ids: str) -> str:
     with its own type); SQLite compares either way and keeps the value as it is."""
     casts = _CASTS.get(dialect.name)
     return f"CAST({column} AS {casts[f'id:{ids}']})" if casts else column
+
+
+def as_text(column: str, dialect: Any) -> str:
+    """`{{ as_text("'csat'") }}`: a value as text on every dialect (MySQL casts to CHAR); also how a
+    stack compares ids that one connector keeps as text and another as numbers."""
+    return f"CAST({column} AS {'CHAR' if dialect.name == 'mysql' else 'TEXT'})"
+
+
+def qualified(table: str, dialect: Any, schema: str | None) -> str:
+    """A synced table's quoted, schema-qualified name (what `{{ src.<table> }}` names)."""
+    return _names((table,), dialect, schema)[table]
+
+
+def sql_template(source: str) -> Any:
+    """A Jinja template of SQL structure (names and SELECTs; values are always bound)."""
+    return _jinja().from_string(source)
 
 
 def day_of(column: str, dialect: Any) -> str:

@@ -38,7 +38,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from crm_kpis.sources.adapters import Adapter, Layout, empty_select, load_adapter, synced_layout, typed_as
+from crm_kpis.sources.adapters import (
+    Adapter,
+    Layout,
+    as_text,
+    empty_select,
+    load_adapter,
+    qualified,
+    sql_template,
+    synced_layout,
+    typed_as,
+)
 from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.errors import AdapterError, SourceConfigError
 from crm_kpis.sources.sql_files import without_comments
@@ -104,17 +114,6 @@ def part_problems(part: Part, engine: Any) -> list[str]:
             out.extend(f"{adapter.name} matches customers through {match.describe()}{where}; its {c} column is missing"
                        for c in (match.key, match.column) if c not in columns)
     return out
-
-
-def _as_text(column: str, dialect: Any) -> str:
-    """An id compared as text (a match column may hold text where the ids are numbers)."""
-    return f"CAST({column} AS {'CHAR' if dialect.name == 'mysql' else 'TEXT'})"
-
-
-def _jinja_sql() -> Any:
-    from jinja2 import Environment, StrictUndefined
-
-    return Environment(undefined=StrictUndefined, autoescape=False)  # noqa: S701 - SQL, not HTML
 
 
 def _columns_of(engine: Any, table: str, schema: str | None) -> frozenset[str] | None:
@@ -215,7 +214,7 @@ class Stack:
         match = part.customer_ids
         assert match is not None  # noqa: S101 - _translates checked it
         q = dialect.identifier_preparer.quote_identifier
-        source = (f"{dialect.identifier_preparer.quote_schema(part.schema)}." if part.schema else "") + q(match.table)
+        source = qualified(match.table, dialect, part.schema)
         listed = ", ".join(f"m.{q(match.column)} AS {q(c)}" if c == CUSTOMER_REF else f"p.{q(c)}"
                            for c in load_contract().tables[table].columns)
         own = typed_as(f"m.{q(match.key)}", "id", dialect, part.adapter.ids)
@@ -241,14 +240,13 @@ class Stack:
             layout = part.layout(engine)
             own = "\nUNION ALL\n".join(f"SELECT x.{q(CUSTOMER_REF)} FROM (\n"
                                          f"{part.adapter.select(t, dialect, part.schema, layout)}\n) x" for t in referring)
-            sql = _jinja_sql().from_string(load_sql("stack/customer_matches.sql", dialect.name)).render(
+            sql = sql_template(load_sql("stack/customer_matches.sql", dialect.name)).render(
                 referring=own,
-                match_table=(f"{dialect.identifier_preparer.quote_schema(part.schema)}." if part.schema else "")
-                + q(match.table),
+                match_table=qualified(match.table, dialect, part.schema),
                 own_key=typed_as(f"m.{q(match.key)}", "id", dialect, part.adapter.ids),
                 customers=self.select("customers", engine),
-                customer_key=_as_text(f"c.{q(CUSTOMER_REF)}", dialect),
-                matched_id=_as_text(f"m.{q(match.column)}", dialect))
+                customer_key=as_text(f"c.{q(CUSTOMER_REF)}", dialect),
+                matched_id=as_text(f"m.{q(match.column)}", dialect))
             with engine.connect() as conn:
                 referred, matched = conn.execute(text(sql)).one()
             filler = " + ".join(p.adapter.name for p in self.fillers("customers")) or "no connector"
