@@ -305,6 +305,17 @@ def _no_ids(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.NA, index=frame.index, dtype="Int64")
 
 
+def _unattributed(customers: pd.DataFrame, orders: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Copies without what a billing or shop connector never records: a customer's campaign and
+    referrer, an order's campaign and rep."""
+    customers, orders = customers.copy(), orders.copy()
+    for column in ("campaign_id", "referred_by_customer_id"):
+        customers[column] = _no_ids(customers)
+    for column in ("campaign_id", "sales_rep_id"):
+        orders[column] = _no_ids(orders)
+    return customers, orders
+
+
 def billed_through_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The demo business as a company billing through Stripe has it, so that its reference layout and
     its Stripe layout are the same business: what Stripe cannot record is not in it (an order's
@@ -319,19 +330,13 @@ def billed_through_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
     per_customer = pd.DataFrame({"customer_id": subs["customer_id"], "ended": ended}).groupby("customer_id")["ended"]
     all_ended = per_customer.count() == per_customer.size()
     churned = per_customer.max().where(all_ended)
-    customers = crm["customers"].copy()
+    # segment and channel stay: breakdowns Stripe leaves out
+    customers, orders = _unattributed(crm["customers"], crm["orders"][crm["orders"]["status"] != "cancelled"])
     customers["churned_at"] = customers["customer_id"].map(churned)
-    for column in ("campaign_id", "referred_by_customer_id"):  # segment and channel: breakdowns Stripe leaves out
-        customers[column] = _no_ids(customers)
-    out["customers"] = customers
     subs["renewed_from_subscription_id"] = _no_ids(subs)
     subs["cancelled_at"] = ended
     subs["term_ends_at"] = ended.fillna(subs["term_ends_at"])
-    out["subscriptions"] = subs
-    orders = crm["orders"][crm["orders"]["status"] != "cancelled"].copy()
-    orders["campaign_id"], orders["sales_rep_id"] = _no_ids(orders), _no_ids(orders)
-    out["orders"] = orders
-    return out
+    return {**out, "customers": customers, "orders": orders, "subscriptions": subs}
 
 
 def fivetran_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -369,12 +374,8 @@ def sold_through_shopify(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame
     """The demo business as a shop on Shopify has it: no order campaign or rep, no customer campaign,
     referrer or churn (a shop's customer has nothing to end); segment and channel stay (the reference
     schema requires them; the adapter leaves those breakdowns out)."""
-    customers = crm["customers"].copy()
-    for column in ("campaign_id", "referred_by_customer_id"):
-        customers[column] = _no_ids(customers)
+    customers, orders = _unattributed(crm["customers"], crm["orders"])
     customers["churned_at"] = pd.NaT
-    orders = crm["orders"].copy()
-    orders["campaign_id"], orders["sales_rep_id"] = _no_ids(orders), _no_ids(orders)
     return {**crm, "customers": customers, "orders": orders}
 
 
