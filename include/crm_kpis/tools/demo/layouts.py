@@ -323,7 +323,6 @@ def billed_through_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
     channel stay, the reference schema requires them, and the adapter leaves those breakdowns out),
     cancelled orders never charged, and a customer churns when his last subscription ends (Stripe's
     definition, the adapter's approximation)."""
-    out = dict(crm)
     subs = crm["subscriptions"].copy()
     horizon = max(crm["orders"]["ordered_at"].max(), subs["started_at"].max()) + pd.Timedelta(seconds=1)
     ended = _stripe_ended(subs, horizon)
@@ -336,7 +335,7 @@ def billed_through_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFram
     subs["renewed_from_subscription_id"] = _no_ids(subs)
     subs["cancelled_at"] = ended
     subs["term_ends_at"] = ended.fillna(subs["term_ends_at"])
-    return {**out, "customers": customers, "orders": orders, "subscriptions": subs}
+    return {**crm, "customers": customers, "orders": orders, "subscriptions": subs}
 
 
 def fivetran_stripe(crm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
