@@ -24,7 +24,7 @@ from sqlalchemy import select
 from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery import intents as delivery
 from crm_kpis.delivery.email import deliver
-from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
+from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused, DeliveryUnknown
 from crm_kpis.history.store import delivery_intents, ensure_schema, report_deliveries
 from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.periods import ReportPeriod
@@ -109,23 +109,47 @@ def test_a_server_lost_before_data_is_retried_and_sends_once(tmp_path, warehouse
     assert copies(record) == dict.fromkeys(EVERYONE, 1)
 
 
+MESSAGE_ID = "<monthly_executive.2026-10.all.0@crm-kpis.local>"
+SAYS_UNKNOWN = (r"monthly_executive for monthly 2026-10 \(UTC\) \(Message-ID <monthly_executive\.2026-10\.all\.0@"
+                r"crm-kpis\.local>\): the outcome is unknown for ceo@example\.com, cfo@example\.com, data@example\.com")
+
+
+def assert_says_how_to_resend(error: pytest.ExceptionInfo) -> None:
+    """The error is the failure alert's text: it must say what a person does next."""
+    text = str(error.value)
+    assert "Nothing is sent to them again automatically" in text
+    assert "Look the Message-ID up in the mail server's log" in text and "resend=true" in text
+
+
 def test_a_connection_lost_during_data_is_unknown_and_never_resent(tmp_path, warehouse, pdf):
     with smtp(tmp_path, "--drop-in-data", "1") as (record, _):
-        with pytest.raises(DeliveryRefused, match="unknown: connection lost during DATA"):
+        with pytest.raises(DeliveryUnknown, match=SAYS_UNKNOWN + r" \(ceo@example\.com, cfo@example\.com, "
+                           r"data@example\.com: connection lost during DATA") as first:
             send(warehouse, pdf)
-        assert send(warehouse, pdf).status == "skipped"
+        assert_says_how_to_resend(first)
+        # a later run of the month is not green either: it sends nothing and says so again
+        with pytest.raises(DeliveryUnknown, match=SAYS_UNKNOWN):
+            send(warehouse, pdf, run="run-2")
     assert copies(record) == {}  # at most once: the server kept nothing, and we cannot know that
     assert set(intents(warehouse).values()) == {"unknown"}
 
 
 def test_a_server_that_stalls_in_data_gives_one_copy_and_the_log_says_unknown(tmp_path, warehouse, pdf):
     with smtp(tmp_path, "--stall-data", "4", timeout=1.5) as (record, _):
-        with pytest.raises(DeliveryRefused, match="unknown"):
+        with pytest.raises(DeliveryUnknown, match=SAYS_UNKNOWN + r" \(.*timed out"):
             send(warehouse, pdf)
         time.sleep(3)  # the server finishes its stall and keeps the message
-        assert send(warehouse, pdf).status == "skipped"
+        with pytest.raises(DeliveryUnknown, match=SAYS_UNKNOWN):
+            send(warehouse, pdf)
     assert copies(record) == dict.fromkeys(EVERYONE, 1)
     assert set(intents(warehouse).values()) == {"unknown"}
+    with smtp(tmp_path) as (healthy, _):  # resend is the deliberate way out: a new delivery and Message-ID
+        again = send(warehouse, pdf, run="run-2", resend=True)
+        assert again.status == "sent" and again.message_id == MESSAGE_ID.replace(".0@", ".1@")
+    assert copies(healthy) == dict.fromkeys(EVERYONE, 1)
+    with warehouse.connect() as conn:
+        states = sorted(conn.execute(select(delivery_intents.c.attempt, delivery_intents.c.state)).all())
+    assert states == [(0, "unknown")] * 3 + [(1, "sent")] * 3
 
 
 def test_a_warehouse_outage_after_the_send_loses_no_outcome_and_sends_once(tmp_path, warehouse, pdf, monkeypatch):
@@ -191,11 +215,36 @@ def test_a_worker_killed_between_the_send_and_the_log_never_sends_twice(tmp_path
         worker.wait(timeout=10)
         lock.rollback()
         lock.close()
-        assert send(warehouse, pdf).status == "skipped"  # the retry: claimed by a dead sender, not re-sent
+        # another run of the month, while the claim is recent: it may still be sending, so wait (retried)
+        with pytest.raises(DeliveryError, match=r"being sent by another run \(ceo@example\.com by run run-1 since"):
+            send(warehouse, pdf, run="run-2")
         monkeypatch.setattr(delivery, "STALE_CLAIM", timedelta(0))
-        assert send(warehouse, pdf).status == "skipped"
+        with pytest.raises(DeliveryUnknown, match=SAYS_UNKNOWN + r" \(.*the sender stopped while sending"):
+            send(warehouse, pdf, run="run-2")  # the claim went stale: unknown, said, never re-sent
     assert copies(record) == dict.fromkeys(EVERYONE, 1)
     assert set(intents(warehouse).values()) == {"unknown"}  # the log says it cannot know, never "not sent"
+
+
+def test_a_run_killed_inside_data_is_told_by_its_retry_and_never_resent(tmp_path, warehouse, pdf):
+    """kill -9 while the server is inside DATA: the task's retry (same run) knows its earlier try
+    died mid-send, so the outcome is unknown at once and the retry fails for good, saying so."""
+    with smtp(tmp_path, "--stall-data", "3") as (record, conn):
+        worker = client(tmp_path / "warehouse.db", "run-1", pdf, conn)
+        deadline = time.monotonic() + 20
+        while not copies(record):  # the server holds the message and has not answered yet
+            assert time.monotonic() < deadline, worker.communicate()
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        assert set(intents(warehouse).values()) == {"sending"}
+        with pytest.raises(DeliveryUnknown, match=SAYS_UNKNOWN + r" \(.*the sender stopped while sending") as retry:
+            send(warehouse, pdf, run="run-1")
+        assert_says_how_to_resend(retry)
+        with pytest.raises(DeliveryUnknown):  # and every later run says it too
+            send(warehouse, pdf, run="run-3")
+        time.sleep(3)
+    assert copies(record) == dict.fromkeys(EVERYONE, 1)
+    assert set(intents(warehouse).values()) == {"unknown"}
 
 
 def test_two_runs_of_the_same_month_at_once_send_one_copy(tmp_path, warehouse, pdf):

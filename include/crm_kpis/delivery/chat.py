@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery.intents import (
     REFUSED,
+    SENDING,
     SENT,
     UNKNOWN,
     DeliveryError,
@@ -36,8 +37,10 @@ from crm_kpis.delivery.intents import (
     Outcome,
     claim,
     ensure_intents,
+    held_error,
     record,
     states,
+    unknown_error,
 )
 from crm_kpis.periods import ReportPeriod
 
@@ -123,16 +126,20 @@ def deliver_to_channel(engine: Engine, report: ReportConfig, period: ReportPerio
         f" for {period} to {target}"
     if not claimed:
         row = states(engine, key)[target]
+        if row["state"] == UNKNOWN:  # whichever run finds it says it: the run that met it may have died
+            raise unknown_error(what, post_id, {target: str(row["detail"])}, look="Look in the channel for the post")
+        if row["state"] == SENDING:
+            raise held_error(what, post_id, {target: row})
         log.info("%s (delivery %d): nothing left to post (%s)", what, attempt, row["state"])
-        problem = f"{row['state']}: {row['detail']}" if row["state"] in (REFUSED, UNKNOWN) and row["run_id"] == run_id \
-            else ""
+        problem = f"{row['state']}: {row['detail']}" if row["state"] == REFUSED and row["run_id"] == run_id else ""
         return {"channel": channel, "target": target, "status": "skipped", "state": row["state"], "problem": problem}
     outcome = POSTERS[channel](conn_id, payload)
     record(engine, key, token, outcome, channel, sent_detail=f"posted at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     if outcome.pending:
         raise DeliveryError(f"{what}: not yet posted ({outcome.pending[target]}); a retry posts it")
-    if outcome.refused or outcome.unknown:
-        detail = outcome.refused.get(target) or outcome.unknown[target]
-        raise DeliveryRefused(f"{what} ({'refused' if outcome.refused else 'unknown'}): {detail}")
+    if outcome.unknown:
+        raise unknown_error(what, post_id, outcome.unknown, look="Look in the channel for the post")
+    if outcome.refused:
+        raise DeliveryRefused(f"{what} (refused): {outcome.refused[target]}")
     log.info("%s (delivery %d): posted", what, attempt)
     return {"channel": channel, "target": target, "status": "sent", "state": SENT, "problem": ""}

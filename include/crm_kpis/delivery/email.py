@@ -23,6 +23,7 @@ from sqlalchemy import Engine, insert
 from crm_kpis.config.settings import ReportConfig
 from crm_kpis.delivery.intents import (
     REFUSED,
+    SENDING,
     SENT,
     UNKNOWN,
     DeliveryError,
@@ -31,10 +32,12 @@ from crm_kpis.delivery.intents import (
     Outcome,
     claim,
     ensure_intents,
+    held_error,
     latest_attempt,
     record,
     smtp_transaction,
     states,
+    unknown_error,
 )
 from crm_kpis.history.store import report_deliveries
 from crm_kpis.paths import outbox_dir
@@ -214,12 +217,17 @@ def deliver(
             + (" (test)" if test_to is not None else ""))
     if not claimed:
         current = states(engine, key)
+        unknown = {r: str(row["detail"]) for r, row in current.items() if row["state"] == UNKNOWN}
+        if unknown:  # whichever run finds it says it: the run that met it may have died
+            raise unknown_error(what, message_id, unknown)
+        if held := {r: row for r, row in current.items() if row["state"] == SENDING}:
+            raise held_error(what, message_id, held)
         log.info("%s (delivery %d): nothing left to send (%s); set resend to send again",
                  what, attempt, _summary(current))
         have = tuple(r for r, row in current.items() if row["state"] == SENT)
         # refusals an earlier try of this same run met (a later run of the period is not told again)
         problems = {r: f"{row['state']}: {row['detail']}" for r, row in current.items()
-                    if row["state"] in (REFUSED, UNKNOWN) and row["run_id"] == run_id}
+                    if row["state"] == REFUSED and row["run_id"] == run_id}
         return Delivery("skipped", "none", have, message_id, subject, "", size, attempt, report.edition_id, problems)
     if size > ATTACHMENT_WARN_BYTES:
         log.warning("attachment is %.1f MB; some mail gateways refuse messages this large", size / 2**20)
@@ -260,11 +268,16 @@ def deliver(
         raise DeliveryError(f"{what}: not yet delivered to "
                             f"{', '.join(f'{r} ({a})' for r, a in outcome.pending.items())}; a retry sends to "
                             f"them only (sent: {', '.join(outcome.sent) or 'nobody'})")
-    if outcome.refused or outcome.unknown:
-        problems = {**{r: f"refused: {a}" for r, a in outcome.refused.items()},
-                    **{r: f"unknown: {a}" for r, a in outcome.unknown.items()}}
-        raise DeliveryRefused(f"{what} (Message-ID {message_id}): sent to "
-                              f"{', '.join(outcome.sent) or 'nobody'}; "
-                              + "; ".join(f"{r} {p}" for r, p in problems.items()))
+    # recipients of this delivery another sender left unknown, or holds now, are said too
+    after = states(engine, key)
+    unknown = {**{r: str(row["detail"]) for r, row in after.items() if row["state"] == UNKNOWN and r not in claimed},
+               **outcome.unknown}
+    if unknown:
+        raise unknown_error(what, message_id, unknown, outcome.sent)
+    if outcome.refused:
+        raise DeliveryRefused(f"{what} (Message-ID {message_id}): sent to {', '.join(outcome.sent) or 'nobody'}; "
+                              + "; ".join(f"{r} refused: {a}" for r, a in outcome.refused.items()))
+    if held := {r: row for r, row in after.items() if row["state"] == SENDING}:
+        raise held_error(what, message_id, held)
     return Delivery("sent", transport, tuple(outcome.sent), message_id, subject, location, size, attempt,
                     report.edition_id)

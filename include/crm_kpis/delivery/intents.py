@@ -19,7 +19,13 @@ The rule, per (report, period, variant, attempt, recipient):
    sent again; the alert gives the Message-ID to look up in the server's log. At most once, and the
    log says exactly which recipients got it, which were refused, and which cannot be known;
 4. the outcome is written with retries (a short warehouse outage must not lose a 250). A claim
-   left in `sending` by a worker that died is never re-sent; after `STALE_CLAIM` it is `unknown`.
+   left in `sending` by a worker that died is never re-sent: it is `unknown` at once when the
+   claim is the same run's (an earlier try of the task, which Airflow never runs beside a later
+   one), else after `STALE_CLAIM` (another run may still be sending).
+
+An `unknown` outcome is never settled quietly: every send that meets one fails for good
+(`DeliveryUnknown`) and says who, which Message-ID, and how to send again deliberately (`resend`),
+so the failure alert tells a person, whichever run found it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm_kpis.history.store import delivery_intents
@@ -57,6 +63,35 @@ class DeliveryError(RuntimeError):
 
 class DeliveryRefused(RuntimeError):
     """The server refused some recipients for good (5xx); no retry will change that."""
+
+
+class DeliveryUnknown(DeliveryRefused):
+    """Whether some recipients got the message cannot be known (the connection was lost during DATA,
+    or the sender stopped while sending): never re-sent automatically, a person decides."""
+
+
+def unknown_error(what: str, message_id: str, unknown: dict[str, str], sent: list[str] | None = None,
+                  look: str = "Look the Message-ID up in the mail server's log") -> DeliveryUnknown:
+    """The error for recipients whose outcome is unknown (it is what the failure alert says): report
+    and period (`what`), who, the Message-ID, why, and how to send again deliberately."""
+    by_why: dict[str, list[str]] = {}
+    for recipient, why in unknown.items():
+        by_why.setdefault(why, []).append(recipient)
+    details = "; ".join(f"{', '.join(who)}: {why}" for why, who in by_why.items())
+    got = f" Sent by this try: {', '.join(sent)}." if sent else ""
+    return DeliveryUnknown(
+        f"{what} (Message-ID {message_id}): the outcome is unknown for {', '.join(unknown)} ({details}).{got} "
+        f"Nothing is sent to them again automatically. {look}; if it did not "
+        "arrive, trigger the period again with the run parameter resend=true (a new delivery: every "
+        "recipient of the edition gets a copy).")
+
+
+def held_error(what: str, message_id: str, held: dict[str, dict[str, Any]]) -> DeliveryError:
+    """The (retried) error for recipients another run is sending to right now."""
+    by = "; ".join(f"{r} by run {row['run_id']} since {row['updated_at']:%Y-%m-%d %H:%M:%S} UTC" for r, row in held.items())
+    return DeliveryError(f"{what} (Message-ID {message_id}): being sent by another run ({by}); a retry waits for "
+                         f"its outcome (a claim older than {int(STALE_CLAIM.total_seconds() // 60)} min is taken "
+                         "for lost and its outcome is unknown)")
 
 
 @dataclass(frozen=True)
@@ -145,14 +180,15 @@ def states(engine: Engine, key: DeliveryKey) -> dict[str, dict[str, Any]]:
 
 
 def claim(engine: Engine, key: DeliveryKey, recipients: list[str], run_id: str) -> tuple[str, list[str]]:
-    """Claim the pending recipients (one conditional UPDATE each); a stale claim becomes unknown."""
+    """Claim the pending recipients (one conditional UPDATE each). A claim its sender cannot still
+    hold becomes unknown: this run's own (an earlier try that stopped mid-send), or a stale one."""
     token = uuid.uuid4().hex
     c = delivery_intents.c
     claimed = []
     now = _now()
     with engine.begin() as conn:
         conn.execute(update(delivery_intents).where(and_(
-            key.where, c.state == SENDING, c.updated_at < now - STALE_CLAIM)).values(
+            key.where, c.state == SENDING, or_(c.run_id == run_id, c.updated_at < now - STALE_CLAIM))).values(
             state=UNKNOWN, updated_at=now,
             detail="the sender stopped while sending (worker killed or warehouse unreachable): look the "
                    "Message-ID up in the mail server's log"))
