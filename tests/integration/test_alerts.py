@@ -6,6 +6,8 @@ from email import policy
 from email.parser import BytesParser
 from types import SimpleNamespace
 
+import pytest
+
 from crm_kpis.orchestration.dag_factory import failure_alert
 
 
@@ -42,4 +44,57 @@ def test_a_run_without_a_logical_date_still_alerts(test_home, monkeypatch):
     msg = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
     assert msg["Subject"] == "[CRM KPIs] crm_kpis_monthly failed at compute_sales for a run without a period"
     assert "the run has no logical date" in msg.get_body(("html",)).get_content()
+    eml.unlink()
+
+
+def test_an_alert_about_a_stalled_mail_server_still_arrives_by_chat_outbox_and_log(test_home, tmp_path, caplog):
+    """The failure is the mail server's: the alert's email goes to that same stalled server and times
+    out, so it must arrive by the other paths (the chat channel, the outbox, an ERROR log line)."""
+    import logging
+    from datetime import datetime
+
+    from tests.integration.test_chat_channels import posts, webhook
+    from tests.integration.test_delivery_faults import copies, smtp
+
+    error = RuntimeError("monthly_executive for monthly 2026-10 (UTC) (Message-ID <monthly_executive.2026-10.all.0@"
+                         "crm-kpis.local>): the outcome is unknown for ceo@example.com (connection lost during DATA)")
+    with webhook(tmp_path) as chat, smtp(tmp_path, "--stall-data", "4", timeout=1) as (mail, _):
+        caplog.set_level(logging.INFO)
+        failure_alert(("ops@example.com",), (("slack", "slack_kpis"),))(context(
+            data_interval_start=datetime(2026, 10, 1), data_interval_end=datetime(2026, 11, 1), exception=error))
+    [post] = posts(chat)
+    said = post["body"]
+    assert said["text"] == "[CRM KPIs] crm_kpis_monthly failed at compute_sales for 2026-10-01"
+    section = said["blocks"][0]["text"]["text"]
+    assert "the outcome is unknown for ceo@example.com" in section and "Period: 2026-10-01" in section
+    assert said["blocks"][1]["elements"][0]["url"] == context()["ti"].log_url
+    [eml] = (test_home / "outbox" / "alerts").glob("crm_kpis_monthly-compute_sales-*.eml")
+    msg = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    text = msg.get_body(("plain",)).get_content()
+    assert "the outcome is unknown for ceo@example.com" in text and "This alert is HTML" not in text
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(m.startswith("ALERT [CRM KPIs] crm_kpis_monthly failed at compute_sales") and str(eml) in m for m in errors)
+    assert any("the alert could not be emailed through smtp_default" in m for m in errors)
+    assert copies(mail) == {"ops@example.com": 1}  # the stalled server kept it late: at most one copy
+    eml.unlink()
+
+
+def test_an_alert_chat_channel_that_is_down_leaves_the_email_and_the_outbox(test_home, tmp_path, caplog):
+    import json
+    import logging
+    from datetime import datetime
+
+    from tests.e2e.helpers import free_port
+    from tests.integration.test_delivery_faults import copies, smtp
+
+    with smtp(tmp_path) as (mail, _), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_CONN_SLACK_OPS", json.dumps({"conn_type": "slackwebhook",
+                                                         "password": f"http://127.0.0.1:{free_port()}/s"}))
+        failure_alert(("ops@example.com",), (("slack", "slack_ops"),))(context(
+            data_interval_start=datetime(2026, 10, 1), data_interval_end=datetime(2026, 11, 1),
+            exception=RuntimeError("boom")))
+    assert copies(mail) == {"ops@example.com": 1}
+    assert any("could not be posted to slack:slack_ops" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.ERROR)
+    [eml] = (test_home / "outbox" / "alerts").glob("crm_kpis_monthly-compute_sales-*.eml")
     eml.unlink()

@@ -217,6 +217,10 @@ class TargetSpec(Spec):
 
 class AlertsSpec(Spec):
     to: Addresses = Field((), description="who is emailed when a task fails for good, or a report is late")
+    slack: ConnectionId = Field(None, description="a Slack webhook connection the alerts are also posted to "
+                                                  "(they arrive when the mail server is what failed)")
+    teams: ConnectionId = Field(None, description="a Microsoft Teams Workflows webhook connection the alerts "
+                                                  "are also posted to")
 
 
 class ReportsFile(Spec):

@@ -174,6 +174,8 @@ class Settings:
     targets: dict[str, dict[str, Target]] = field(default_factory=dict)  # grain -> kpi id -> target
     quality: dict[str, Any] = field(default_factory=dict)  # the quality gate's thresholds (crm_kpis.quality.gate)
     alerts_to: tuple[str, ...] = ()  # who is emailed when a task fails for good
+    #: chat channels the alerts are also posted to: (channel, connection id), e.g. ("slack", "slack_ops")
+    alerts_chat: tuple[tuple[str, str], ...] = ()
     #: the earliest period computed; a run for an earlier one fails with that reason
     history_start: date = DEFAULT_HISTORY_START
     #: KPI alert rules (crm_kpis.report.kpi_alerts), sent after the gate, once per rule and period
@@ -181,6 +183,11 @@ class Settings:
     #: where rendered reports are written and read (crm_kpis.delivery.reports_store; the environment wins)
     reports_url: str | None = None
     reports_conn_id: str | None = None
+
+    @property
+    def alerted(self) -> bool:
+        """Whether anyone is told of failures (by email or in a chat channel)."""
+        return bool(self.alerts_to or self.alerts_chat)
 
     def target_for(self, grain: str, kpi_id: str, dimension: str = "", member: str = "") -> Target | None:
         target = self.targets.get(grain, {}).get(kpi_id)
@@ -214,6 +221,8 @@ def settings_from(raw: Any, where: str = "reports.yaml") -> Settings:
         reports={report_id: _report(report_id, r) for report_id, r in spec.reports.items()},
         targets={grain: {kpi_id: _target(t) for kpi_id, t in by_kpi.items()} for grain, by_kpi in spec.targets.items()},
         quality=dict(spec.quality), alerts_to=spec.alerts.to, history_start=spec.history_start,
+        alerts_chat=tuple((name, conn) for name, conn in (("slack", spec.alerts.slack), ("teams", spec.alerts.teams))
+                          if conn),
         kpi_alerts=tuple(_alert_rule(r) for r in spec.kpi_alerts),
         reports_url=spec.reports_url, reports_conn_id=spec.reports_conn_id,
     )

@@ -48,12 +48,12 @@ def history_asset(grain: str) -> Asset:
     return Asset(name=f"kpi_history/{grain}", uri=f"crm-kpis://kpi_history/{grain}", group="kpi_history")
 
 
-def failure_alert(to: tuple[str, ...]) -> Any:
-    """Airflow's own SMTP notifier, called when a task fails for good (not on a retry); the
-    outbox when no `smtp_default` is configured (crm_kpis.orchestration.notifiers)."""
+def failure_alert(to: tuple[str, ...], chat: tuple[tuple[str, str], ...] = ()) -> Any:
+    """Airflow's own SMTP notifier, called when a task fails for good (not on a retry), with the
+    outbox, an ERROR log line and the alert chat channels beside it (crm_kpis.orchestration.notifiers)."""
     from crm_kpis.orchestration.notifiers import AlertNotifier
 
-    return AlertNotifier(to=list(to), subject=ALERT_SUBJECT, html_content=ALERT_BODY)
+    return AlertNotifier(to=list(to), subject=ALERT_SUBJECT, html_content=ALERT_BODY, chat=chat)
 
 
 DOC = """
@@ -88,7 +88,8 @@ otherwise written to `var/outbox/`. Sent once per period: a retry or re-run does
 unless the run sets `resend`. Backfill runs do not email unless `deliver` is `yes`.
 
 **Alerts**: a task that fails for good emails {alerts} (connection `smtp_default`) with the error
-and a link to its log. {deadline}
+and a link to its log; every alert is also written to `var/outbox/alerts/`, logged at ERROR and posted
+to {alert_chat}, so an alert about the mail server itself still arrives. {deadline}
 
 **Asset**: each published period emits an event of `{asset}` (extra: period, run, KPIs written), to
 schedule a BI refresh or another DAG on.
@@ -126,8 +127,8 @@ def make_kpi_dag(grain: str) -> DAG:
     report = settings.report_for_grain(grain)
     unit = "day" if grain == "daily" else "month"
     history = history_asset(grain)
-    deadline = (delivery_deadline(report.report_id, report.deliver_by_hours, settings.alerts_to)
-                if report.deliver_by_hours is not None and settings.alerts_to else None)
+    deadline = (delivery_deadline(report.report_id, report.deliver_by_hours, settings.alerts_to, settings.alerts_chat)
+                if report.deliver_by_hours is not None and settings.alerted else None)
 
     @dag(
         dag_id=dag_id_for(grain),
@@ -144,7 +145,8 @@ def make_kpi_dag(grain: str) -> DAG:
             "retry_delay": timedelta(minutes=2),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=30),
-            **({"on_failure_callback": failure_alert(settings.alerts_to)} if settings.alerts_to else {}),
+            **({"on_failure_callback": failure_alert(settings.alerts_to, settings.alerts_chat)}
+               if settings.alerted else {}),
         },
         params={
             "deliver": Param("auto", enum=["auto", "yes", "no"],
@@ -169,6 +171,8 @@ def make_kpi_dag(grain: str) -> DAG:
             example="2026-10-05" if grain == "daily" else "October 2026",
             n_hint="KPIs of grain D" if grain == "daily" else "KPIs of grains D and M",
             alerts=", ".join(settings.alerts_to) or "nobody (set alerts.to in reports.yaml)",
+            alert_chat=", ".join(f"{c} connection {conn}" for c, conn in settings.alerts_chat)
+            or "no chat channel (set alerts.slack or alerts.teams)",
             asset=history.name,
             deadline=(f"**Deadline**: a scheduled run's report not delivered {report.deliver_by_hours:g} h after "
                       f"its period's end (failed, hung or never started) alerts the same addresses."

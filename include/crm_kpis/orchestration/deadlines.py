@@ -43,7 +43,8 @@ class PeriodEndDeadline(BaseDeadlineReference):
         return row.data_interval_end if str(getattr(row.run_type, "value", row.run_type)) == "scheduled" else None
 
 
-def delivery_deadline(report_id: str, hours: float, to: tuple[str, ...]) -> DeadlineAlert | None:
+def delivery_deadline(report_id: str, hours: float, to: tuple[str, ...],
+                      chat: tuple[tuple[str, str], ...] = ()) -> DeadlineAlert | None:
     """The DAG's deadline: delivered `hours` after the period's end, else `report_overdue` alerts `to`.
 
     None when the DAG file is parsed for one run (a worker, `airflow dags test`: Airflow's parsing
@@ -58,7 +59,8 @@ def delivery_deadline(report_id: str, hours: float, to: tuple[str, ...]) -> Dead
         reference=PeriodEndDeadline(),
         interval=timedelta(hours=hours),
         callback=SyncCallback("crm_kpis.orchestration.deadlines.report_overdue",
-                              kwargs={"to": list(to), "report_id": report_id, "hours": hours}),
+                              kwargs={"to": list(to), "report_id": report_id, "hours": hours,
+                                      "chat": [list(c) for c in chat]}),
         name=f"{report_id} delivered {hours:g} h after the period",
     )
 
@@ -98,8 +100,10 @@ def overdue_message(context: dict[str, Any], report_id: str, hours: float) -> tu
     return subject, body
 
 
-def report_overdue(context: dict[str, Any], to: list[str], report_id: str, hours: float) -> None:
-    """Deadline callback: email the deadline alert through `smtp_default`, or write it to the outbox."""
+def report_overdue(context: dict[str, Any], to: list[str], report_id: str, hours: float,
+                   chat: list[list[str]] | None = None) -> None:
+    """Deadline callback: the deadline alert to the outbox, the log, the alert chat channels and
+    `smtp_default` (crm_kpis.orchestration.notifiers)."""
     from crm_kpis.orchestration.notifiers import AlertNotifier
 
     subject, body = overdue_message(context, report_id, hours)
@@ -107,5 +111,5 @@ def report_overdue(context: dict[str, Any], to: list[str], report_id: str, hours
     name = f"deadline-{dag_run.get('dag_id', 'dag')}-{dag_run.get('dag_run_id', 'run')}"
     # notify(), not the notifier's __call__: the text is final, and Jinja must not read braces a run
     # id might contain
-    AlertNotifier(to=to, subject=subject, html_content=body, outbox_name=name).notify(context)
-    log.warning("%s: %s", report_id, subject)
+    AlertNotifier(to=to, subject=subject, html_content=body, outbox_name=name,
+                  chat=[(c[0], c[1]) for c in chat or ()]).notify(context)

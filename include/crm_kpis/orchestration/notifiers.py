@@ -1,15 +1,25 @@
-"""Failure alerts: Airflow's SmtpNotifier, and the outbox when no mail server is configured.
+"""Failure alerts: Airflow's SmtpNotifier, with the outbox, the log and chat as the paths that do not
+depend on the mail server.
 
-Why a subclass: without an `smtp_default` connection the notifier raised a traceback inside the
-failure callback, so the failure was reported nowhere but in a log line about the callback. Ops
-without SMTP (the embedded default, a first deployment) still get the alert, as a file in the
-outbox next to the reports, and the log says where it is.
+Why a subclass: an alert about a failing mail server went through that same server and never
+arrived (a stalled server, a refused login, a connection the executor may not read), and without
+an `smtp_default` connection the notifier raised inside the failure callback, so the failure was
+reported nowhere but in a log line about the callback. Now every alert, in this order:
+
+1. is written to `<outbox>/alerts/` (a file next to the reports, whatever is down);
+2. is logged at ERROR with its subject and that file, so log-based monitoring sees it;
+3. is posted to the alert chat channels (`alerts.slack`, `alerts.teams` in reports.yaml), through
+   Airflow's hooks, when configured;
+4. is emailed through `smtp_default` when it is set; a failure there is logged at ERROR, never
+   raised (the alert already went out by 1-3).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import re
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -21,32 +31,88 @@ from crm_kpis.paths import outbox_dir
 log = logging.getLogger(__name__)
 
 
-class AlertNotifier(SmtpNotifier):
-    """Email the alert through `smtp_default`, or write it to `<outbox>/alerts/` when it is not set.
+def plain_text(markup: str) -> str:
+    """An alert's HTML as readable text (the text part of the email, the chat post): paragraphs
+    and list items on their own lines, links written out."""
+    text = re.sub(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>',
+                  lambda m: m.group(2) if m.group(2) == m.group(1) else f"{m.group(2)} ({m.group(1)})", markup)
+    text = re.sub(r"<li[^>]*>", "- ", text)
+    text = re.sub(r"</(p|li|ul|pre|div)>|<br\s*/?>", "\n", text)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
-    `outbox_name` names the outbox file when the context has no task instance (a deadline alert).
+
+def first_link(markup: str) -> str | None:
+    found = re.search(r'href="([^"]+)"', markup)
+    return html.unescape(found.group(1)) if found else None
+
+
+class AlertNotifier(SmtpNotifier):
+    """Write the alert to `<outbox>/alerts/`, log it at ERROR, post it to the alert chat channels,
+    and email it through `smtp_default` when that is set.
+
+    `outbox_name` names the outbox file when the context has no task instance (a deadline alert);
+    `chat` is the alert channels, (channel, connection id) pairs: ("slack", "slack_ops").
     """
 
-    def __init__(self, *args: Any, outbox_name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, outbox_name: str | None = None, chat: Sequence[tuple[str, str]] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.outbox_name = outbox_name
+        self.chat = tuple((str(channel), str(conn_id)) for channel, conn_id in chat)
 
     def notify(self, context: Any) -> None:
         from crm_kpis.sources.connections import airflow_connection  # pandas and SQLAlchemy: not at parse time
 
-        if airflow_connection(self.smtp_conn_id) is not None:
-            super().notify(context)
-            return
+        subject = self.subject or "[CRM KPIs] a task failed"
         path = self.write_to_outbox(context)
-        log.warning("no %s connection: the failure alert was written to %s instead of being emailed",
-                    self.smtp_conn_id, path)
+        log.error("ALERT %s (to %s; a copy is in %s)", subject, ", ".join(self._recipients()), path)
+        for channel, conn_id in self.chat:
+            self._post(channel, conn_id, subject, context)
+        try:
+            smtp = airflow_connection(self.smtp_conn_id)
+        except Exception as exc:  # e.g. a connection the process may not read (the Execution API's scope)
+            log.error("the alert was not emailed: the %s connection cannot be read here (%s); it is in %s",
+                      self.smtp_conn_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__, path)
+            return
+        if smtp is None:
+            log.warning("no %s connection: the alert was written to %s instead of being emailed",
+                        self.smtp_conn_id, path)
+            return
+        try:
+            super().notify(context)
+        except Exception as exc:  # the mail server is what failed: the outbox, log and chat have it
+            log.error("the alert could not be emailed through %s (%s: %s); it is in %s",
+                      self.smtp_conn_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", path)
+
+    def _recipients(self) -> list[str]:
+        return [self.to] if isinstance(self.to, str) else list(self.to)
+
+    def _post(self, channel: str, conn_id: str, subject: str, context: Any) -> None:
+        """Post the alert to one chat channel; a failure is logged, never raised (one path of several)."""
+        from crm_kpis.delivery.chat import POSTERS
+        from crm_kpis.report.messages import alert_payload
+
+        ti = context.get("ti") or context.get("task_instance")
+        link = getattr(ti, "log_url", None) or first_link(self.html_content or "") or ""
+        body = plain_text(self.html_content or "")
+        payload = alert_payload(channel, subject, subject, body[:2500], link,
+                                button="Open the log" if getattr(ti, "log_url", None) else "Open")
+        try:
+            outcome = POSTERS[channel](conn_id, payload)
+        except Exception as exc:
+            log.error("the alert could not be posted to %s:%s (%s)", channel, conn_id, exc)
+            return
+        if not outcome.sent:
+            answers = {**outcome.refused, **outcome.pending, **outcome.unknown}
+            log.error("the alert could not be posted to %s:%s (%s)", channel, conn_id, "; ".join(answers.values()))
 
     def write_to_outbox(self, context: Any) -> Path:
         msg = EmailMessage()
         msg["Subject"] = self.subject or "[CRM KPIs] a task failed"
         msg["From"] = self.from_email or "crm-kpis@localhost"
-        msg["To"] = ", ".join([self.to] if isinstance(self.to, str) else list(self.to))
-        msg.set_content("This alert is HTML; open the .eml file in a mail client.")
+        msg["To"] = ", ".join(self._recipients())
+        msg.set_content(plain_text(self.html_content or "") + "\n")
         msg.add_alternative(self.html_content or "", subtype="html")
         ti = context.get("ti") or context.get("task_instance")
         name = self.outbox_name or "-".join(str(part) for part in (

@@ -152,8 +152,8 @@ def _broken_source_policy(settings: Any, grain: str, period: ReportPeriod, run_i
     if report.on_broken_source == "stop":
         fail_permanently(f"{period}: {len(broken)} source(s) cannot be read (on_broken_source: stop); history and "
                          f"report left unchanged: {causes}")
-    if not settings.alerts_to:
-        log.warning("%s: %s; no alerts.to in reports.yaml to tell", period, causes)
+    if not settings.alerted:
+        log.warning("%s: %s; no alerts.to (or alerts.slack, alerts.teams) in reports.yaml to tell", period, causes)
         return
     from crm_kpis.orchestration.notifiers import AlertNotifier  # Airflow's SMTP notifier: not at import time
 
@@ -164,7 +164,8 @@ def _broken_source_policy(settings: Any, grain: str, period: ReportPeriod, run_i
             + "".join(f"<li>{escape(why)}</li>" for why in broken.values())
             + "</ul><p>Run <code>python -m crm_kpis.sources check</code> for the fix.</p>")
     AlertNotifier(to=list(settings.alerts_to), subject=f"[CRM KPIs] {period.label}: a source cannot be read",
-                  html_content=body, outbox_name=f"broken-source-{grain}-{period.key}-{run_id}").notify({})
+                  html_content=body, outbox_name=f"broken-source-{grain}-{period.key}-{run_id}",
+                  chat=settings.alerts_chat).notify({})
 
 
 def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,

@@ -101,16 +101,19 @@ def teams_payload(s: dict[str, Any], pdf_url: str) -> dict[str, Any]:
 PAYLOADS = {"slack": slack_payload, "teams": teams_payload}
 
 
-def alert_payload(channel: str, subject: str, says: str, rule: str, link: str) -> dict[str, Any]:
-    """A KPI alert as a chat message: what happened, the rule, and a button to the KPI's history."""
+def alert_payload(channel: str, subject: str, says: str, rule: str, link: str,
+                  button: str = "Open the KPI's history") -> dict[str, Any]:
+    """An alert as a chat message: what happened, the detail (a KPI alert's rule, a failure's error),
+    and a button to where to look (no button without a link)."""
     if channel == "slack":
-        return {"text": subject, "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{says}*\n{rule}"}},
-            {"type": "actions", "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": "Open the KPI's history"}, "url": link}]}]}
+        blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{says}*\n{rule}"}}]
+        if link:
+            blocks.append({"type": "actions", "elements": [
+                {"type": "button", "text": {"type": "plain_text", "text": button}, "url": link}]})
+        return {"text": subject, "blocks": blocks}
     card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4",
             "body": [{"type": "TextBlock", "text": says, "weight": "Bolder", "wrap": True},
                      {"type": "TextBlock", "text": rule, "isSubtle": True, "wrap": True}],
-            "actions": [{"type": "Action.OpenUrl", "title": "Open the KPI's history", "url": link}]}
+            "actions": [{"type": "Action.OpenUrl", "title": button, "url": link}] if link else []}
     return {"type": "message", "attachments": [
         {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
