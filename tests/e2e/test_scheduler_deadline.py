@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ import pytest
 
 from crm_kpis.paths import PROJECT_DIR
 from crm_kpis.tools.local_airflow import standalone
-from tests.e2e.helpers import free_port_block, smtp_server
+from tests.e2e.helpers import free_port, free_port_block, smtp_server
 
 DAG_ID = "crm_kpis_daily"
 ALERT_TIMEOUT_S = 240
@@ -30,30 +31,48 @@ ALERT_TIMEOUT_S = 240
 
 @pytest.fixture(scope="module")
 def scheduling_airflow(demo_sources, airflow_db, tmp_path_factory):
+    """Airflow as deployed: `smtp_default` stored in Airflow's metadata database (created through the
+    REST API, not an environment variable) and the alert Slack webhook from a secrets backend."""
+    from tests.integration.test_chat_channels import posts
+
     folder = tmp_path_factory.mktemp("deadline")
     config = (PROJECT_DIR / "include/config/reports.yaml").read_text()
     config = config.replace("deliver_by_hours: 6", "deliver_by_hours: 0").replace(
-        "to: [data-ops@example.com]", "to: [deadline-watch@example.com]")
+        "to: [data-ops@example.com]", "to: [deadline-watch@example.com]\n  slack: slack_ops")
     assert "deliver_by_hours: 0" in config and "deadline-watch@example.com" in config
     (folder / "reports.yaml").write_text(config)
+    hook_port, record = free_port(), folder / "slack-posts.jsonl"
+    chat = subprocess.Popen([sys.executable, str(PROJECT_DIR / "tests" / "webhook_server.py"), "--port", str(hook_port),
+                             "--record", str(record)], stdout=subprocess.PIPE, text=True)
+    assert chat.stdout.readline().strip() == "ready"
+    (folder / "connections.json").write_text(json.dumps({"slack_ops": {
+        "conn_type": "slackwebhook", "password": f"http://127.0.0.1:{hook_port}/services/T000/B000/slack_ops"}}))
     with smtp_server() as (inbox, smtp_conn):
         extra = {
             "CRM_KPIS_CONFIG": str(folder / "reports.yaml"),
             "AIRFLOW_CONN_KPI_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(folder / "warehouse.db")}),
-            "AIRFLOW_CONN_SMTP_DEFAULT": smtp_conn,
+            "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+            "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(folder / "connections.json")}),
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",  # re-parses often: what loops shows
         }
         with standalone(free_port_block(), schedule=True, extra_env=extra) as running:
+            stored = json.loads(smtp_conn)
+            running.api("POST", "/connections", {
+                "connection_id": "smtp_default", "conn_type": "smtp", "host": stored["host"], "port": stored["port"],
+                "extra": json.dumps(stored["extra"])})
             running.wait_for_dags({DAG_ID})
             _wait_for_this_config(running)
             try:
-                yield running, inbox
+                yield running, inbox, lambda: posts(record)
             finally:
                 for dag_id in (DAG_ID, "crm_kpis_monthly"):
                     running.api("PATCH", f"/dags/{dag_id}", {"is_paused": True})
                 for run in running.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=scheduled&limit=50")["dag_runs"]:
                     if run["state"] not in ("success", "failed"):
                         running.api("PATCH", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}", {"state": "failed"})
+                running.api("DELETE", "/connections/smtp_default")  # the metadata database is shared
+    chat.terminate()
+    chat.wait(timeout=10)
 
 
 def _wait_for_this_config(running, timeout: float = 120) -> None:
@@ -69,7 +88,7 @@ def _wait_for_this_config(running, timeout: float = 120) -> None:
 
 
 def test_unpausing_schedules_the_last_period_and_its_missed_deadline_alerts_ops(scheduling_airflow):
-    running, inbox = scheduling_airflow
+    running, inbox, slack_posts = scheduling_airflow
     running.api("PATCH", f"/dags/{DAG_ID}", {"is_paused": False})
 
     # the scheduler's run: the last complete day (UTC, the test's report timezone), named after it
@@ -107,10 +126,14 @@ def test_unpausing_schedules_the_last_period_and_its_missed_deadline_alerts_ops(
     assert running.api("GET", f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}")["state"] != "success"
     # nobody but ops was written to: the report itself was not sent
     assert all(m["rcpt"] == ["deadline-watch@example.com"] for m in inbox.messages)
+    # the same alert in the alert channel, whose webhook only the secrets backend knows
+    posted = [p["body"] for p in slack_posts() if "deadline" in p["body"]["text"]]
+    assert [p["text"] for p in posted] == [alert["message"]["Subject"]], slack_posts()
+    assert posted[0]["blocks"][1]["elements"][0]["url"] == link
 
 
 def test_airflow_listens_on_loopback_only(scheduling_airflow):
-    running, _ = scheduling_airflow
+    running, *_ = scheduling_airflow
     listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
     pids = {str(running.process.pid)} | set(subprocess.run(
         ["pgrep", "-g", str(running.process.pid)], capture_output=True, text=True).stdout.split())
@@ -131,7 +154,7 @@ def test_an_in_process_run_of_the_last_period_is_airflows_own_and_never_computed
 
     from crm_kpis.tools.local_airflow import run_in_process
 
-    running, _ = scheduling_airflow
+    running, *_ = scheduling_airflow
     today = datetime.now(UTC).date()
     last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     dag = DagBag(dag_folder=str(PROJECT_DIR / "dags")).get_dag("crm_kpis_monthly")

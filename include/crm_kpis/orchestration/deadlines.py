@@ -11,17 +11,22 @@ deadline the moment it is created, and alerting on it would page ops for work an
 A scheduler that is down creates no run and so no deadline; that needs monitoring outside Airflow.
 
 The reference class is registered by `plugins/crm_kpis_timetable_plugin.py` (Airflow finds custom
-references through plugins); the callback runs in the executor (`SyncCallback`).
+references through plugins). The callback runs in the triggerer (`AsyncCallback`), not the executor:
+Airflow 3.3 gives an executor callback a workload token that the Execution API refuses connections
+to ("Access denied for connection 'smtp_default' by Execution API"), so with `smtp_default` stored
+in Airflow's database, the usual way, the deadline alert could never be emailed. The triggerer
+reads connections as triggers do, from the database as from a secrets backend or the environment.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseDeadlineReference, DeadlineAlert, SyncCallback
+from airflow.sdk import AsyncCallback, BaseDeadlineReference, DeadlineAlert
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +63,9 @@ def delivery_deadline(report_id: str, hours: float, to: tuple[str, ...],
     return DeadlineAlert(
         reference=PeriodEndDeadline(),
         interval=timedelta(hours=hours),
-        callback=SyncCallback("crm_kpis.orchestration.deadlines.report_overdue",
-                              kwargs={"to": list(to), "report_id": report_id, "hours": hours,
-                                      "chat": [list(c) for c in chat]}),
+        callback=AsyncCallback("crm_kpis.orchestration.deadlines.report_overdue_in_triggerer",
+                               kwargs={"to": list(to), "report_id": report_id, "hours": hours,
+                                       "chat": [list(c) for c in chat]}),
         name=f"{report_id} delivered {hours:g} h after the period",
     )
 
@@ -113,3 +118,10 @@ def report_overdue(context: dict[str, Any], to: list[str], report_id: str, hours
     # id might contain
     AlertNotifier(to=to, subject=subject, html_content=body, outbox_name=name,
                   chat=[(c[0], c[1]) for c in chat or ()]).notify(context)
+
+
+async def report_overdue_in_triggerer(context: dict[str, Any], to: list[str], report_id: str, hours: float,
+                                      chat: list[list[str]] | None = None) -> None:
+    """The deadline callback as the triggerer runs it: `report_overdue` in a thread, since the
+    notifier's SMTP and webhook calls block and the triggerer's event loop serves other triggers."""
+    await asyncio.to_thread(report_overdue, context, to, report_id, hours, chat)
