@@ -70,6 +70,13 @@ def test_rules_in_the_configuration_are_checked():
     assert (r.rule_id, r.kind, r.threshold, r.to) == ("sales-revenue-smb-change-below", "change_below", -5.0,
                                                        ("cfo@example.com",))
     assert describe(r, "money") == "a change below −5 % against the previous period"
+    # every kind is described from its own fields only (an outside_usual rule has no threshold)
+    (usual,) = rules([{"kpi": "operations.first_response_hours", "grain": "daily",
+                       "outside_usual": {"periods": 30, "mads": 4}, "to": ["ops@example.com"]}])
+    assert usual.threshold is None
+    assert describe(usual, "hours") == "outside its usual range (median ± 4 robust deviations of the last 30 periods)"
+    (above,) = rules([{"kpi": "sales.churn_rate", "grain": "monthly", "above": 0.035, "to": ["c@example.com"]}])
+    assert describe(above, "rate") == "above 0.035"
     for bad, message in (
         ([{"kpi": "sales.revenue", "grain": "monthly", "above": 1, "below": 0, "to": ["a@example.com"]}], "one condition"),
         ([{"kpi": "sales.revenue", "grain": "weekly", "above": 1, "to": ["a@example.com"]}],

@@ -17,6 +17,7 @@ exactly-once delivery as the reports (orchestration/tasks.send_kpi_alerts).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -100,14 +101,16 @@ def describe(rule: AlertRule, unit: str) -> str:
     """The rule in words, as the alert states it."""
     change_unit = {"rate": " pp", "score": " pts"}.get(unit, " %")
     against = "the previous period" if rule.against == "previous" else "a year earlier"
-    return {
-        "above": f"above {rule.threshold:g}",
-        "below": f"below {rule.threshold:g}",
-        "change_above": f"a change above {_signed(rule.threshold or 0.0, '%g')}{change_unit} against {against}",
-        "change_below": f"a change below {_signed(rule.threshold or 0.0, '%g')}{change_unit} against {against}",
-        "outside_usual": f"outside its usual range (median ± {rule.mads:g} robust deviations of the last "
-                         f"{rule.periods} periods)",
-    }[rule.kind]
+    # each kind's words built only for its own kind: another kind's fields may be unset (None)
+    words: dict[str, Callable[[], str]] = {
+        "above": lambda: f"above {rule.threshold:g}",
+        "below": lambda: f"below {rule.threshold:g}",
+        "change_above": lambda: f"a change above {_signed(rule.threshold or 0.0, '%g')}{change_unit} against {against}",
+        "change_below": lambda: f"a change below {_signed(rule.threshold or 0.0, '%g')}{change_unit} against {against}",
+        "outside_usual": lambda: f"outside its usual range (median ± {rule.mads:g} robust deviations of the last "
+                                 f"{rule.periods} periods)",
+    }
+    return words[rule.kind]()
 
 def starts_needed(rule: AlertRule, period: ReportPeriod) -> list[date]:
     """The periods whose values the rule reads, the period's own first."""
