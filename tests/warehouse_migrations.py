@@ -44,7 +44,7 @@ def differences(engine: Engine) -> list:
 
 
 #: columns later revisions added to tables of the last release before migrations (revision 0001)
-ADDED_SINCE_0001 = {"kpi_runs": {"latest_sync_ts"}}
+ADDED_SINCE_0001 = {"kpi_runs": {"latest_sync_ts", "extremes"}}
 
 
 def _create_with(engine: Engine, table, columns) -> None:

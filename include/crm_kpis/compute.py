@@ -57,6 +57,8 @@ class AreaResult:
     latest_unsynced_ts: datetime | None = None
     #: sources that lack what the extracts read (source -> why): their KPIs are n/a this run
     broken: dict[str, str] = field(default_factory=dict)
+    #: per extract with declared content columns: rows and rows repeating another's (a double load)
+    repeats: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         """What the task logs and returns through XCom: counts only."""
@@ -201,7 +203,8 @@ def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
                         _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
                         untracked, loaded.extremes, models, min(synced) if synced else None,
-                        _latest_timestamp(unstamped, period.utc_end), {b.source: b.reason for b in broken})
+                        _latest_timestamp(unstamped, period.utc_end), {b.source: b.reason for b in broken},
+                        loaded.repeats)
     summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
              summary["kpis"], summary["values"], summary["rows_read"], summary["rows_rejected"])

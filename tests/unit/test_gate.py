@@ -121,3 +121,69 @@ def test_quality_settings_from_the_config_file():
     assert GateConfig.from_dict(None) == GateConfig()
     with pytest.raises(ValueError, match="unknown setting.*plausibility_fail_ration"):
         GateConfig.from_dict({"plausibility_fail_ration": 10})
+
+
+MONTH = ReportPeriod.parse("monthly", "2026-10")
+
+
+def test_a_period_loaded_twice_is_said_by_its_volume_and_its_repeated_rows():
+    from crm_kpis.quality.gate import check_repeats
+
+    recent = [{"orders": 100}, {"orders": 120}, {"orders": 80}, {"orders": 100}]  # usual: 400 / 4 = 100
+    assert check_volume({"orders": 179}, recent, CONFIG, "monthly") == []  # 1.79 < 1.8
+    (high,) = check_volume({"orders": 200}, recent, CONFIG, "monthly")  # 200 / 100 = 2.0 ≥ 1.8
+    assert (high.level, high.check, high.headline) == ("warn", "volume_high", "orders 2.0× the usual rows")
+    assert "200 rows, 200% of the usual 100 (mean of the last 4 periods): loaded twice" in high.message
+    assert check_volume({"orders": 299}, recent, CONFIG, "daily") == []  # a day's count is noisier: 3× there
+    assert "mean of the last 4 same weekdays" in check_volume({"orders": 300}, recent, CONFIG, "daily")[0].message
+    assert check_volume({"orders": 500}, recent[:2], CONFIG, "monthly") == []  # two periods: too little to judge
+    # the same rows under new ids: 1,000 of 2,000 repeat another's customer, time and amount (50 % > 30 %)
+    columns = {"orders": ("customer_id", "ordered_at", "total_amount")}
+    (stop,) = check_repeats({"orders": {"rows": 2000, "repeats": 1000}}, columns, CONFIG)
+    assert (stop.level, stop.retryable) == ("fail", False)
+    assert stop.message.startswith("orders: 1,000 of 2,000 rows (50%) repeat another row's customer_id, ordered_at, "
+                                   "total_amount under another key: the period looks loaded twice")
+    assert check_repeats({"orders": {"rows": 2000, "repeats": 100}}, columns, CONFIG) == []  # 5 %: not above 5 %
+    (some,) = check_repeats({"orders": {"rows": 2000, "repeats": 102}}, columns, CONFIG)  # 5.1 %
+    assert (some.level, some.headline) == ("warn", "orders: 5% of rows repeated")
+
+
+def test_one_order_far_beyond_the_largest_of_the_recent_periods_is_a_warning():
+    from crm_kpis.quality.gate import check_row_outliers
+
+    history = [{"orders.total_amount": {"max": m, "median": 480.0, "rows": 900, "key": "x"}}
+               for m in (40_000.0, 45_000.0, 50_000.0)]
+    # 150,000 / 50,000 = 3.0: the largest order typed ten times 15,000
+    (warn,) = check_row_outliers({"orders.total_amount": {"max": 150_000.0, "median": 480.0, "rows": 900,
+                                                          "key": "8812"}}, CONFIG, history)
+    assert warn.level == "warn" and warn.headline == "the largest order 3× the usual largest"
+    assert "row 8812 = 150,000.00 is 3.0× the largest of the last 3 periods (50,000.00)" in warn.message
+    assert check_row_outliers({"orders.total_amount": {"max": 149_000.0, "median": 480.0, "rows": 900, "key": "1"}},
+                              CONFIG, history) == []  # 2.98×
+    assert check_row_outliers({"orders.total_amount": {"max": 150_000.0, "median": 480.0, "rows": 900, "key": "1"}},
+                              CONFIG, history[:2]) == []  # two periods of history: not judged
+
+
+def test_a_kpi_three_times_its_usual_is_a_warning_with_words_for_the_subject():
+    from crm_kpis.quality.gate import check_plausibility, headline_of, warning_text
+
+    history = {"sales.revenue": [7.0e6, 7.4e6, 7.7e6, 7.2e6], "sales.orders": [5.0, 6.0, 4.0, 5.0],
+               "operations.csat": [0.80, 0.82, 0.81, 0.80]}
+    # median revenue (7.2 + 7.4) / 2 = 7.3 M; 21.9 M is 3.0×, 14.6 M is 2.0× (the MAD rule's 12 spreads: no)
+    (up,) = check_plausibility([v("sales.revenue", 21.9e6)], history, CONFIG)
+    assert (up.level, up.headline) == ("warn", "Revenue 3.0× its usual")
+    (down,) = check_plausibility([v("sales.revenue", 1.825e6)], history, CONFIG)  # 7.3 / 1.825 = 4
+    assert down.headline == "Revenue 1/4.0 of its usual"
+    assert check_plausibility([v("sales.revenue", 14.6e6)], history, CONFIG)[0].headline == "Revenue far above its usual"
+    # small numbers move by chance: a count whose usual is 5, a rate over 12 answers, are not judged
+    assert check_plausibility([v("sales.orders", 50.0)], history, CONFIG) == []
+    small = {**v("operations.csat", 0.25), "denominator": 12}
+    assert check_plausibility([small], history, CONFIG) == []
+    # over 40 answers it is judged: a rate has no "times its usual"; median 0.805, MAD 0.005, spread
+    # max(1.4826 × 0.005, 5 % × 0.805) = 0.04025, and |0.25 − 0.805| / 0.04025 = 13.8 ≥ 12 spreads
+    assert check_plausibility([{**small, "denominator": 40}], history, CONFIG)[0].headline == \
+        "Customer satisfaction (CSAT) far below its usual"
+    text = warning_text(up)
+    assert text.startswith("plausibility: Revenue 3.0× its usual — sales.revenue = 2.19e+07 is 3.0× the median")
+    assert headline_of(text) == "Revenue 3.0× its usual"
+    assert headline_of("volume: orders: 5 rows, 40% of the usual 12 (mean of the last 4 periods)") is None

@@ -99,6 +99,7 @@ kpi_runs = Table(
     Column("unreadable", Text),  # JSON {extract: {column: {unreadable, values, table}}}
     Column("not_tracked", Text),  # JSON {signal: what it says}: inputs the sources do not record
     Column("models", Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")),  # JSON: the fitted models
+    Column("extremes", Text),  # JSON {"table.column": {max, median, rows, key}}: the largest rows (the gate's)
 )
 
 report_deliveries = Table(
@@ -193,6 +194,7 @@ def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
         "excluded": result.excluded,
         "untracked": result.untracked,
         "extremes": result.extremes,
+        "repeats": result.repeats,
         "models": result.models,
         "broken": result.broken,
     }
@@ -266,8 +268,10 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
     unreadable: dict[str, Any] = {}
     untracked: dict[str, str] = {}
     models: dict[str, Any] = {}
+    extremes: dict[str, Any] = {}
     for area in areas:
         payload = json.loads(found[area].payload)
+        extremes.update(payload.get("extremes") or {})
         rows_read[area] = payload["rows_read"]
         rejected[area] = payload["rejected"]
         excluded.append(payload.get("excluded") or {})
@@ -303,6 +307,7 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
         unreadable=json.dumps(unreadable),
         not_tracked=json.dumps(untracked),
         models=json.dumps(models),
+        extremes=json.dumps(extremes),
     ))
     conn.execute(delete(kpi_staging).where(kpi_staging.c.run_id == run_id))
     n_rejected = sum(n for rules in exclusions.values() for n in rules.values())
@@ -396,9 +401,18 @@ def read_staged(engine: Engine, run_id: str) -> dict[str, dict[str, Any]]:
     return {row.area: json.loads(row.payload) for row in rows}
 
 
+def _same_slot_starts(period: ReportPeriod, periods: int) -> list[date]:
+    """The start dates of the `periods` earlier periods a volume is compared with: the previous
+    months for a month, the same weekday of the previous weeks for a day (a Saturday's usual is
+    other Saturdays', not the week's)."""
+    step = 7 if period.grain == "daily" else 1
+    return [period.shift(-n * step).start_date for n in range(1, periods + 1)]
+
+
 def recent_rows_read(engine: Engine, period: ReportPeriod, periods: int) -> list[dict[str, int]]:
-    """Rows read per extract by the runs of the `periods` periods before this one (those that exist)."""
-    starts = _previous_starts(period, periods)
+    """Rows read per extract by the runs of the `periods` comparable periods before this one (those
+    that exist): the previous months, or the same weekday of the previous weeks."""
+    starts = _same_slot_starts(period, periods)
     with engine.connect() as conn:
         rows = conn.execute(select(kpi_runs.c.rows_read).where(and_(
             kpi_runs.c.grain == period.grain, kpi_runs.c.period_start.in_(starts)))).all()
@@ -409,6 +423,16 @@ def recent_rows_read(engine: Engine, period: ReportPeriod, periods: int) -> list
             merged.update(area_counts)
         out.append(merged)
     return out
+
+
+def recent_extremes(engine: Engine, period: ReportPeriod, periods: int) -> list[dict[str, dict[str, Any]]]:
+    """The largest rows ("table.column" -> {max, median, rows, key}) of the runs of the `periods`
+    periods before this one (those that exist and recorded them)."""
+    starts = _previous_starts(period, periods)
+    with engine.connect() as conn:
+        rows = conn.execute(select(kpi_runs.c.extremes).where(and_(
+            kpi_runs.c.grain == period.grain, kpi_runs.c.period_start.in_(starts)))).all()
+    return [json.loads(row.extremes) for row in rows if row.extremes]
 
 
 def rejected_by_extract(run: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -453,6 +477,18 @@ def read_breakdowns(engine: Engine, kpi_id: str, grain: str) -> dict[str, list[s
         for row in conn.execute(query):
             out.setdefault(row.dimension, []).append(row.member)
     return out
+
+
+def period_members(engine: Engine, period: ReportPeriod, dimension: str) -> list[str]:
+    """The members one breakdown has in a period's stored history (any KPI), sorted."""
+    query = (
+        select(kpi_history.c.member).distinct()
+        .where(and_(kpi_history.c.grain == period.grain, kpi_history.c.period_start == period.start_date,
+                    kpi_history.c.dimension == dimension))
+        .order_by(kpi_history.c.member)
+    )
+    with engine.connect() as conn:
+        return [row.member for row in conn.execute(query)]
 
 
 def read_members(engine: Engine, kpi_id: str, grain: str, dimension: str, starts: list[date]) -> list[dict[str, Any]]:

@@ -38,8 +38,12 @@ class Extract:
     #: the query itself left out under that rule, counted per output row in that column (e.g. order
     #: lines of an unknown product behind a per-buyer row). They are added to the rule's count.
     counted_in_sql: tuple[tuple[str, str, str], ...] = ()
-    #: magnitude columns in which one row far beyond the period's median stops the run (quality/gate.py)
+    #: magnitude columns in which one row far beyond the period's median, or far beyond the largest
+    #: of the recent periods, is a finding of the quality gate (quality/gate.py)
     outliers: tuple[str, ...] = ()
+    #: the columns that together say what a row is (customer, time, amount): rows repeating another
+    #: row's content under another key are counted, since that is how a period loaded twice looks
+    repeats: tuple[str, ...] = ()
     #: the reference table its rows stand for, where the outermost FROM is a CTE of the query
     table: str | None = None
 
@@ -58,10 +62,11 @@ EXTRACTS: dict[str, Extract] = {
                 (duplicate("campaign_id"), before("ended_on", "started_on"))),
         Extract("leads", CRM_CONN_ID, "crm/leads.sql",
                 (duplicate("lead_id"), before("first_contacted_at", "created_at"),
-                 before("converted_at", "created_at"))),
+                 before("converted_at", "created_at")), repeats=("created_at", "channel", "campaign_id")),
         Extract("customers", CRM_CONN_ID, "crm/customers.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
-        Extract("orders", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES, outliers=("total_amount",)),
+        Extract("orders", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES, outliers=("total_amount",),
+                repeats=("customer_id", "ordered_at", "total_amount")),
         Extract("campaign_orders", CRM_CONN_ID, "crm/campaign_orders.sql", ORDER_RULES),
         Extract("orders_previous", CRM_CONN_ID, "crm/orders.sql", ORDER_RULES, shift=-1),
         Extract("order_customers", CRM_CONN_ID, "crm/order_customers.sql", (duplicate("customer_id"),)),
@@ -103,7 +108,8 @@ EXTRACTS: dict[str, Extract] = {
         Extract("customers_trailing", CRM_CONN_ID, "crm/customers_trailing.sql",
                 (duplicate("customer_id"), before("churned_at", "created_at"))),
         Extract("tickets_created", HELPDESK_CONN_ID, "helpdesk/tickets_created.sql",
-                (duplicate("ticket_id"), before("resolved_at", "created_at"))),
+                (duplicate("ticket_id"), before("resolved_at", "created_at")),
+                repeats=("created_at", "category", "ticket_channel")),
         Extract("tickets_resolved", HELPDESK_CONN_ID, "helpdesk/tickets_resolved.sql",
                 (duplicate("ticket_id"), before("resolved_at", "created_at"),
                  before("first_response_at", "created_at"), before("resolved_at", "first_response_at"))),

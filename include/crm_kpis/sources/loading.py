@@ -42,6 +42,8 @@ class Loaded:
     excluded: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     #: per "table.column" of an extract's `outliers`: the largest value, its row's key, the median
     extremes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per extract with `repeats`: {"rows": n, "repeats": rows repeating an earlier row's content}
+    repeats: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def extremes_of(frame: pd.DataFrame, table: str, key: str | None, columns: tuple[str, ...]) -> dict[str, Any]:
@@ -54,6 +56,15 @@ def extremes_of(frame: pd.DataFrame, table: str, key: str | None, columns: tuple
                                         "rows": int(len(values)),
                                         "key": str(frame.at[top, key]) if key and key in frame.columns else str(top)}
     return out
+
+
+def repeats_of(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, int]:
+    """How many rows repeat an earlier row's content (`columns`) under another key: a period loaded
+    twice under new ids has as many repeats as originals. Rows with a missing part do not count."""
+    if not columns or frame.empty:
+        return {"rows": int(len(frame)), "repeats": 0}
+    complete = frame.dropna(subset=list(columns))
+    return {"rows": int(len(frame)), "repeats": int(complete.duplicated(subset=list(columns), keep="first").sum())}
 
 
 def _count_rows(into: dict[str, dict[str, dict[str, Any]]], table: str, rule: str, n: int) -> None:
@@ -144,6 +155,7 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
     unreadable: dict[str, dict[str, dict[str, Any]]] = {}
     excluded_rows: dict[str, dict[str, dict[str, Any]]] = {}
     extremes: dict[str, dict[str, Any]] = {}
+    repeats: dict[str, dict[str, int]] = {}
     contract = load_contract()
     for name in sorted(names):
         extract = EXTRACTS[name]
@@ -166,6 +178,8 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
         _record_excluded(excluded_rows, table, key, raw, checked.masks, checked.rejected)
         frames[name] = without_marks(checked.frame)
         extremes.update(extremes_of(frames[name], table, key, extract.outliers))
+        if extract.repeats:
+            repeats[name] = repeats_of(frames[name], extract.repeats)
         rows_read[name] = len(raw)
         if excluded:
             rejected[name] = excluded
@@ -173,4 +187,4 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
             unreadable[name] = {c: {"unreadable": r.unreadable, "values": r.values, "table": table}
                                 for c, r in reads.items()}
         log.info("extract %s: %d rows read, %d excluded", name, len(raw), sum(excluded.values()))
-    return Loaded(frames, rows_read, rejected, unreadable, excluded_rows, extremes)
+    return Loaded(frames, rows_read, rejected, unreadable, excluded_rows, extremes, repeats)
