@@ -56,7 +56,7 @@ def test_policy(bag, dag_id):
     assert dag.get_task("publish_history").upstream_task_ids == {"check_quality"}
     assert dag.get_task("send_report").upstream_task_ids == {"approve_report"}
     assert dag.get_task("approve_report").upstream_task_ids == {"render_report"}
-    assert dag.get_task("send_kpi_alerts").upstream_task_ids == {"publish_history"}  # after the gate, always
+    assert dag.get_task("send_kpi_alerts").upstream_task_ids == {"approve_report"}  # after the approval decision
 
 
 @pytest.mark.parametrize(("dag_id", "run_after", "start", "end"), [

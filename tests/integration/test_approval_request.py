@@ -65,3 +65,17 @@ def test_always_and_never(configure):
 def test_the_approval_setting_is_checked(bad):
     with pytest.raises(ValueError, match=r"reports\.m\.approval"):
         settings_from({"reports": {"m": {"grain": "monthly", "to": "a@example.com", "approval": bad}}})
+
+
+def test_a_run_that_sends_nothing_asks_nobody(configure):
+    """Every backfill (deliver=auto) waited for a person, whose request said "Approve sends every
+    edition" although nothing would be sent: such runs are approved at once, saying why."""
+    configure({"when": "always"})
+    start, end = OCT.utc_start.replace(tzinfo=UTC), OCT.utc_end.replace(tzinfo=UTC)
+    assert tasks.approval_request("monthly", start, end, "auto", "backfill") == {
+        "needed": False, "reason": "the run sends nothing (deliver=auto, backfill run): nothing to approve"}
+    assert not tasks.approval_request("monthly", start, end, "no", "manual")["needed"]
+    assert tasks.approval_request("monthly", start, end, "auto", "manual", test_to="me@example.com")["reason"] == (
+        "a test send goes to me@example.com only, not to the report's recipients: nothing to approve")
+    assert tasks.approval_request("monthly", start, end, "yes", "backfill")["needed"]  # a backfill that delivers
+    assert tasks.approval_request("monthly", start, end, "auto", "scheduled")["needed"]

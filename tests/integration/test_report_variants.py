@@ -152,3 +152,16 @@ def test_an_area_without_the_breakdown_says_so_once_and_its_tiles_stay_marked(hi
     assert sales["company_wide"] and {line.scope for line in lines.values()} == {""}
     assert {k.scope for k in context["headline"]} == {"company-wide"}
     assert context["movers"] == []
+
+
+def test_a_variant_whose_member_the_history_does_not_know_is_not_sent_and_says_why(history):
+    """`member: Enterprise` (a typo for enterprise) used to email an all-n/a report every month."""
+    from crm_kpis.orchestration.tasks import unknown_member
+
+    assert unknown_member(history, REPORT.edition("segment-enterprise"), OCT) is None
+    assert unknown_member(history, REPORT, OCT) is None  # the company-wide report has no member
+    typo = replace(REPORT, variants=(replace(ENTERPRISE, member="Enterprise"),))
+    assert unknown_member(history, typo.edition("segment-enterprise"), OCT) == (
+        "monthly_executive variant segment-enterprise for monthly 2026-10 (UTC): not sent, since segment member "
+        "'Enterprise' is not among the members of the period's history ('enterprise', 'smb'); its edition would be "
+        "all n/a. Fix `member` of that variant in reports.yaml (spelling and case as listed)")

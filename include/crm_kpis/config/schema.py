@@ -96,7 +96,9 @@ class Spec(BaseModel):
 class ApprovalSpec(Spec):
     """Whether a person approves the report before it is sent."""
 
-    when: Literal["never", "warnings", "always"] = "never"
+    #: `warnings` by default: when the quality gate doubts the period (a magnitude far from its
+    #: history, rows missing or repeated), a person decides before executives read it
+    when: Literal["never", "warnings", "always"] = "warnings"
     timeout_hours: Annotated[Number, Field(gt=0)] = 24.0
     on_timeout: Literal["reject", "approve"] = "reject"
 

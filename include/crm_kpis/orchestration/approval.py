@@ -8,7 +8,9 @@ task's log and its request. Unanswered after `timeout_hours`, the configured `on
 taken by the scheduler.
 
 When the report's `approval.when` does not ask for it (`never`, or `warnings` and the gate raised
-none) the task approves at once and says why, so every run's graph shows the step. A run inside
+none), or the run sends nothing to the recipients (a backfill, `deliver: no`, a test send), the task
+approves at once and says why, so every run's graph shows the step. The period's KPI alerts wait
+for the decision: a rejected report sends no alerts either. A run inside
 this process (`dag.test()`: the demo, the tests; local_airflow.run_in_process) has nobody to ask:
 it approves at once too, with a warning that names what would have been asked.
 """
@@ -47,7 +49,10 @@ class ReportApproval(ApprovalOperator):
     def execute(self, context: Any) -> Any:
         from crm_kpis.orchestration.tasks import approval_request
 
-        request = approval_request(self.grain, context["data_interval_start"], context["data_interval_end"])
+        params = context.get("params") or {}
+        run_type = getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)
+        request = approval_request(self.grain, context["data_interval_start"], context["data_interval_end"],
+                                   params.get("deliver", "auto"), str(run_type), params.get("test_to") or None)
         if not request["needed"]:
             log.info("approved without asking: %s", request["reason"])
             return {"chosen_options": [self.APPROVE], "approved_by": "configuration", "reason": request["reason"]}

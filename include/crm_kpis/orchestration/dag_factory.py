@@ -246,7 +246,7 @@ def make_kpi_dag(grain: str) -> DAG:
                                  doc_md="Approval when in doubt (`approval` in reports.yaml): a person approves the "
                                         "rendered report before it is sent, always or when the quality gate raised "
                                         "warnings; Reject sends nothing. Otherwise approved at once, with the reason.")
-        published >> rendered >> approve >> send_report()
-        published >> send_kpi_alerts()
+        # KPI alerts wait for the report's approval: a rejected period sends nothing at all
+        published >> rendered >> approve >> [send_report(), send_kpi_alerts()]
 
     return kpi_dag()

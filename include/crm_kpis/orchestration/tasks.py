@@ -24,6 +24,7 @@ from crm_kpis.history.store import (
     ensure_schema,
     publish_period,
     read_staged,
+    recent_extremes,
     recent_rows_read,
     recent_values,
     stage_area,
@@ -34,10 +35,11 @@ from crm_kpis.quality import gate
 from crm_kpis.quality.gate import GateConfig
 from crm_kpis.report import messages
 from crm_kpis.report.context import build_context
-from crm_kpis.report.render import render_template, write_pdf
+from crm_kpis.report.render import render_template, write_pdf, write_whole
 from crm_kpis.report.what_changed import Mover
 from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
 from crm_kpis.sources.errors import SourceConfigError
+from crm_kpis.sources.extracts import EXTRACTS
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -110,7 +112,9 @@ def check_quality(grain: str, interval_start: datetime, interval_end: datetime, 
     staged = read_staged(warehouse, run_id)  # read once: the gate and the broken sources both look at it
     findings = gate.evaluate(period, staged,
                              recent_rows_read(warehouse, period, config.volume_periods), config,
-                             recent_values(warehouse, period, config.plausibility_periods))
+                             recent_values(warehouse, period, config.plausibility_periods),
+                             recent_extremes(warehouse, period, config.plausibility_periods),
+                             {e.name: e.repeats for e in EXTRACTS.values() if e.repeats})
     for f in findings:
         (log.error if f.level == "fail" else log.warning)("quality %s %s: %s", f.level, f.check, f.message)
     failures = [f for f in findings if f.level == "fail"]
@@ -120,7 +124,7 @@ def check_quality(grain: str, interval_start: datetime, interval_end: datetime, 
         if all(f.retryable for f in failures):
             raise QualityGateFailed(message)  # retried with back-off: the source load may still finish
         fail_permanently(message)  # a value out of range will not fix itself: no retries
-    warnings = [f"{f.check}: {f.message}" for f in findings]
+    warnings = [gate.warning_text(f) for f in findings]
     broken = broken_in(staged)
     if broken:
         warnings = [f"{UNREADABLE_SOURCE}: {why}; its KPIs are n/a" for why in broken.values()] + warnings
@@ -212,18 +216,21 @@ def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition
     context = build_context(warehouse, period, settings, edition, rendered_at=rendered_at)
     movers = _movers(context["movers"])
     subject = f"{edition.edition_title} · {period.label}" + (f": {movers}" if movers else "")
+    if context["checks"]:  # a magnitude far from its history: said before the numbers that carry it
+        subject = f"{messages.check_prefix(context['checks'])} · {subject}"
     if context["incomplete"]:  # where the reader looks first: a source could not be read this run
         subject = f"INCOMPLETE ({len(context['incomplete'])} source(s) unreadable) · {subject}"
     context["subject"] = subject
     files = report_files(edition, period)
     files["pdf"].parent.mkdir(parents=True, exist_ok=True)
     html = render_template("report.html.j2", context)
-    files["html"].write_text(html, encoding="utf-8")
+    # each file whole or not at all: a full disk or a killed worker leaves the previous one as it was
+    write_whole(files["html"], html)
     pdf_bytes = write_pdf(html, files["pdf"], page_size)
-    files["email.html"].write_text(render_template("email.html.j2", context), encoding="utf-8")
-    files["email.txt"].write_text(render_template("email.txt.j2", context), encoding="utf-8")
-    files["subject"].write_text(subject, encoding="utf-8")
-    files["message.json"].write_text(json.dumps(messages.summary(context), indent=1), encoding="utf-8")
+    write_whole(files["email.html"], render_template("email.html.j2", context))
+    write_whole(files["email.txt"], render_template("email.txt.j2", context))
+    write_whole(files["subject"], subject)
+    write_whole(files["message.json"], json.dumps(messages.summary(context), indent=1))
     if edition.variant is not None:
         log.info("rendered variant %s (%s): %s", edition.edition_id, edition.variant.label, where(files["pdf"]))
     return {"variant": edition.edition_id, "pdf": where(files["pdf"]), "pdf_bytes": pdf_bytes, "subject": subject}
@@ -278,6 +285,10 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
     pending: list[str] = []
     refused: list[str] = []
     for edition in editions:
+        if test_to is None and (unknown := unknown_member(warehouse, edition, period)):
+            log.error("%s", unknown)
+            refused.append(unknown)  # the others are sent; the task then fails and the alert says why
+            continue
         files = report_files(edition, period)
         if not files["pdf"].exists():
             raise FileNotFoundError(f"{where(files['pdf'])} is missing: the render task must run before the send task, "
@@ -301,6 +312,23 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
     if any(r["status"] == "sent" for r in results):
         out.pop("skip_reason", None)  # something went out (a variant, a channel): the task did its work
     return out
+
+
+def unknown_member(warehouse: Any, edition: ReportConfig, period: ReportPeriod) -> str | None:
+    """Why a variant's edition is not sent: its member is none of those the period's history knows
+    for its dimension (a typo in reports.yaml would otherwise email an all-n/a report every period)."""
+    from crm_kpis.history.store import period_members
+
+    variant = edition.variant
+    if variant is None:
+        return None
+    known = period_members(warehouse, period, variant.dimension)
+    if variant.member in known:
+        return None
+    listed = ", ".join(repr(m) for m in known[:12]) + (" …" if len(known) > 12 else "") if known else "none"
+    return (f"{edition.report_id} variant {edition.edition_id} for {period}: not sent, since {variant.dimension} "
+            f"member {variant.member!r} is not among the members of the period's history ({listed}); its edition "
+            f"would be all n/a. Fix `member` of that variant in reports.yaml (spelling and case as listed)")
 
 
 def _email(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, subject: str, text: str,
@@ -442,13 +470,21 @@ def _settle(pending: list[str], refused: list[str]) -> None:
 
 
 # --- approval -------------------------------------------------------------------------------------------------
-def approval_request(grain: str, interval_start: datetime, interval_end: datetime) -> dict[str, Any]:
+def approval_request(grain: str, interval_start: datetime, interval_end: datetime, deliver_param: str = "auto",
+                     run_type: str | None = None, test_to: str | None = None) -> dict[str, Any]:
     """Whether the period's report needs a person's approval (crm_kpis.orchestration.approval), and what to ask:
-    the period, the quality gate's warnings and a link to each edition's rendered PDF."""
+    the period, the quality gate's warnings and a link to each edition's rendered PDF. A run that will
+    send nothing to the recipients (a backfill, `deliver: no`, a test send) asks nobody."""
     from crm_kpis.history.store import read_run
 
     period = period_for(grain, interval_start, interval_end)
     report = report_for(grain)
+    if (test_to or "").strip():
+        return {"needed": False, "reason": f"a test send goes to {test_to.strip()} only, not to the "  # type: ignore[union-attr]
+                                           "report's recipients: nothing to approve"}
+    if not wants_delivery(deliver_param, run_type):
+        return {"needed": False, "reason": f"the run sends nothing (deliver={deliver_param}, {run_type} run): "
+                                           "nothing to approve"}
     run = read_run(engine_for(WAREHOUSE_CONN_ID), period) or {}
     warnings = list(run.get("warnings") or [])
     when = report.approval.when

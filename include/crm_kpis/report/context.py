@@ -20,8 +20,10 @@ from crm_kpis.history.store import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
 from crm_kpis.periods import ReportPeriod
+from crm_kpis.quality.gate import headline_of
 from crm_kpis.report.charts import Series, line_chart, sparkline
 from crm_kpis.report.formatting import change_tone, format_change, format_value
+from crm_kpis.report.messages import CHECK_SAYS
 from crm_kpis.report.models_appendix import models_appendix
 from crm_kpis.report.scope import scoped_values, value_of
 from crm_kpis.report.status import LABELS, status
@@ -297,6 +299,18 @@ def approximations_in_use() -> dict[str, str]:
     return in_use()
 
 
+def headline_first(checks: list[str], names: list[str]) -> list[str]:
+    """The gate's checks with those about the headline KPIs first, in the headline's order (the
+    subject has room for two: "Revenue 9.8× its usual" before "Campaign revenue 10× its usual")."""
+    def rank(check: str) -> int:
+        for i, name in enumerate(names):
+            rest = check[len(name) + 1:] if check.startswith(name + " ") else ""
+            if rest[:1].isdigit() or rest.startswith(("1/", "far ")):
+                return i
+        return len(names)
+    return sorted(checks, key=rank)
+
+
 def build_context(engine: Engine, period: ReportPeriod, settings: Settings, report: ReportConfig,
                   rendered_at: datetime) -> dict[str, Any]:
     check_config(settings, report)
@@ -360,6 +374,11 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "incomplete": [w.split(": ", 1)[1] for w in run.get("warnings") or [] if w.startswith("unreadable_source: ")],
         # the other warnings, for page one's box (an unreadable source is said once, in its own box)
         "other_warnings": [w for w in run.get("warnings") or [] if not w.startswith("unreadable_source: ")],
+        # magnitudes the gate found far from their history, in the reader's words: said in the subject,
+        # the email's first lines and the chat post, where the reader looks
+        "checks": headline_first([h for w in run.get("warnings") or [] if (h := headline_of(w))],
+                                 [k.name for k in headline]),
+        "check_says": CHECK_SAYS,
         "rejected": rejected,
         "rejected_total": sum(n for rules in rejected.values() for n in rules.values()),
         "not_tracked": not_tracked,

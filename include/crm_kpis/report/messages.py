@@ -14,6 +14,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 STATUS_MARKS = {"on_target": "on target", "at_risk": "at risk", "off_target": "off target"}
+#: what a magnitude far from its history is called wherever the report is read (email, chat, PDF)
+CHECK_SAYS = "Check before use: far from their history, these may be a data error:"
+
+
+def check_prefix(checks: list[str], n: int = 2) -> str:
+    """A title's warning: "CHECK: Revenue 9.8× its usual; … (+3 more)" (the subject, the chat post)."""
+    more = f" (+{len(checks) - n} more)" if len(checks) > n else ""
+    return "CHECK: " + "; ".join(checks[:n]) + more
 
 
 def summary(context: dict[str, Any]) -> dict[str, Any]:
@@ -27,10 +35,14 @@ def summary(context: dict[str, Any]) -> dict[str, Any]:
     if context["run"].get("warnings"):
         caveats.append("data warnings: " + "; ".join(context["run"]["warnings"]))
     incomplete = context.get("incomplete") or []
+    checks = context.get("checks") or []
     return {
-        # a source that could not be read is said in the title, where the reader looks first
+        # a source that could not be read, or a magnitude far from its history, is said in the
+        # title, where the reader looks first
         "title": (f"INCOMPLETE ({len(incomplete)} source(s) unreadable) · " if incomplete else "")
+        + (f"{check_prefix(checks)} · " if checks else "")
         + f"{context['title']} · {period.label}",
+        "checks": checks,
         "company": context["company"],
         "span": f"{period.span} ({period.tz})",
         "compared_with": context["previous_period"].label,
@@ -64,6 +76,9 @@ def slack_payload(s: dict[str, Any], pdf_url: str) -> dict[str, Any]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{s['company']} · {s['span']} · "
                                                                   f"compared with {s['compared_with']}"}]},
     ]
+    if s.get("checks"):  # before the numbers that carry it
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f":warning: *{CHECK_SAYS}* "
+                                                   + "; ".join(s["checks"])}})
     if s["movers"]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*What changed*\n" + "\n".join(
             f"• {m}" for m in s["movers"])}})
@@ -85,6 +100,9 @@ def teams_payload(s: dict[str, Any], pdf_url: str) -> dict[str, Any]:
         {"type": "TextBlock", "text": f"{s['company']} · {s['span']} · compared with {s['compared_with']}",
          "isSubtle": True, "wrap": True, "spacing": "None"},
     ]
+    if s.get("checks"):  # before the numbers that carry it
+        body.append({"type": "TextBlock", "text": f"{CHECK_SAYS} " + "; ".join(s["checks"]), "color": "Attention",
+                     "weight": "Bolder", "wrap": True})
     if s["movers"]:
         body.append({"type": "TextBlock", "text": "What changed", "weight": "Bolder", "wrap": True})
         body.extend({"type": "TextBlock", "text": f"- {m}", "wrap": True, "spacing": "None"} for m in s["movers"])

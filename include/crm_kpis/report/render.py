@@ -7,6 +7,8 @@ in an executive's report. Autoescaping is on for HTML so data cannot inject mark
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +63,29 @@ def write_pdf(html: str, target: Path | ObjectStoragePath, page_size: str = "A4"
         stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")],
         pdf_variant=PDF_VARIANT,
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+    write_whole(target, data)
     log.info("wrote %s (%d bytes)", target, len(data))
     return len(data)
+
+
+def write_whole(target: Path | ObjectStoragePath, data: bytes | str) -> None:
+    """Write a rendered file whole or not at all. On a local disk the bytes go to a temporary file
+    beside the target, which is then renamed over it (atomic on one filesystem): a full disk or a
+    killed worker leaves the previous file as it was, never a truncated one where it stood. An
+    object store's upload is whole already (no partial objects)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if getattr(target, "protocol", "file") != "file":
+        target.write_bytes(payload)
+        return
+    local = Path(getattr(target, "path", target))
+    local.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, local)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
