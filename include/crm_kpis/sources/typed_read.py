@@ -14,10 +14,12 @@ dates and are not shifted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,8 +175,21 @@ def read_allowed(raw: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series
     return raw, (outside if spec.exclude_unknown else pd.Series(False, index=raw.index))
 
 
-def too_long(raw: pd.Series) -> pd.Series:
-    return _per_distinct(raw, lambda v: isinstance(v, str) and len(v) > LABEL_MAX).astype(bool)
+def shortened(value: Any) -> Any:
+    """A label longer than the warehouse's member column, cut to fit and kept apart from every other
+    label by a short digest of the whole (two long labels with the same beginning stay two members)."""
+    if not isinstance(value, str) or len(value) <= LABEL_MAX:
+        return value
+    digest = hashlib.sha1(value.encode("utf-8")).hexdigest()[:8]
+    return f"{value[:LABEL_MAX - 10]}…{digest}"
+
+
+def shorten_labels(raw: pd.Series) -> tuple[pd.Series, int]:
+    """The labels with those too long to store shortened (`shortened`), and how many rows had one:
+    the rows are kept, so company totals stay whole."""
+    long = _per_distinct(raw, lambda v: isinstance(v, str) and len(v) > LABEL_MAX).astype(bool)
+    n = int(long.sum())
+    return (raw.map(shortened) if n else raw), n
 
 
 def type_frame(frame: pd.DataFrame, sql_name: str, tz: str = "UTC") -> tuple[pd.DataFrame, dict[str, ColumnRead]]:
@@ -199,15 +214,17 @@ def type_frame(frame: pd.DataFrame, sql_name: str, tz: str = "UTC") -> tuple[pd.
             frame[name], bad = read_allowed(frame[name], spec)
             rule = f"unknown_{name}_value"
         elif name in LABEL_COLUMNS:
-            bad = too_long(frame[name])
-            rule = f"label_too_long_{name}"
+            frame[name], n = shorten_labels(frame[name])
+            if n:
+                log.warning("%s: %d rows have a %s longer than %d characters: stored shortened, the rows kept",
+                            sql_name, n, name, LABEL_MAX)
         if bad is not None and bool(bad.any()):
             marks[rule] = bad.astype(bool)
             reads[name] = ColumnRead(int(bad.sum()), int(frame[name].notna().sum() + bad.sum()))
             log.warning("%s: %d of %d values of %s %s (%s): those rows are excluded", sql_name,
                         reads[name].unreadable, reads[name].values, name,
                         "cannot be read as " + spec.type if rule.startswith("unreadable") and spec else
-                        "are outside the allowed values" if rule.startswith("unknown") else "are too long to store",
+                        "are outside the allowed values",
                         rule)
     for rule, mask in marks.items():
         frame[MARK + rule] = mask
