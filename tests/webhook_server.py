@@ -8,7 +8,8 @@ answers, so a test counts the posts that reached the channel from the server's s
 CODE --times N` answers the first N requests with CODE (and keeps them out of the record when
 CODE is not 2xx: a refused post is not in the channel); `--drop-after-read N` reads the first N
 requests, records them (the channel has them) and closes the connection without an answer;
-`--stall` answers late (the client times out, the post is in the channel).
+`--stall` answers late (the client times out, the post is in the channel); `--retry-after S` adds
+that Retry-After header to the --status answers (a 429 that says when to come back).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> int:
     parser.add_argument("--times", type=int, default=0, help="how many requests get --status (0: all)")
     parser.add_argument("--drop-after-read", type=int, default=0)
     parser.add_argument("--stall", type=float, default=0.0)
+    parser.add_argument("--retry-after", default="", help="a Retry-After header on the --status answers")
     args = parser.parse_args()
     record, lock = Path(args.record), threading.Lock()
     left = {"status": args.times, "drop": args.drop_after_read}
@@ -59,6 +61,8 @@ def main() -> int:
                 time.sleep(args.stall)
             answer = b"ok" if 200 <= status < 300 else b"invalid_payload" if status < 500 else b"server error"
             self.send_response(status)
+            if args.retry_after and not 200 <= status < 300:
+                self.send_header("Retry-After", args.retry_after)
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)

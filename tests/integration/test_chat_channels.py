@@ -109,6 +109,26 @@ def test_a_server_error_is_retried_and_posts_once(tmp_path, warehouse):
     assert len(posts(record)) == 1
 
 
+@pytest.mark.parametrize("channel", ["slack", "teams"])
+def test_a_rate_limit_with_a_short_retry_after_is_waited_out_and_posts_once(tmp_path, warehouse, channel):
+    import time
+
+    with webhook(tmp_path, "--status", "429", "--times", "1", "--retry-after", "1") as record:
+        started = time.monotonic()
+        assert post(warehouse, channel)["status"] == "sent"  # waited 1 s as asked, then posted
+        assert time.monotonic() - started >= 1.0
+    assert len(posts(record)) == 1
+
+
+def test_a_long_retry_after_is_left_to_the_tasks_retry_and_said(tmp_path, warehouse):
+    with webhook(tmp_path, "--status", "429", "--times", "1", "--retry-after", "120") as record:
+        with pytest.raises(DeliveryError, match=r"429 .*\(Retry-After 120 s, longer than the 60 s a post waits; the "
+                                                r"task's retry posts it\)"):
+            post(warehouse, "slack")
+        assert post(warehouse, "slack")["status"] == "sent"  # the task's retry, later
+    assert len(posts(record)) == 1
+
+
 def test_a_revoked_webhook_is_refused_for_good(tmp_path, warehouse):
     with webhook(tmp_path, "--status", "404") as record:
         with pytest.raises(DeliveryRefused, match="refused.*404 invalid_payload"):

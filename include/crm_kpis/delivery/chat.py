@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import urllib.error
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -50,6 +52,10 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = 30
 
 
+#: the longest Retry-After a post waits for in the task (a longer one is left to the task's retry)
+RETRY_AFTER_MAX_S = 60.0
+
+
 def _by_status(target: str, status: int, body: str) -> Outcome:
     answer = f"{status} {body.strip()[:300]}".strip()
     if 200 <= status < 300:
@@ -57,6 +63,39 @@ def _by_status(target: str, status: int, body: str) -> Outcome:
     if status == 429 or status >= 500:
         return Outcome(pending={target: answer})
     return Outcome(refused={target: answer})
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (a number of seconds or an HTTP date), or None."""
+    raw = str((headers or {}).get("Retry-After") or (headers or {}).get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        try:
+            return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def honouring_retry_after(target: str, post: Callable[[], tuple[int, str, Any]]) -> Outcome:
+    """Post, and when the service answers 429 or 503 with a Retry-After up to `RETRY_AFTER_MAX_S`,
+    wait that long and post again (twice at most: nothing was accepted, so nothing can double). A
+    longer wait is left to the task's retry, and the outcome says so."""
+    for attempt in range(3):
+        status, body, headers = post()
+        wait = retry_after(headers) if status in (429, 503) else None
+        if wait is not None and wait <= RETRY_AFTER_MAX_S and attempt < 2:
+            log.info("%s answered %d with Retry-After %g s: posting again after that", target, status, wait)
+            time.sleep(wait)
+            continue
+        outcome = _by_status(target, status, body)
+        if wait is not None and outcome.pending:
+            outcome.pending[target] += (f" (Retry-After {wait:g} s" + (f", longer than the {RETRY_AFTER_MAX_S:g} s a "
+                                        "post waits" if wait > RETRY_AFTER_MAX_S else "") + "; the task's retry posts it)")
+        return outcome
+    raise AssertionError("unreachable")
 
 
 def _not_connected(exc: BaseException) -> bool:
@@ -87,11 +126,14 @@ def post_slack(conn_id: str, payload: dict[str, Any]) -> Outcome:
         client = SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=TIMEOUT_S, retry_handlers=[]).client
     except Exception as exc:  # a connection that is missing or has no URL: nothing was posted
         return Outcome(refused={target: f"the connection cannot be used: {exc}"})
-    try:
+    def post() -> tuple[int, str, Any]:
         response = client.send_dict(payload)
+        return int(response.status_code), str(response.body or ""), response.headers
+
+    try:
+        return honouring_retry_after(target, post)
     except Exception as exc:
         return _transport_failure(target, exc)
-    return _by_status(target, int(response.status_code), str(response.body or ""))
 
 
 def post_teams(conn_id: str, payload: dict[str, Any]) -> Outcome:
@@ -103,12 +145,15 @@ def post_teams(conn_id: str, payload: dict[str, Any]) -> Outcome:
         hook.get_conn()
     except Exception as exc:
         return Outcome(refused={target: f"the connection cannot be used: {exc}"})
-    try:
+    def post() -> tuple[int, str, Any]:
         response = hook.run(None, json=payload, headers={"Content-Type": "application/json"},
                             extra_options={"check_response": False, "timeout": TIMEOUT_S})
+        return int(response.status_code), response.text or "", response.headers
+
+    try:
+        return honouring_retry_after(target, post)
     except Exception as exc:
         return _transport_failure(target, exc)
-    return _by_status(target, int(response.status_code), response.text or "")
 
 
 POSTERS: dict[str, Callable[[str, dict[str, Any]], Outcome]] = {"slack": post_slack, "teams": post_teams}
