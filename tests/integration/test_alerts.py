@@ -98,3 +98,31 @@ def test_an_alert_chat_channel_that_is_down_leaves_the_email_and_the_outbox(test
                if r.levelno == logging.ERROR)
     [eml] = (test_home / "outbox" / "alerts").glob("crm_kpis_monthly-compute_sales-*.eml")
     eml.unlink()
+
+
+def test_one_incident_sends_one_alert_however_many_tasks_it_fails(test_home, monkeypatch, caplog):
+    """Three compute tasks losing one database fail on three different queries: one alert, the
+    others logged as already alerted; another error of the same run is another alert."""
+    import logging
+    from datetime import datetime
+
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+    caplog.set_level(logging.INFO)
+    start, end = datetime(2026, 9, 1), datetime(2026, 10, 1)
+    for area, query in (("marketing", "crm/leads.sql"), ("sales", "crm/orders.sql"), ("operations", "helpdesk/calls.sql")):
+        ti = SimpleNamespace(dag_id="crm_kpis_monthly", task_id=f"compute_{area}", try_number=3, log_url="http://x/log")
+        failure_alert(("ops@example.com",))({"ti": ti, "task_instance": ti, "run_id": "scheduled__2026-09-01",
+                                             "data_interval_start": start, "data_interval_end": end,
+                                             "exception": RuntimeError(f"query {query} failed: unable to open database "
+                                                                       "file 127.0.0.1:5432")})
+    sent = sorted((test_home / "outbox" / "alerts").glob("crm_kpis_monthly-compute_*-scheduled__2026-09-01-3.eml"))
+    assert [p.name for p in sent] == ["crm_kpis_monthly-compute_marketing-scheduled__2026-09-01-3.eml"]
+    again = [r.getMessage() for r in caplog.records if "not alerted again" in r.getMessage()]
+    assert len(again) == 2 and all("alerted by compute_marketing (try 3)" in m for m in again)
+    ti = SimpleNamespace(dag_id="crm_kpis_monthly", task_id="render_report", try_number=3, log_url="http://x/log")
+    failure_alert(("ops@example.com",))({"ti": ti, "task_instance": ti, "run_id": "scheduled__2026-09-01",
+                                         "data_interval_start": start, "data_interval_end": end,
+                                         "exception": RuntimeError("WeasyPrint ran out of memory")})
+    assert (test_home / "outbox" / "alerts" / "crm_kpis_monthly-render_report-scheduled__2026-09-01-3.eml").exists()
+    for path in (test_home / "outbox" / "alerts").glob("*scheduled__2026-09-01*"):
+        path.unlink()

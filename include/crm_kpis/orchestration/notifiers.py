@@ -12,6 +12,13 @@ reported nowhere but in a log line about the callback. Now every alert, in this 
    Airflow's hooks, when configured;
 4. is emailed through `smtp_default` when it is set; a failure there is logged at ERROR, never
    raised (the alert already went out by 1-3).
+
+One incident, one alert: the tasks of a run that fail for good with the same error (three compute
+tasks losing one database) send one alert. The first claims the incident in the warehouse's
+delivery log (`delivery_intents`, the same exactly-once record as the reports, keyed by DAG, run
+and the error's first line with query files and numbers blanked); the others log that it was
+already alerted. Where the warehouse cannot be reached, the alert is sent anyway: a duplicate is
+better than a lost alert.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import html
 import logging
 import re
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -40,6 +48,53 @@ def plain_text(markup: str) -> str:
     text = re.sub(r"</(p|li|ul|pre|div)>|<br\s*/?>", "\n", text)
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def incident_of(context: Any) -> str:
+    """What makes two failures one incident: the error's type and first line, with the query file and
+    numbers blanked (three compute tasks losing one database fail on different queries)."""
+    exception = context.get("exception")
+    if exception is None:
+        return ""
+    line = (str(exception).strip().splitlines() or [""])[0]
+    line = re.sub(r"[\w./-]+\.sql\b", "<query>", line)
+    return f"{type(exception).__name__}: {re.sub(r'[0-9]+', '#', line)}"
+
+
+def already_alerted(context: Any) -> str | None:
+    """Who already alerted this run's failure with the same error ("alerted by compute_sales (try 3)"),
+    or None: alert now. The
+    claim is the delivery log's (one conditional update: two tasks failing at once cannot both
+    win); anything going wrong here is no reason to stay silent, so it alerts."""
+    ti = context.get("ti") or context.get("task_instance")
+    run_id, incident, start = context.get("run_id"), incident_of(context), context.get("data_interval_start")
+    if ti is None or not run_id or not incident:
+        return None
+    try:
+        import hashlib
+
+        from crm_kpis.delivery.intents import DeliveryKey, Outcome, claim, ensure_intents, record, states
+        from crm_kpis.history.store import ensure_schema
+        from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
+
+        engine = engine_for(WAREHOUSE_CONN_ID)
+        ensure_schema(engine)
+        # within the hour: the tasks of one incident fail within seconds; a run cleared and failing
+        # again later is news, and alerts again
+        hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+        digest = hashlib.sha256(f"{ti.dag_id}|{run_id}|{incident}|{hour}".encode()).hexdigest()[:32]
+        key = DeliveryKey(f"failure_alert.{ti.dag_id}"[:80], "run", start.date() if start else date(1970, 1, 1),
+                          digest, 0)
+        who = f"{ti.task_id} (try {getattr(ti, 'try_number', '?')})"
+        ensure_intents(engine, key, ["alert"], f"<{digest}@crm-kpis.local>", str(run_id), who, channel="alert")
+        token, claimed = claim(engine, key, ["alert"], str(run_id) + "|" + who)
+        if claimed:
+            record(engine, key, token, Outcome(sent=["alert"]), "alert", sent_detail=f"alerted by {who}")
+            return None
+        return str(states(engine, key)["alert"]["detail"] or "another task")
+    except Exception as exc:  # the warehouse may be what failed
+        log.warning("could not check whether this failure was already alerted (%s): alerting", exc)
+        return None
 
 
 def first_link(markup: str) -> str | None:
@@ -65,6 +120,10 @@ class AlertNotifier(SmtpNotifier):
         from crm_kpis.sources.connections import airflow_connection  # pandas and SQLAlchemy: not at parse time
 
         subject = self.subject or "[CRM KPIs] a task failed"
+        if (already := already_alerted(context)) is not None:
+            log.error("%s (%s); not alerted again: the same failure of this run was %s", subject,
+                      incident_of(context), already)
+            return
         path = self.write_to_outbox(context)
         log.error("ALERT %s (to %s; a copy is in %s)", subject, ", ".join(self._recipients()), path)
         for channel, conn_id in self.chat:
