@@ -144,6 +144,9 @@ def test_a_period_loaded_twice_is_said_by_its_volume_and_its_repeated_rows():
     assert stop.message.startswith("orders: 1,000 of 2,000 rows (50%) repeat another row's customer_id, ordered_at, "
                                    "total_amount under another key: the period looks loaded twice")
     assert check_repeats({"orders": {"rows": 2000, "repeats": 100}}, columns, CONFIG) == []  # 5 %: not above 5 %
+    # a quiet day: 1 of 3 rows repeated (33 %) is too few rows to call a double load: a warning
+    assert [f.level for f in check_repeats({"orders": {"rows": 3, "repeats": 1}}, columns, CONFIG)] == ["warn"]
+    assert [f.level for f in check_repeats({"orders": {"rows": 40, "repeats": 20}}, columns, CONFIG)] == ["fail"]
     (some,) = check_repeats({"orders": {"rows": 2000, "repeats": 102}}, columns, CONFIG)  # 5.1 %
     assert (some.level, some.headline) == ("warn", "orders: 5% of rows repeated")
 

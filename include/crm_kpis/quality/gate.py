@@ -56,6 +56,8 @@ class GateConfig:
     #: `repeats`): a warning from the first, the run stops from the second (a period loaded twice)
     repeat_warn_above: float = 0.05
     repeat_fail_above: float = 0.3
+    #: the fewest repeated rows that stop a run: a quiet day's 1 of 3 is a warning, not a double load
+    repeat_fail_min_rows: int = 20
     #: a column with more than this share of unreadable values stops the run
     unreadable_fail_above: float = 0.2
     #: plausibility against the KPI's own history: periods looked at, the fewest needed to judge
@@ -196,7 +198,7 @@ def check_repeats(repeats: dict[str, dict[str, int]], columns: dict[str, tuple[s
         what = ", ".join(columns.get(extract, ())) or "content"
         message = (f"{extract}: {r['repeats']:,} of {r['rows']:,} rows ({share:.0%}) repeat another row's {what} "
                    "under another key")
-        if share > config.repeat_fail_above:
+        if share > config.repeat_fail_above and r["repeats"] >= config.repeat_fail_min_rows:
             findings.append(Finding("fail", "repeats", message + ": the period looks loaded twice; nothing was "
                                     "published. Remove the copies in the source (or its load) and re-run"))
         elif share > config.repeat_warn_above:
