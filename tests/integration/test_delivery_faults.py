@@ -258,3 +258,19 @@ def test_two_runs_of_the_same_month_at_once_send_one_copy(tmp_path, warehouse, p
             outputs = sorted(p.communicate(timeout=60)[0].strip() for p in runs)
         assert copies(record) == dict.fromkeys(EVERYONE, 1), outputs
         assert set(intents(engine).values()) == {"sent"}, outputs
+
+
+def test_a_chat_post_of_unknown_outcome_does_not_make_the_email_unknown(tmp_path, warehouse, pdf):
+    """The edition's chat posts share its delivery key (recipient `slack:<conn>`); each says its own
+    outcome, so an unknown post fails the task by itself and the email is judged by its recipients."""
+    from sqlalchemy import update
+
+    key = delivery.DeliveryKey("monthly_executive", "monthly", OCT.start_date, "", 0)
+    delivery.ensure_intents(warehouse, key, ["slack:slack_kpis"], MESSAGE_ID, "run-1", "run-1|x", channel="slack")
+    with warehouse.begin() as conn:
+        conn.execute(update(delivery_intents).values(state="unknown", detail="no answer after the request was sent"))
+    with smtp(tmp_path) as (record, _):
+        sent = send(warehouse, pdf)
+        assert sent.status == "sent" and sorted(sent.recipients) == sorted(EVERYONE)
+        assert send(warehouse, pdf).status == "skipped"  # the retry: the email went out, nothing more to say
+    assert copies(record) == dict.fromkeys(EVERYONE, 1)

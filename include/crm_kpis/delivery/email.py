@@ -74,6 +74,12 @@ class Delivery:
         return {**self.__dict__, "recipients": list(self.recipients)}
 
 
+def mine(rows: dict[str, dict[str, Any]], recipients: list[str]) -> dict[str, dict[str, Any]]:
+    """The email recipients' rows of a delivery (its chat posts share the key, as `slack:<conn>`,
+    and say their own outcomes)."""
+    return {r: row for r, row in rows.items() if r in recipients}
+
+
 def attachment_name(report: ReportConfig, period: ReportPeriod) -> str:
     """`monthly-kpi-report-2026-10.pdf`; a variant's edition names its member:
     `monthly-kpi-report-enterprise-customer-segment-2026-10.pdf`."""
@@ -216,7 +222,7 @@ def deliver(
     what = (f"{report.report_id}" + (f" variant {report.edition_id}" if report.edition_id else "") + f" for {period}"
             + (" (test)" if test_to is not None else ""))
     if not claimed:
-        current = states(engine, key)
+        current = mine(states(engine, key), recipients)
         unknown = {r: str(row["detail"]) for r, row in current.items() if row["state"] == UNKNOWN}
         if unknown:  # whichever run finds it says it: the run that met it may have died
             raise unknown_error(what, message_id, unknown)
@@ -263,13 +269,13 @@ def deliver(
         log.warning("%s: %s: %s", what, recipient, answer)
     log.info("%s (delivery %d, %s) by %s: sent to %d of %d claimed recipients (%s); now %s",
              what, attempt, message_id, transport, len(outcome.sent), len(claimed), location,
-             _summary(states(engine, key)))
+             _summary(mine(states(engine, key), recipients)))
     if outcome.pending:
         raise DeliveryError(f"{what}: not yet delivered to "
                             f"{', '.join(f'{r} ({a})' for r, a in outcome.pending.items())}; a retry sends to "
                             f"them only (sent: {', '.join(outcome.sent) or 'nobody'})")
     # recipients of this delivery another sender left unknown, or holds now, are said too
-    after = states(engine, key)
+    after = mine(states(engine, key), recipients)
     unknown = {**{r: str(row["detail"]) for r, row in after.items() if row["state"] == UNKNOWN and r not in claimed},
                **outcome.unknown}
     if unknown:
