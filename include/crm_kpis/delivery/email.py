@@ -267,15 +267,14 @@ def deliver(
     record(engine, key, token, outcome, transport, log_delivery)
     for recipient, answer in {**outcome.refused, **outcome.unknown, **outcome.pending}.items():
         log.warning("%s: %s: %s", what, recipient, answer)
+    # the delivery as it stands now: logged, and what another sender left unknown or holds is said too
+    after = mine(states(engine, key), recipients)
     log.info("%s (delivery %d, %s) by %s: sent to %d of %d claimed recipients (%s); now %s",
-             what, attempt, message_id, transport, len(outcome.sent), len(claimed), location,
-             _summary(mine(states(engine, key), recipients)))
+             what, attempt, message_id, transport, len(outcome.sent), len(claimed), location, _summary(after))
     if outcome.pending:
         raise DeliveryError(f"{what}: not yet delivered to "
                             f"{', '.join(f'{r} ({a})' for r, a in outcome.pending.items())}; a retry sends to "
                             f"them only (sent: {', '.join(outcome.sent) or 'nobody'})")
-    # recipients of this delivery another sender left unknown, or holds now, are said too
-    after = mine(states(engine, key), recipients)
     unknown = {**{r: str(row["detail"]) for r, row in after.items() if row["state"] == UNKNOWN and r not in claimed},
                **outcome.unknown}
     if unknown:

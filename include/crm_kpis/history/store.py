@@ -378,9 +378,9 @@ def read_run(engine: Engine, period: ReportPeriod) -> dict[str, Any] | None:
     return out
 
 
-def _previous_starts(period: ReportPeriod, periods: int) -> list[date]:
-    """The start dates of the `periods` periods before this one."""
-    return [period.shift(-n).start_date for n in range(1, periods + 1)]
+def _previous_starts(period: ReportPeriod, periods: int, step: int = 1) -> list[date]:
+    """The start dates of the `periods` periods before this one, every `step`-th period back."""
+    return [period.shift(-n * step).start_date for n in range(1, periods + 1)]
 
 
 def recent_values(engine: Engine, period: ReportPeriod, periods: int) -> dict[str, list[float]]:
@@ -405,8 +405,7 @@ def _same_slot_starts(period: ReportPeriod, periods: int) -> list[date]:
     """The start dates of the `periods` earlier periods a volume is compared with: the previous
     months for a month, the same weekday of the previous weeks for a day (a Saturday's usual is
     other Saturdays', not the week's)."""
-    step = 7 if period.grain == "daily" else 1
-    return [period.shift(-n * step).start_date for n in range(1, periods + 1)]
+    return _previous_starts(period, periods, step=7 if period.grain == "daily" else 1)
 
 
 def recent_rows_read(engine: Engine, period: ReportPeriod, periods: int) -> list[dict[str, int]]:

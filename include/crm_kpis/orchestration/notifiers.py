@@ -63,9 +63,8 @@ def incident_of(context: Any) -> str:
 
 def already_alerted(context: Any) -> str | None:
     """Who already alerted this run's failure with the same error ("alerted by compute_sales (try 3)"),
-    or None: alert now. The
-    claim is the delivery log's (one conditional update: two tasks failing at once cannot both
-    win); anything going wrong here is no reason to stay silent, so it alerts."""
+    or None: alert now. The claim is the delivery log's (one conditional update: two tasks failing
+    at once cannot both win); anything going wrong here is no reason to stay silent, so it alerts."""
     ti = context.get("ti") or context.get("task_instance")
     run_id, incident, start = context.get("run_id"), incident_of(context), context.get("data_interval_start")
     if ti is None or not run_id or not incident:
@@ -119,7 +118,7 @@ class AlertNotifier(SmtpNotifier):
     def notify(self, context: Any) -> None:
         from crm_kpis.sources.connections import airflow_connection  # pandas and SQLAlchemy: not at parse time
 
-        subject = self.subject or "[CRM KPIs] a task failed"
+        subject = self._subject()
         if (already := already_alerted(context)) is not None:
             log.error("%s (%s); not alerted again: the same failure of this run was %s", subject,
                       incident_of(context), already)
@@ -143,6 +142,9 @@ class AlertNotifier(SmtpNotifier):
         except Exception as exc:  # the mail server is what failed: the outbox, log and chat have it
             log.error("the alert could not be emailed through %s (%s: %s); it is in %s",
                       self.smtp_conn_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", path)
+
+    def _subject(self) -> str:
+        return self.subject or "[CRM KPIs] a task failed"
 
     def _recipients(self) -> list[str]:
         return [self.to] if isinstance(self.to, str) else list(self.to)
@@ -168,7 +170,7 @@ class AlertNotifier(SmtpNotifier):
 
     def write_to_outbox(self, context: Any) -> Path:
         msg = EmailMessage()
-        msg["Subject"] = self.subject or "[CRM KPIs] a task failed"
+        msg["Subject"] = self._subject()
         msg["From"] = self.from_email or "crm-kpis@localhost"
         msg["To"] = ", ".join(self._recipients())
         msg.set_content(plain_text(self.html_content or "") + "\n")
