@@ -276,8 +276,28 @@ def test_a_ticket_resolved_before_it_was_created_is_counted_once(case, clean):
 
 def test_a_first_response_in_the_future_is_excluded(case, clean):
     bad = case(helpdesk=add_ticket("2026-09-20 10:00:00", "2026-10-03 10:00:00", "2030-01-01 00:00:00"))
-    assert_excluded(bad, "tickets", "resolved_at_before_first_response_at", 1)
+    # a time that has not happened yet, before it is judged against the resolution
+    assert_excluded(bad, "tickets", "future_first_response_at", 1)
     assert_same_values(bad, clean)
+
+
+def test_a_ticket_resolved_in_2099_is_no_open_ticket_but_an_excluded_counted_one(case, clean):
+    """The probe's backlog 17 -> 37: tickets whose resolution is a placeholder year stayed open for ever."""
+    def inject(conn):
+        add_ticket("2026-10-10 10:00:00", "2099-01-01 00:00:00", "2026-10-10 11:00:00")(conn)
+        # an existing ticket resolved in October, its resolution retyped into the far future
+        conn.execute("UPDATE tickets SET resolved_at = '2099-12-31 00:00:00', closed_at = NULL WHERE ticket_id = "
+                     "(SELECT MIN(ticket_id) FROM tickets WHERE resolved_at >= '2026-10-01' AND resolved_at < '2026-10-20'"
+                     " AND created_at < '2026-10-01')")
+    bad = case(helpdesk=inject)
+    # read by tickets_created (the new one) and tickets_open (both): each source row once
+    assert_excluded(bad, "tickets", "future_resolved_at", 2)
+    got, want = bad.values(), clean.values()
+    assert got[("operations.backlog", "", "")] == want[("operations.backlog", "", "")]  # not 2 more
+    assert got[("operations.tickets_created", "", "")] == want[("operations.tickets_created", "", "")]
+    # the retyped ticket is no longer among October's handled ones: the one honest difference
+    assert got[("operations.tickets_solved", "", "")] == want[("operations.tickets_solved", "", "")] - 1
+    assert_same_values(bad, clean, ignore={k[0] for k in want if k[0].startswith("operations.")})
 
 
 def test_an_orphan_order_is_excluded(case, clean):
@@ -483,6 +503,8 @@ def test_the_check_command_lists_what_a_source_lacks(base, tmp_path):
         conn.execute("DELETE FROM agent_time")
         loosen(conn, "tickets")
         conn.execute("UPDATE tickets SET status = 'Solved!' WHERE ticket_id % 50 = 0")
+        conn.execute("UPDATE tickets SET resolved_at = '2099-01-01 00:00:00' WHERE ticket_id IN "
+                     "(SELECT ticket_id FROM tickets WHERE resolved_at IS NOT NULL ORDER BY ticket_id LIMIT 3)")
     run_case(base, tmp_path, {"helpdesk": inject})
     ok = subprocess.run([sys.executable, "-m", "crm_kpis.sources", "check", "--crm-url", f"sqlite:///{base / 'crm.db'}",
                          "--helpdesk-url", f"sqlite:///{base / 'helpdesk.db'}"], capture_output=True, text=True)
@@ -494,6 +516,8 @@ def test_the_check_command_lists_what_a_source_lacks(base, tmp_path):
     out = " ".join(bad.stdout.split())
     assert "ERROR calls: table calls is missing from helpdesk." in out and "operations.inbound_calls" in out
     assert "WARNING tickets.status: values outside ['open', 'pending', 'solved', 'closed']: 'Solved!'" in out
+    assert "WARNING tickets.resolved_at: 3 rows are later than" in out and "(future_resolved_at)" in out
+    assert "tickets.created_at" not in out  # no time ahead there
 
 
 # --- the report of a helpdesk that tracks neither first responses nor calls -----------------------

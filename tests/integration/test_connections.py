@@ -63,6 +63,20 @@ def test_the_extra_carries_the_timezone_and_a_bad_one_is_refused(monkeypatch, so
         source_settings(CRM_CONN_ID)
 
 
+def test_the_extra_sets_how_far_ahead_a_recorded_time_may_lie(monkeypatch, source_file):
+    def extra(**values):
+        monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps(
+            {"conn_type": "sqlite", "host": str(source_file), "extra": values}))
+    extra()
+    assert source_settings(CRM_CONN_ID).future_tolerance_hours == 24.0
+    extra(future_tolerance_hours="2.5")
+    assert source_settings(CRM_CONN_ID).future_tolerance_hours == 2.5
+    for bad in ("soon", -1, "inf", None):
+        extra(future_tolerance_hours=bad)
+        with pytest.raises(SourceConfigError, match="future_tolerance_hours .* is not a number of hours"):
+            source_settings(CRM_CONN_ID)
+
+
 def test_driver_options_in_the_extra_are_kept_and_project_settings_are_not(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_CRM_DB",
                        "postgres://reader:pw@db.example:5432/crm?sslmode=require&timezone=Europe%2FBerlin&adapter=reference")

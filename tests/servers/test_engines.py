@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
+from crm_kpis import compute
 from crm_kpis.compute import compute_area
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.sources import loading
@@ -28,7 +29,9 @@ SETUPS = ("production", "swapped")
 @pytest.fixture()
 def use(monkeypatch, engines):
     def switch(setup: str) -> None:
-        monkeypatch.setattr(loading, "engine_for", lambda conn_id: engine_for(engines[setup][conn_id]))
+        # the extracts and the tracking signals both: each setup is judged on its own engine alone
+        for module in (loading, compute):
+            monkeypatch.setattr(module, "engine_for", lambda conn_id: engine_for(engines[setup][conn_id]))
     return switch
 
 

@@ -1,11 +1,15 @@
 """Every bad-row rule: the row is excluded, counted once under its rule, and nothing crashes."""
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
 
-from crm_kpis.quality.rules import apply_rules, before, duplicate, missing, negative
+from crm_kpis.quality.rules import Rule, apply_rules, before, duplicate, missing, negative
+from crm_kpis.sources.contract import load_contract
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.reading import _parse_timestamps
+from crm_kpis.sources.typed_read import MARK, marked_rules, type_frame
 from tests.unit.kpi_fixture import frame
 
 
@@ -101,3 +105,44 @@ def test_timestamps_with_offsets_become_utc_and_unreadable_ones_missing():
     out = _parse_timestamps(f)
     assert out["created_at"].tolist()[:2] == [pd.Timestamp("2026-10-01 10:00:00")] * 2
     assert out["created_at"].isna().tolist() == [False, False, True, True]
+
+
+# --- times that have not happened yet ----------------------------------------------------------
+READ_AT = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
+
+
+def test_a_time_later_than_the_reading_plus_the_tolerance_is_marked_future():
+    f = pd.DataFrame({"ticket_id": [1, 2, 3, 4, 5],
+                      "created_at": ["2026-12-01 09:00:00"] * 5,
+                      "resolved_at": ["2026-12-06 11:00:00",   # before the reading
+                                      "2026-12-07 11:59:59",   # 23:59:59 ahead: within 24 h (a clock ahead)
+                                      "2026-12-07 12:00:01",   # 24 h and 1 s ahead
+                                      "2099-01-01 00:00:00",   # a placeholder year
+                                      None]})                  # not resolved: nothing to judge
+    out, reads = type_frame(f, "helpdesk/tickets_resolved.sql", "UTC", READ_AT, 24.0)
+    assert out[MARK + "future_resolved_at"].tolist() == [False, False, True, True, False]
+    assert MARK + "future_created_at" not in out.columns and reads == {}  # readable, only not yet happened
+    checked = apply_rules("tickets_resolved", out, tuple(
+        Rule(rule, lambda fr, c=col: fr[c]) for rule, col in marked_rules(out)))
+    assert checked.rejected == {"future_resolved_at": 2} and checked.frame["ticket_id"].tolist() == [1, 2, 5]
+
+
+def test_the_tolerance_is_the_connections_and_a_local_zone_is_read_first():
+    # Berlin wall time 2026-12-06 13:30 is 12:30 UTC: half an hour after the reading
+    f = pd.DataFrame({"ticket_id": [1], "created_at": ["2026-12-06 13:30:00"]})
+    out, _ = type_frame(f.copy(), "helpdesk/tickets_created.sql", "Europe/Berlin", READ_AT, 0.0)
+    assert out[MARK + "future_created_at"].tolist() == [True]
+    out, _ = type_frame(f.copy(), "helpdesk/tickets_created.sql", "Europe/Berlin", READ_AT, 1.0)
+    assert MARK + "future_created_at" not in out.columns
+    # the same wall time read as UTC is 1.5 h after the reading: beyond a 1 h tolerance
+    out, _ = type_frame(f.copy(), "helpdesk/tickets_created.sql", "UTC", READ_AT, 1.0)
+    assert out[MARK + "future_created_at"].tolist() == [True]
+
+
+def test_a_planned_date_may_lie_ahead():
+    f = pd.DataFrame({"subscription_id": [1], "term_ends_at": ["2031-01-31 00:00:00"], "segment": ["smb"],
+                      "renewed": [0]})
+    out, _ = type_frame(f, "crm/subscriptions_term_end.sql", "UTC", READ_AT, 24.0)
+    assert [c for c in out.columns if c.startswith(MARK)] == []
+    assert load_contract().tables["subscriptions"].columns["term_ends_at"].planned
+    assert not load_contract().tables["subscriptions"].columns["started_at"].planned

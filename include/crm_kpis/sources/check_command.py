@@ -87,7 +87,7 @@ def report(conn_id: str, url: str | None, adapter: str | None = None,
              f"{searched(engine, source)})"]
     if source.stack is not None:
         return _report_adapted(engine, conn_id, source, lines)
-    problems = check_database(engine, conn_id)
+    problems = check_database(engine, conn_id, source.future_tolerance_hours)
     by_table: dict[str, list[Problem]] = {}
     for problem in problems:
         by_table.setdefault(problem.table, []).append(problem)

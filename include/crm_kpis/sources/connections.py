@@ -45,7 +45,7 @@ _DRIVERS = {
     "mariadb": "mysql+pymysql",
 }
 #: Connection extras that are this project's settings, not driver options.
-PROJECT_EXTRAS = ("adapter", "adapters", "timezone", "schema")
+PROJECT_EXTRAS = ("adapter", "adapters", "timezone", "schema", "future_tolerance_hours")
 #: Extras Airflow or its providers use themselves; never passed to a driver.
 AIRFLOW_EXTRAS = ("sqlalchemy_scheme", "sqlalchemy_query", "cursor", "iam", "aws_conn_id", "client",
                   "log_sql", "placeholder", "local_infile")
@@ -56,6 +56,9 @@ class SourceSettings:
     """What the project reads from a connection besides how to reach it (its extra)."""
 
     timezone: str = "UTC"  # the IANA zone in which the source stores naive timestamps
+    #: how far past the moment of reading a recorded time may lie (clock skew, a zone declared
+    #: wrong by hours) before its row is excluded as a time that has not happened yet
+    future_tolerance_hours: float = 24.0
     #: the synced connectors that fill the database (crm_kpis.sources.stack); None: the reference layout
     stack: Stack | None = None
 
@@ -156,7 +159,19 @@ def source_settings(conn_id: str) -> SourceSettings:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SourceConfigError(f"connection {conn_id!r}: extra timezone {tz!r} is not an IANA zone "
                                 "(e.g. Europe/Berlin)") from exc
-    return SourceSettings(tz, declared_stack(conn_id, extra))
+    return SourceSettings(tz, future_tolerance_hours=_tolerance(conn_id, extra), stack=declared_stack(conn_id, extra))
+
+
+def _tolerance(conn_id: str, extra: dict[str, Any]) -> float:
+    raw = extra.get("future_tolerance_hours", SourceSettings.future_tolerance_hours)
+    try:
+        hours = float(raw)
+    except (TypeError, ValueError):
+        hours = -1.0
+    if not 0 <= hours < float("inf"):
+        raise SourceConfigError(f"connection {conn_id!r}: extra future_tolerance_hours {raw!r} is not a number of "
+                                "hours ≥ 0 (e.g. 24)")
+    return hours
 
 
 def declared_stack(conn_id: str, extra: dict[str, Any]) -> Stack | None:

@@ -31,6 +31,9 @@ class ColumnSpec:
     nullable: bool = False
     allowed: tuple[str, ...] = ()
     exclude_unknown: bool = True  # a value outside `allowed` excludes the row (else it is kept)
+    #: a planned date (a term's end, a campaign's scheduled end) may lie in the future; any other
+    #: timestamp records something that happened, so one later than its reading is excluded
+    planned: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,10 @@ def _column(table_name: str, name: str, raw: Any) -> ColumnSpec:
     if type_name not in TYPES:
         raise ValueError(f"{CONTRACT_FILE.name}: column {table_name}.{name}: unknown type {type_name!r} (one of {TYPES})")
     allowed = tuple(str(v) for v in spec.get("allowed", ()))
-    return ColumnSpec(name, type_name, nullable, allowed, spec.get("unknown", "exclude") == "exclude")
+    planned = bool(spec.get("planned", False))
+    if planned and type_name not in ("timestamp", "date"):
+        raise ValueError(f"{CONTRACT_FILE.name}: column {table_name}.{name}: `planned` is for timestamps and dates")
+    return ColumnSpec(name, type_name, nullable, allowed, spec.get("unknown", "exclude") == "exclude", planned)
 
 
 @lru_cache(maxsize=1)
@@ -132,7 +138,6 @@ def _outer_select_list(sql: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=128)
 @lru_cache(maxsize=128)  # the coverage asks it per KPI of every run: callers must not change the dict
 def lookups(sql_name: str) -> dict[str, frozenset[str]]:
     """The tables a SQL file only LEFT JOINs (never reads otherwise), each with the output columns it

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, column, func, inspect, literal, select, table, te
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.sources.contract import Signal, TableSpec, columns_read, load_contract
 from crm_kpis.sources.extracts import EXTRACTS
+from crm_kpis.sources.typed_read import latest_possible
 
 
 def affected_kpis(table_name: str, column_name: str | None = None) -> list[str]:
@@ -105,15 +106,29 @@ def schema_problems(engine: Engine, tables: dict[str, Iterable[str]] | None = No
     return problems
 
 
-def value_problems(engine: Engine, spec: TableSpec, present: set[str]) -> list[Problem]:
-    """NULLs in NOT NULL columns and values outside `allowed` (whole table: for the check command)."""
+def value_problems(engine: Engine, spec: TableSpec, present: set[str], tolerance_hours: float = 24.0) -> list[Problem]:
+    """NULLs in NOT NULL columns, values outside `allowed`, and times that have not happened yet
+    (whole table: for the check command)."""
     out: list[Problem] = []
     src = table(spec.name, *[column(c) for c in present])
+    latest = latest_possible(None, tolerance_hours).to_pydatetime().replace(microsecond=0)
+    bound = literal(latest, types.DateTime())  # typed: PostgreSQL compares no date with a varchar
     with engine.connect() as conn:
         for col in spec.columns.values():
             if col.name not in present:
                 continue
             c = src.c[col.name]
+            if col.type in ("timestamp", "date") and not col.planned:
+                ahead = conn.execute(select(func.count()).select_from(src).where(c > bound)).scalar_one()
+                if ahead:
+                    out.append(Problem("warning", spec.name, col.name,
+                                       f"{ahead:,} rows are later than {latest:%Y-%m-%d %H:%M} UTC (now plus {tolerance_hours:g} h): "
+                                       "a time that has not happened yet; such rows are excluded and counted "
+                                       f"(future_{col.name}).",
+                                       "correct them in the source (a year typed wrong, a placeholder date); a "
+                                       "source clock or zone ahead by hours: raise the connection's extra "
+                                       "future_tolerance_hours.",
+                                       tuple(affected_kpis(spec.name, col.name))))
             if not col.nullable:
                 nulls = conn.execute(select(func.count()).select_from(src).where(c.is_(None))).scalar_one()
                 if nulls:
@@ -133,7 +148,7 @@ def value_problems(engine: Engine, spec: TableSpec, present: set[str]) -> list[P
     return out
 
 
-def check_database(engine: Engine, conn_id: str) -> list[Problem]:
+def check_database(engine: Engine, conn_id: str, tolerance_hours: float = 24.0) -> list[Problem]:
     """Everything the check command reports for one connection: schema, then values."""
     problems = schema_problems(engine, conn_id=conn_id)
     missing_tables = {p.table for p in problems if p.column is None}
@@ -142,7 +157,7 @@ def check_database(engine: Engine, conn_id: str) -> list[Problem]:
         if spec.name in missing_tables:
             continue
         present = {c["name"] for c in inspector.get_columns(spec.name)} & set(spec.columns)
-        problems.extend(value_problems(engine, spec, present))
+        problems.extend(value_problems(engine, spec, present, tolerance_hours))
     return problems
 
 

@@ -8,6 +8,7 @@ chunked SQLite) are the product's hot loop, and the typed result must be the sam
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -168,6 +169,7 @@ def read_extract(engine: Engine, name: str, params: dict[str, Any], source_tz: s
 
     dialect = engine.dialect.name
     sql = adapted_sql(load_sql(name, dialect), name, engine, source)
+    read_at = datetime.now(UTC)  # what the rows record cannot be later than this (typed_read)
     try:
         if dialect == "postgresql":
             frame = _read_postgres_arrow(engine, sql, params)  # Arrow types: floats and labels already
@@ -188,5 +190,6 @@ def read_extract(engine: Engine, name: str, params: dict[str, Any], source_tz: s
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(f"query {name} failed on {engine.url.render_as_string()}: {first}") from exc
     log.info("read %d rows with %s from %s", len(frame), name, engine.url.database)
-    frame, reads = type_frame(frame, name, source_tz)
+    tolerance = source.future_tolerance_hours if source is not None else SourceSettings.future_tolerance_hours
+    frame, reads = type_frame(frame, name, source_tz, read_at, tolerance)
     return frame, reads

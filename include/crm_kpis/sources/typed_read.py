@@ -10,6 +10,12 @@ like any other bad row, and the quality gate can stop a run whose column is most
 Timestamps are naive in the source's own timezone (the connection's extra `timezone`, default UTC)
 and come out as naive UTC; a value that carries an offset is converted from it. Dates are calendar
 dates and are not shifted.
+
+A time later than the moment of reading (plus a tolerance) has not happened yet: a ticket
+"resolved" in 2099 would stay in the backlog for ever, a first response in 2030 would make the
+response time years long. Such a row is excluded and counted under `future_<column>`. The bound is
+the reading, not the period's end: a January backfill rightly sees tickets resolved in February.
+Dates the contract declares `planned` (a term's end, a campaign's schedule) may lie ahead.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -192,20 +199,45 @@ def shorten_labels(raw: pd.Series) -> tuple[pd.Series, int]:
     return (raw.map(shortened) if n else raw), n
 
 
-def type_frame(frame: pd.DataFrame, sql_name: str, tz: str = "UTC") -> tuple[pd.DataFrame, dict[str, ColumnRead]]:
+def latest_possible(read_at: datetime | None, tolerance_hours: float) -> pd.Timestamp:
+    """The latest time a recorded event can carry when read at `read_at` (naive UTC; now if None)."""
+    moment = read_at or datetime.now(UTC)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return pd.Timestamp(moment + timedelta(hours=tolerance_hours))
+
+
+def not_happened_yet(values: pd.Series, spec: ColumnSpec, latest: pd.Timestamp) -> pd.Series | None:
+    """The read times later than `latest` (None for a planned date, which may lie ahead)."""
+    if spec.planned:
+        return None
+    later = values > latest
+    return later if bool(later.any()) else None
+
+
+def type_frame(frame: pd.DataFrame, sql_name: str, tz: str = "UTC", read_at: datetime | None = None,
+               future_tolerance_hours: float = 24.0) -> tuple[pd.DataFrame, dict[str, ColumnRead]]:
     """The frame with each column read as its type, plus a marker column per rule that marks rows.
 
-    Returns, per column that had unreadable values, how many of how many non-null values.
+    Returns, per column that had unreadable values, how many of how many non-null values. A time
+    past `read_at` (the moment the extract was read; now if None) plus the tolerance is marked
+    `future_<column>`.
     """
     specs = column_specs(sql_name)
     reads: dict[str, ColumnRead] = {}
     marks: dict[str, pd.Series] = {}
+    latest = latest_possible(read_at, future_tolerance_hours)
     for name in list(frame.columns):
         spec = _kind(name, specs)
         bad = None
         rule = f"unreadable_{name}"
         if spec is not None and spec.type in ("timestamp", "date"):
             frame[name], bad = read_timestamps(frame[name], tz, spec.type == "date")
+            if (ahead := not_happened_yet(frame[name], spec, latest)) is not None:
+                marks[f"future_{name}"] = ahead.astype(bool)
+                log.warning("%s: %d values of %s are later than %s UTC (the reading plus %g h): they have not "
+                            "happened yet, those rows are excluded (future_%s)", sql_name, int(ahead.sum()), name,
+                            latest.isoformat(sep=" ", timespec="seconds"), future_tolerance_hours, name)
         elif spec is not None and spec.type in ("numeric", "int"):
             frame[name], bad = read_numbers(frame[name])
         elif spec is not None and spec.type == "bool":
