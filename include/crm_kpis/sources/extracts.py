@@ -95,7 +95,13 @@ EXTRACTS: dict[str, Extract] = {
         Extract("buyer_flags", CRM_CONN_ID, "crm/buyer_flags.sql",
                 (Rule("buyer_without_line_with_tier_and_category", lambda f: f["lines_judged"] < 1),),
                 counted_in_sql=(("order_line_missing_tier_or_category", "lines_excluded", "order_lines"),)),
-        Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql", ORDER_RULES),
+        # the order rules evaluated in the database, their counts beside the sum (one row)
+        Extract("revenue_trailing", CRM_CONN_ID, "crm/revenue_trailing.sql", (),
+                counted_in_sql=(("unreadable_total_amount", "amounts_unreadable", "orders"),
+                                ("duplicate", "duplicates", "orders"),
+                                ("negative_or_missing_total_amount", "amounts_excluded", "orders"),
+                                ("orphan_customer", "orphans", "orders")),
+                table="orders"),
         # a row is a customer's whole history: one of an unknown customer is left out and counted as a
         # customer (not as his orders, which the other order extracts count by order_id)
         Extract("purchase_histories", CRM_CONN_ID, "crm/purchase_histories.sql",
