@@ -132,3 +132,18 @@ def test_the_demo_orders_with_every_kind_of_bad_row_agree_with_the_row_level_rul
     # SQLite sums floats in reading order; the row-level path sums them exactly (math.fsum): the same
     # value to the last digits a float carries (PostgreSQL's NUMERIC sum is exact, so is MariaDB's DECIMAL)
     assert math.isclose(revenue, row_revenue, rel_tol=1e-14) and revenue > 1_000_000
+
+
+def test_a_customer_synced_twice_does_not_count_his_orders_twice(tmp_path, monkeypatch):
+    crm = tmp_path / "crm.db"
+    run_script(engine_for(f"sqlite:///{crm}"), SQL_DIR / "schema" / "sqlite" / "crm.sql")
+    with sqlite3.connect(crm) as conn:
+        conn.execute("CREATE TABLE customers_loose AS SELECT * FROM customers")
+        conn.execute("DROP TABLE customers")
+        conn.execute("ALTER TABLE customers_loose RENAME TO customers")
+        conn.executemany("INSERT INTO customers VALUES (1, '2025-01-01 00:00:00', 'smb', 'DE', 'web', NULL, NULL, ?)",
+                         [(None,), (None,)])  # the same customer, twice
+        conn.execute("INSERT INTO orders VALUES (1, 1, '2026-10-05 10:00:00', 'completed', 100.0, NULL, NULL)")
+    conn.close()
+    # one order of 100, nothing excluded (the customers' own extracts count the copy of customer 1)
+    assert by_sql(monkeypatch, crm) == (100.0, {})

@@ -89,3 +89,9 @@ def test_the_plain_sql_baseline_agrees_with_the_pipeline(bench_run):
     assert set(flags) == {"cross_sell_rate", "upsell_rate"}
     assert flags == pytest.approx({k: baseline[k] for k in flags}, abs=1e-12)
     assert "cross-sell as buyer_flags.sql" in bench.table(results)
+    # the same work on both sides: the baseline also reads what the lifetime-value models read, one
+    # row per buyer and per customer as the pipeline's extracts (the fits are timed in the clv step)
+    inputs = results["steps"]["sql_baseline"]["model_inputs"]["queries"]
+    assert inputs["purchase_histories"]["rows"] == results["steps"]["clv"]["customers"]
+    assert inputs["customer_lifetimes"]["rows"] == results["steps"]["floor"]["extracts"]["customer_lifetimes"]["rows"]
+    assert "without the model fits" in bench.table(results) and "model inputs: purchase_histories" in bench.table(results)
