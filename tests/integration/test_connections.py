@@ -77,6 +77,20 @@ def test_the_extra_sets_how_far_ahead_a_recorded_time_may_lie(monkeypatch, sourc
             source_settings(CRM_CONN_ID)
 
 
+def test_the_extra_sets_how_many_extracts_read_the_source_at_once(monkeypatch, source_file):
+    def extra(**values):
+        monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps(
+            {"conn_type": "sqlite", "host": str(source_file), "extra": values}))
+    extra()
+    assert source_settings(CRM_CONN_ID).parallel_reads == 2
+    extra(parallel_reads="1")
+    assert source_settings(CRM_CONN_ID).parallel_reads == 1
+    for bad in (0, "two", 1.5, True):
+        extra(parallel_reads=bad)
+        with pytest.raises(SourceConfigError, match="parallel_reads .* is not a whole number"):
+            source_settings(CRM_CONN_ID)
+
+
 def test_driver_options_in_the_extra_are_kept_and_project_settings_are_not(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_CRM_DB",
                        "postgres://reader:pw@db.example:5432/crm?sslmode=require&timezone=Europe%2FBerlin&adapter=reference")

@@ -117,3 +117,25 @@ def test_every_area_computes_on_demo_data(demo_sources):
 def test_connections_fall_back_to_the_embedded_default(test_home):
     assert str(engine_for(CRM_CONN_ID).url.database).startswith(str(test_home))
     assert str(engine_for(HELPDESK_CONN_ID).url.database).endswith("helpdesk.db")
+
+
+def test_reading_extracts_at_once_gives_what_reading_them_one_by_one_gives(demo_sources, monkeypatch):
+    """Extracts of a task are read at once (the connection's `parallel_reads`) and checked in their
+    order as they arrive: the frames, counts and excluded keys cannot depend on which read ended first."""
+    import json
+
+    from crm_kpis.sources.extracts import EXTRACTS
+
+    def loaded(parallel: int):
+        for conn, name in (("CRM_DB", "crm.db"), ("HELPDESK_DB", "helpdesk.db")):
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn}", json.dumps(
+                {"conn_type": "sqlite", "host": str(demo_sources / name), "extra": {"parallel_reads": parallel}}))
+        return load_extracts(set(EXTRACTS), OCTOBER)
+
+    one, many = loaded(1), loaded(6)
+    assert one.rows_read == many.rows_read and sum(one.rows_read.values()) > 10_000
+    assert (one.rejected, one.excluded, one.extremes, one.repeats) == (many.rejected, many.excluded, many.extremes,
+                                                                        many.repeats)
+    assert one.frames.keys() == many.frames.keys()
+    for name, frame in one.frames.items():
+        assert frame.equals(many.frames[name]), name

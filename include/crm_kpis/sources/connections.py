@@ -45,7 +45,7 @@ _DRIVERS = {
     "mariadb": "mysql+pymysql",
 }
 #: Connection extras that are this project's settings, not driver options.
-PROJECT_EXTRAS = ("adapter", "adapters", "timezone", "schema", "future_tolerance_hours")
+PROJECT_EXTRAS = ("adapter", "adapters", "timezone", "schema", "future_tolerance_hours", "parallel_reads")
 #: Extras Airflow or its providers use themselves; never passed to a driver.
 AIRFLOW_EXTRAS = ("sqlalchemy_scheme", "sqlalchemy_query", "cursor", "iam", "aws_conn_id", "client",
                   "log_sql", "placeholder", "local_infile")
@@ -59,6 +59,8 @@ class SourceSettings:
     #: how far past the moment of reading a recorded time may lie (clock skew, a zone declared
     #: wrong by hours) before its row is excluded as a time that has not happened yet
     future_tolerance_hours: float = 24.0
+    #: how many extracts of one task may query the source at once (1: one after the other)
+    parallel_reads: int = 2
     #: the synced connectors that fill the database (crm_kpis.sources.stack); None: the reference layout
     stack: Stack | None = None
 
@@ -159,7 +161,16 @@ def source_settings(conn_id: str) -> SourceSettings:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SourceConfigError(f"connection {conn_id!r}: extra timezone {tz!r} is not an IANA zone "
                                 "(e.g. Europe/Berlin)") from exc
-    return SourceSettings(tz, future_tolerance_hours=_tolerance(conn_id, extra), stack=declared_stack(conn_id, extra))
+    return SourceSettings(tz, future_tolerance_hours=_tolerance(conn_id, extra), parallel_reads=_parallel_reads(conn_id, extra),
+                          stack=declared_stack(conn_id, extra))
+
+
+def _parallel_reads(conn_id: str, extra: dict[str, Any]) -> int:
+    raw = extra.get("parallel_reads", SourceSettings.parallel_reads)
+    if isinstance(raw, bool) or not str(raw).strip().isdigit() or int(str(raw).strip()) < 1:
+        raise SourceConfigError(f"connection {conn_id!r}: extra parallel_reads {raw!r} is not a whole number ≥ 1 "
+                                "(1 reads the extracts one after the other)")
+    return int(str(raw).strip())
 
 
 def _tolerance(conn_id: str, extra: dict[str, Any]) -> float:

@@ -8,6 +8,8 @@ modules read (coverage, the check command); this is the mechanism that runs it.
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,42 +151,77 @@ def broken_sources(names: set[str]) -> list[BrokenSource]:
 
 def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
     """Run each named extract once for the period, read its values by type, apply its row checks."""
-    frames: dict[str, pd.DataFrame] = {}
-    rows_read: dict[str, int] = {}
-    rejected: dict[str, dict[str, int]] = {}
-    unreadable: dict[str, dict[str, dict[str, Any]]] = {}
-    excluded_rows: dict[str, dict[str, dict[str, Any]]] = {}
-    extremes: dict[str, dict[str, Any]] = {}
-    repeats: dict[str, dict[str, int]] = {}
+    loaded = Loaded(frames={}, rows_read={}, rejected={})
     contract = load_contract()
-    for name in sorted(names):
+    ordered = sorted(names)
+    with ThreadPoolExecutor(max_workers=_read_threads(ordered), thread_name_prefix="extract") as pool:
+        pending = _start_reads(pool, ordered, period)
+        try:
+            for name in ordered:
+                raw, reads = pending.pop(name).result()  # its raw rows freed once checked
+                _check_one(loaded, name, raw, reads, contract)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # no read left running into a failed task
+            raise
+    return loaded
+
+
+def _read_threads(names: list[str]) -> int:
+    """Extracts read at once: the most any of their sources allows (`parallel_reads`)."""
+    return max((source_settings(EXTRACTS[n].conn_id).parallel_reads for n in names), default=1)
+
+
+def _start_reads(pool: ThreadPoolExecutor, names: list[str], period: ReportPeriod) -> dict[str, Future[Any]]:
+    """Each extract's query submitted, at most `parallel_reads` at once per source.
+
+    Why: an area's two history queries (buyer flags, purchase histories) are each a single-threaded
+    aggregate in the database; read one after the other they took 8.5 s at scale 30, at once 4.6 s.
+    The rows are checked in the extracts' order as they arrive, so the outcome does not depend on
+    which read finished first. Connections and settings are looked up here, in the task's thread.
+    """
+    limits: dict[str, threading.Semaphore] = {}
+    pending: dict[str, Future[Any]] = {}
+    for name in names:
         extract = EXTRACTS[name]
         target = period.shift(extract.shift) if extract.shift else period
         source = source_settings(extract.conn_id)
-        tz = source.timezone
-        raw, reads = read_extract(engine_for(extract.conn_id), extract.sql, target.sql_params(tz), tz, source)
-        table = source_table(extract)
-        # unreadable values first: a row is counted once, under the first rule it breaks
-        typed_rules = tuple(Rule(rule, lambda f, c=marker: f[c]) for rule, marker in marked_rules(raw))
-        checked = apply_rules(name, raw, typed_rules + extract.rules)
-        excluded = dict(checked.rejected)
-        for rule, column, left_out_of in extract.counted_in_sql:
-            n = int(pd.to_numeric(raw[column]).fillna(0).sum()) if len(raw) else 0
-            if n:
-                excluded[rule] = excluded.get(rule, 0) + n
-                _count_rows(excluded_rows, left_out_of, rule, n)
-                log.warning("%s: the query left out %d source rows (%s)", name, n, rule)
-        key = contract.tables[table].key if table in contract.tables else None
-        _record_excluded(excluded_rows, table, key, raw, checked.masks, checked.rejected)
-        frames[name] = without_marks(checked.frame)
-        extremes.update(extremes_of(frames[name], table, key, extract.outliers))
-        if extract.repeats:
-            repeats[name] = repeats_of(frames[name], extract.repeats)
-        rows_read[name] = len(raw)
-        if excluded:
-            rejected[name] = excluded
-        if reads:
-            unreadable[name] = {c: {"unreadable": r.unreadable, "values": r.values, "table": table}
-                                for c, r in reads.items()}
-        log.info("extract %s: %d rows read, %d excluded", name, len(raw), sum(excluded.values()))
-    return Loaded(frames, rows_read, rejected, unreadable, excluded_rows, extremes, repeats)
+        engine = engine_for(extract.conn_id)
+        limit = limits.setdefault(extract.conn_id, threading.Semaphore(source.parallel_reads))
+
+        def read(engine: Any = engine, extract: Any = extract, target: ReportPeriod = target, source: Any = source,
+                 limit: threading.Semaphore = limit) -> tuple[pd.DataFrame, dict[str, Any]]:
+            with limit:
+                tz = source.timezone
+                return read_extract(engine, extract.sql, target.sql_params(tz), tz, source)
+
+        pending[name] = pool.submit(read)
+    return pending
+
+
+def _check_one(loaded: Loaded, name: str, raw: pd.DataFrame, reads: dict[str, Any], contract: Any) -> None:
+    """One extract's rows as read: its unreadable values and row rules counted, its frame kept."""
+    extract = EXTRACTS[name]
+    table = source_table(extract)
+    # unreadable values first: a row is counted once, under the first rule it breaks
+    typed_rules = tuple(Rule(rule, lambda f, c=marker: f[c]) for rule, marker in marked_rules(raw))
+    checked = apply_rules(name, raw, typed_rules + extract.rules)
+    excluded = dict(checked.rejected)
+    for rule, column, left_out_of in extract.counted_in_sql:
+        n = int(pd.to_numeric(raw[column]).fillna(0).sum()) if len(raw) else 0
+        if n:
+            excluded[rule] = excluded.get(rule, 0) + n
+            _count_rows(loaded.excluded, left_out_of, rule, n)
+            log.warning("%s: the query left out %d source rows (%s)", name, n, rule)
+    key = contract.tables[table].key if table in contract.tables else None
+    _record_excluded(loaded.excluded, table, key, raw, checked.masks, checked.rejected)
+    loaded.frames[name] = without_marks(checked.frame)
+    loaded.extremes.update(extremes_of(loaded.frames[name], table, key, extract.outliers))
+    if extract.repeats:
+        loaded.repeats[name] = repeats_of(loaded.frames[name], extract.repeats)
+    loaded.rows_read[name] = len(raw)
+    if excluded:
+        loaded.rejected[name] = excluded
+    if reads:
+        loaded.unreadable[name] = {c: {"unreadable": r.unreadable, "values": r.values, "table": table}
+                                   for c, r in reads.items()}
+    log.info("extract %s: %d rows read, %d excluded", name, len(raw), sum(excluded.values()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -117,49 +118,59 @@ def _read_postgres_arrow(engine: Engine, sql: str, params: dict[str, Any]) -> pd
     """
     query, values = numbered(sql, params)
     uri = postgres_uri(engine.url)
-    conn = _adbc_connection(uri)
+    conn = _adbc_acquire(uri)
     try:
         with conn.cursor() as cursor:
             cursor.execute(query, values)
             table = cursor.fetch_arrow_table()
     except Exception:
-        _forget_adbc(uri)  # a broken session is not reused; the task's retry opens a new one
+        _adbc_close(conn)  # a broken session is not reused; the task's retry opens a new one
         raise
+    _adbc_release(uri, conn)
     return arrow_to_frame(table)
 
 
-#: ADBC connections of this process, one per source URI: an area reads up to 19 extracts from one
-#: database, and a new connection (libpq, its session settings) cost about 30 ms each.
-_ADBC: dict[tuple[int, str], Any] = {}
+#: Idle ADBC connections of this process, per source URI: an area reads up to 19 extracts from one
+#: database, a new connection (libpq, its session settings) costs about 30 ms, and extracts read at
+#: once (crm_kpis.sources.loading) each need their own: a libpq session runs one query at a time.
+_ADBC_IDLE: dict[tuple[int, str], list[Any]] = {}
+_ADBC_LOCK = threading.Lock()
 
 
-def _adbc_connection(uri: str) -> Any:
-    """This process's ADBC connection to `uri`, opened on first use. In autocommit mode: a session
-    kept between extracts must not hold a transaction (and its snapshot) open on the source. Keyed
-    by the process id too: a forked worker never shares its parent's socket."""
+def _adbc_acquire(uri: str) -> Any:
+    """An idle ADBC connection to `uri`, or a new one. In autocommit mode: a session kept between
+    extracts must not hold a transaction (and its snapshot) open on the source. Keyed by the process
+    id too: a forked worker never shares its parent's socket."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    key = (os.getpid(), uri)
-    if key not in _ADBC:
-        if not _ADBC:
-            atexit.register(_close_adbc)
-        _ADBC[key] = adbc.connect(uri, autocommit=True)
-    return _ADBC[key]
+    with _ADBC_LOCK:
+        idle = _ADBC_IDLE.setdefault((os.getpid(), uri), [])
+        if idle:
+            return idle.pop()
+    return adbc.connect(uri, autocommit=True)
 
 
-def _forget_adbc(uri: str) -> None:
-    conn = _ADBC.pop((os.getpid(), uri), None)
-    if conn is not None:
-        try:
-            conn.close()
-        except Exception:  # already broken: nothing more to release
-            log.debug("closing a broken ADBC connection failed", exc_info=True)
+def _adbc_release(uri: str, conn: Any) -> None:
+    with _ADBC_LOCK:
+        _ADBC_IDLE.setdefault((os.getpid(), uri), []).append(conn)
 
 
-def _close_adbc() -> None:
-    for pid, uri in list(_ADBC):
-        if pid == os.getpid():
-            _forget_adbc(uri)
+def _adbc_close(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # already broken: nothing more to release
+        log.debug("closing an ADBC connection failed", exc_info=True)
+
+
+def _close_idle() -> None:
+    with _ADBC_LOCK:
+        mine = [c for (pid, _uri), idle in _ADBC_IDLE.items() if pid == os.getpid() for c in idle]
+        _ADBC_IDLE.clear()
+    for conn in mine:
+        _adbc_close(conn)
+
+
+atexit.register(_close_idle)
 
 
 def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:

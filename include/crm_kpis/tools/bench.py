@@ -14,7 +14,7 @@ Each step runs in its own process, so the peak memory it reports is that step's 
 
 1. **floor**: read the rows and columns the monthly run needs and nothing else (each extract's
    SQL once, fetched into Arrow by the ADBC driver on PostgreSQL, a streamed SELECT on MariaDB,
-   rows discarded);
+   rows discarded; two at once, as the pipeline reads them);
 2. **monthly** and **daily**: the pipeline's computation (extract, checks, compute, quality gate,
    history write) for one month and one day, without PDF or email, timed after the imports
    (an Airflow worker has them loaded; the step's wall time, imports included, is in the JSON),
@@ -133,14 +133,19 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
 
     PostgreSQL: the query's result fetched into Arrow columns by the ADBC driver, the fastest read
     there is from Python (the server's binary format, decoded in C++) and the transport the
-    pipeline uses, with no DataFrame built. MariaDB: a streamed SELECT through PyMySQL.
+    pipeline uses, with no DataFrame built. MariaDB: a streamed SELECT through PyMySQL. As many
+    extracts at once as the pipeline reads (`parallel_reads`, 2), each thread with its own
+    connections: a floor read one query after the other would not be a floor.
     """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     import adbc_driver_postgresql.dbapi as adbc
     import pymysql
     from sqlalchemy.engine import make_url
 
     from crm_kpis.periods import ReportPeriod
-    from crm_kpis.sources.connections import CRM_CONN_ID
+    from crm_kpis.sources.connections import CRM_CONN_ID, SourceSettings
     from crm_kpis.sources.extracts import EXTRACTS
     from crm_kpis.sources.reading import postgres_uri
     from crm_kpis.sources.sql_files import load_sql, numbered, pyformat
@@ -148,27 +153,45 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
     urls = database_urls(scale)
     period = ReportPeriod.parse("monthly", month)
     my = make_url(urls["helpdesk"])
-    per_extract: dict[str, dict[str, float]] = {}
-    with adbc.connect(postgres_uri(urls["crm"])) as pconn, \
-            pymysql.connect(host=my.host, port=my.port or 3306, user=my.username, password=my.password or "",
-                            database=my.database, cursorclass=pymysql.cursors.SSCursor) as mconn:
-        for name in _monthly_extracts():
-            extract = EXTRACTS[name]
-            target = period.shift(extract.shift) if extract.shift else period
-            params = target.sql_params()
-            started = time.perf_counter()
-            rows = 0
-            if extract.conn_id == CRM_CONN_ID:
-                with pconn.cursor() as cur:
-                    cur.execute(*numbered(load_sql(extract.sql, "postgresql"), params))
-                    rows = cur.fetch_arrow_table().num_rows
-            else:
-                with mconn.cursor() as cur:
-                    cur.execute(*pyformat(load_sql(extract.sql, "mysql"), params))
-                    while batch := cur.fetchmany(100_000):
-                        rows += len(batch)
-            per_extract[name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
-    return {"seconds": round(sum(v["seconds"] for v in per_extract.values()), 3),
+    local = threading.local()
+    opened: list[Any] = []
+
+    def connections() -> tuple[Any, Any]:
+        if not hasattr(local, "pg"):
+            local.pg = adbc.connect(postgres_uri(urls["crm"]), autocommit=True)
+            local.my = pymysql.connect(host=my.host, port=my.port or 3306, user=my.username,
+                                       password=my.password or "", database=my.database,
+                                       cursorclass=pymysql.cursors.SSCursor)
+            opened.extend((local.pg, local.my))
+        return local.pg, local.my
+
+    def read(name: str) -> tuple[str, dict[str, float]]:
+        extract = EXTRACTS[name]
+        target = period.shift(extract.shift) if extract.shift else period
+        params = target.sql_params()
+        pconn, mconn = connections()
+        started = time.perf_counter()
+        rows = 0
+        if extract.conn_id == CRM_CONN_ID:
+            with pconn.cursor() as cur:
+                cur.execute(*numbered(load_sql(extract.sql, "postgresql"), params))
+                rows = cur.fetch_arrow_table().num_rows
+        else:
+            with mconn.cursor() as cur:
+                cur.execute(*pyformat(load_sql(extract.sql, "mysql"), params))
+                while batch := cur.fetchmany(100_000):
+                    rows += len(batch)
+        return name, {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
+
+    threads = SourceSettings.parallel_reads
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            per_extract = dict(pool.map(read, _monthly_extracts()))
+    finally:
+        for conn in opened:
+            conn.close()
+    return {"seconds": round(time.perf_counter() - started, 3), "threads": threads,
             "rows": sum(v["rows"] for v in per_extract.values()), "extracts": per_extract}
 
 
