@@ -63,31 +63,24 @@ def test_the_extra_carries_the_timezone_and_a_bad_one_is_refused(monkeypatch, so
         source_settings(CRM_CONN_ID)
 
 
-def test_the_extra_sets_how_far_ahead_a_recorded_time_may_lie(monkeypatch, source_file):
+@pytest.mark.parametrize(("setting", "default", "given", "read", "bad", "says"), [
+    # how far past the reading a recorded time may lie before its row is excluded
+    ("future_tolerance_hours", 24.0, "2.5", 2.5, ("soon", -1, "inf", None), "is not a number of hours"),
+    # how many of a task's extracts query the source at once
+    ("parallel_reads", 2, "1", 1, (0, "two", 1.5, True), "is not a whole number"),
+])
+def test_the_extra_carries_the_project_settings_and_refuses_bad_values(monkeypatch, source_file, setting, default,
+                                                                       given, read, bad, says):
     def extra(**values):
         monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps(
             {"conn_type": "sqlite", "host": str(source_file), "extra": values}))
     extra()
-    assert source_settings(CRM_CONN_ID).future_tolerance_hours == 24.0
-    extra(future_tolerance_hours="2.5")
-    assert source_settings(CRM_CONN_ID).future_tolerance_hours == 2.5
-    for bad in ("soon", -1, "inf", None):
-        extra(future_tolerance_hours=bad)
-        with pytest.raises(SourceConfigError, match="future_tolerance_hours .* is not a number of hours"):
-            source_settings(CRM_CONN_ID)
-
-
-def test_the_extra_sets_how_many_extracts_read_the_source_at_once(monkeypatch, source_file):
-    def extra(**values):
-        monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps(
-            {"conn_type": "sqlite", "host": str(source_file), "extra": values}))
-    extra()
-    assert source_settings(CRM_CONN_ID).parallel_reads == 2
-    extra(parallel_reads="1")
-    assert source_settings(CRM_CONN_ID).parallel_reads == 1
-    for bad in (0, "two", 1.5, True):
-        extra(parallel_reads=bad)
-        with pytest.raises(SourceConfigError, match="parallel_reads .* is not a whole number"):
+    assert getattr(source_settings(CRM_CONN_ID), setting) == default
+    extra(**{setting: given})
+    assert getattr(source_settings(CRM_CONN_ID), setting) == read
+    for value in bad:
+        extra(**{setting: value})
+        with pytest.raises(SourceConfigError, match=f"{setting} .* {says}"):
             source_settings(CRM_CONN_ID)
 
 
