@@ -118,16 +118,29 @@ def _read_postgres_arrow(engine: Engine, sql: str, params: dict[str, Any]) -> pd
     """
     query, values = numbered(sql, params)
     uri = postgres_uri(engine.url)
-    conn = _adbc_acquire(uri)
+    conn, reused = _adbc_acquire(uri)
     try:
-        with conn.cursor() as cursor:
-            cursor.execute(query, values)
-            table = cursor.fetch_arrow_table()
+        table = _fetch_arrow(conn, query, values)
     except Exception:
-        _adbc_close(conn)  # a broken session is not reused; the task's retry opens a new one
-        raise
+        _adbc_close(conn)  # a broken session is never reused
+        if not reused:
+            raise
+        # an idle session may have been ended by the server since (a restart, idle_session_timeout):
+        # the query gets one new session before it counts as failed
+        conn = _adbc_acquire(uri, fresh=True)[0]
+        try:
+            table = _fetch_arrow(conn, query, values)
+        except Exception:
+            _adbc_close(conn)
+            raise
     _adbc_release(uri, conn)
     return arrow_to_frame(table)
+
+
+def _fetch_arrow(conn: Any, query: str, values: tuple[Any, ...]) -> Any:
+    with conn.cursor() as cursor:
+        cursor.execute(query, values)
+        return cursor.fetch_arrow_table()
 
 
 #: Idle ADBC connections of this process, per source URI: an area reads up to 19 extracts from one
@@ -137,17 +150,17 @@ _ADBC_IDLE: dict[tuple[int, str], list[Any]] = {}
 _ADBC_LOCK = threading.Lock()
 
 
-def _adbc_acquire(uri: str) -> Any:
-    """An idle ADBC connection to `uri`, or a new one. In autocommit mode: a session kept between
-    extracts must not hold a transaction (and its snapshot) open on the source. Keyed by the process
-    id too: a forked worker never shares its parent's socket."""
+def _adbc_acquire(uri: str, fresh: bool = False) -> tuple[Any, bool]:
+    """An idle ADBC connection to `uri` (unless `fresh`), or a new one, and whether it was idle. In
+    autocommit mode: a session kept between extracts must not hold a transaction (and its snapshot)
+    open on the source. Keyed by the process id too: a forked worker never shares its parent's socket."""
     import adbc_driver_postgresql.dbapi as adbc
 
     with _ADBC_LOCK:
         idle = _ADBC_IDLE.setdefault((os.getpid(), uri), [])
-        if idle:
-            return idle.pop()
-    return adbc.connect(uri, autocommit=True)
+        if idle and not fresh:
+            return idle.pop(), True
+    return adbc.connect(uri, autocommit=True), False
 
 
 def _adbc_release(uri: str, conn: Any) -> None:
