@@ -17,7 +17,7 @@ import pandas as pd
 
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality.rules import Rule, apply_rules
-from crm_kpis.sources.connections import engine_for, source_settings
+from crm_kpis.sources.connections import SourceSettings, engine_for, source_settings
 from crm_kpis.sources.contract import columns_read, load_contract
 from crm_kpis.sources.contract_checks import schema_problems
 from crm_kpis.sources.extracts import EXTRACTS, source_table
@@ -154,8 +154,10 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
     loaded = Loaded(frames={}, rows_read={}, rejected={})
     contract = load_contract()
     ordered = sorted(names)
-    with ThreadPoolExecutor(max_workers=_read_threads(ordered), thread_name_prefix="extract") as pool:
-        pending = _start_reads(pool, ordered, period)
+    sources = {conn_id: source_settings(conn_id) for conn_id in sorted({EXTRACTS[n].conn_id for n in ordered})}
+    threads = max((s.parallel_reads for s in sources.values()), default=1)  # the most any source allows
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract") as pool:
+        pending = _start_reads(pool, ordered, period, sources)
         try:
             for name in ordered:
                 raw, reads = pending.pop(name).result()  # its raw rows freed once checked
@@ -166,12 +168,8 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
     return loaded
 
 
-def _read_threads(names: list[str]) -> int:
-    """Extracts read at once: the most any of their sources allows (`parallel_reads`)."""
-    return max((source_settings(EXTRACTS[n].conn_id).parallel_reads for n in names), default=1)
-
-
-def _start_reads(pool: ThreadPoolExecutor, names: list[str], period: ReportPeriod) -> dict[str, Future[Any]]:
+def _start_reads(pool: ThreadPoolExecutor, names: list[str], period: ReportPeriod,
+                 sources: dict[str, SourceSettings]) -> dict[str, Future[Any]]:
     """Each extract's query submitted, at most `parallel_reads` at once per source.
 
     Why: an area's two history queries (buyer flags, purchase histories) are each a single-threaded
@@ -184,7 +182,7 @@ def _start_reads(pool: ThreadPoolExecutor, names: list[str], period: ReportPerio
     for name in names:
         extract = EXTRACTS[name]
         target = period.shift(extract.shift) if extract.shift else period
-        source = source_settings(extract.conn_id)
+        source = sources[extract.conn_id]
         engine = engine_for(extract.conn_id)
         limit = limits.setdefault(extract.conn_id, threading.Semaphore(source.parallel_reads))
 
