@@ -12,7 +12,7 @@ from sqlalchemy import text
 from crm_kpis import compute
 from crm_kpis.compute import compute_area
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources import loading
+from crm_kpis.sources import loading, reading
 from crm_kpis.sources.connections import engine_for
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.loading import load_extracts
@@ -42,6 +42,7 @@ def test_every_extract_reads_the_same_rows_on_every_engine(use, period):
         use(setup)
         loaded = load_extracts(set(EXTRACTS), period)
         counts[setup] = (loaded.rows_read, loaded.rejected)
+        assert not any(reading._ADBC_IDLE.values())  # no source session outlives the task's reads
     assert counts["production"] == counts["sqlite"]
     assert counts["swapped"] == counts["sqlite"]
     assert sum(counts["sqlite"][0].values()) > 1000

@@ -41,5 +41,8 @@ def test_an_idle_session_the_server_ended_is_replaced_and_a_broken_one_is_droppe
     assert idle_sessions(uri) == 0
     with pytest.raises(SourceError, match="query crm/orders.sql failed"):
         reading.read_extract(engine, "crm/orders.sql", {"start": None, "end": None})
+    reading._read_postgres_arrow(engine, "SELECT 1 AS one", {})
+    reading.close_idle_sessions()  # what a task's loading does when its reads are done
+    assert idle_sessions(uri) == 0
     owner.dispose()
     admin.dispose()

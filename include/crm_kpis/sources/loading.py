@@ -21,7 +21,7 @@ from crm_kpis.sources.connections import SourceSettings, engine_for, source_sett
 from crm_kpis.sources.contract import columns_read, load_contract
 from crm_kpis.sources.contract_checks import schema_problems
 from crm_kpis.sources.extracts import EXTRACTS, source_table
-from crm_kpis.sources.reading import read_extract
+from crm_kpis.sources.reading import close_idle_sessions, read_extract
 from crm_kpis.sources.stack import part_problems
 from crm_kpis.sources.typed_read import marked_rules, without_marks
 
@@ -165,6 +165,9 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # no read left running into a failed task
             raise
+        finally:
+            pool.shutdown(wait=True)
+            close_idle_sessions()  # kept for this task's reads only
     return loaded
 
 

@@ -146,6 +146,8 @@ def _fetch_arrow(conn: Any, query: str, values: tuple[Any, ...]) -> Any:
 #: Idle ADBC connections of this process, per source URI: an area reads up to 19 extracts from one
 #: database, a new connection (libpq, its session settings) costs about 30 ms, and extracts read at
 #: once (crm_kpis.sources.loading) each need their own: a libpq session runs one query at a time.
+#: Kept for one task's reads only (`close_idle_sessions` when they are done): a long-lived process (a
+#: Celery worker, a backfill, the tests) must not hold sessions on every source it ever read.
 _ADBC_IDLE: dict[tuple[int, str], list[Any]] = {}
 _ADBC_LOCK = threading.Lock()
 
@@ -175,15 +177,16 @@ def _adbc_close(conn: Any) -> None:
         log.debug("closing an ADBC connection failed", exc_info=True)
 
 
-def _close_idle() -> None:
+def close_idle_sessions() -> None:
+    """Close this process's idle source sessions (the end of a task's reads, and at exit)."""
     with _ADBC_LOCK:
-        mine = [c for (pid, _uri), idle in _ADBC_IDLE.items() if pid == os.getpid() for c in idle]
-        _ADBC_IDLE.clear()
-    for conn in mine:
+        mine = [key for key in _ADBC_IDLE if key[0] == os.getpid()]
+        sessions = [conn for key in mine for conn in _ADBC_IDLE.pop(key)]
+    for conn in sessions:
         _adbc_close(conn)
 
 
-atexit.register(_close_idle)
+atexit.register(close_idle_sessions)
 
 
 def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -219,7 +222,10 @@ def adapted_sql(sql: str, name: str, engine: Engine, source: SourceSettings | No
 
 def read_query(engine: Engine, name: str, params: dict[str, Any]) -> pd.DataFrame:
     """Run one SQL file with bound parameters and return its rows, typed, as a DataFrame."""
-    return read_extract(engine, name, params)[0]
+    try:
+        return read_extract(engine, name, params)[0]
+    finally:
+        close_idle_sessions()  # a one-off read keeps no session
 
 
 def read_extract(engine: Engine, name: str, params: dict[str, Any], source_tz: str = "UTC",
