@@ -58,7 +58,7 @@ class SourceSettings:
     timezone: str = "UTC"  # the IANA zone in which the source stores naive timestamps
     #: how far past the moment of reading a recorded time may lie (clock skew, a zone declared
     #: wrong by hours) before its row is excluded as a time that has not happened yet
-    future_tolerance_hours: float = 24.0
+    future_tolerance_hours: float = 24.0  # typed_read.FUTURE_TOLERANCE_HOURS (a layer this one may not import)
     #: how many extracts of one task may query the source at once (1: one after the other)
     parallel_reads: int = 2
     #: the synced connectors that fill the database (crm_kpis.sources.stack); None: the reference layout

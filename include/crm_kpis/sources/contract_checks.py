@@ -16,7 +16,7 @@ from sqlalchemy import Engine, column, func, inspect, literal, select, table, te
 from crm_kpis.kpis import REGISTRY
 from crm_kpis.sources.contract import Signal, TableSpec, columns_read, load_contract
 from crm_kpis.sources.extracts import EXTRACTS
-from crm_kpis.sources.typed_read import latest_possible
+from crm_kpis.sources.typed_read import FUTURE_TOLERANCE_HOURS, latest_possible
 
 
 def affected_kpis(table_name: str, column_name: str | None = None) -> list[str]:
@@ -106,7 +106,8 @@ def schema_problems(engine: Engine, tables: dict[str, Iterable[str]] | None = No
     return problems
 
 
-def value_problems(engine: Engine, spec: TableSpec, present: set[str], tolerance_hours: float = 24.0) -> list[Problem]:
+def value_problems(engine: Engine, spec: TableSpec, present: set[str],
+                   tolerance_hours: float = FUTURE_TOLERANCE_HOURS) -> list[Problem]:
     """NULLs in NOT NULL columns, values outside `allowed`, and times that have not happened yet
     (whole table: for the check command)."""
     out: list[Problem] = []
@@ -148,7 +149,7 @@ def value_problems(engine: Engine, spec: TableSpec, present: set[str], tolerance
     return out
 
 
-def check_database(engine: Engine, conn_id: str, tolerance_hours: float = 24.0) -> list[Problem]:
+def check_database(engine: Engine, conn_id: str, tolerance_hours: float = FUTURE_TOLERANCE_HOURS) -> list[Problem]:
     """Everything the check command reports for one connection: schema, then values."""
     problems = schema_problems(engine, conn_id=conn_id)
     missing_tables = {p.table for p in problems if p.column is None}

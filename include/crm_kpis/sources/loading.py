@@ -156,18 +156,17 @@ def load_extracts(names: set[str], period: ReportPeriod) -> Loaded:
     ordered = sorted(names)
     sources = {conn_id: source_settings(conn_id) for conn_id in sorted({EXTRACTS[n].conn_id for n in ordered})}
     threads = max((s.parallel_reads for s in sources.values()), default=1)  # the most any source allows
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract") as pool:
-        pending = _start_reads(pool, ordered, period, sources)
-        try:
-            for name in ordered:
-                raw, reads = pending.pop(name).result()  # its raw rows freed once checked
-                _check_one(loaded, name, raw, reads, contract)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # no read left running into a failed task
-            raise
-        finally:
-            pool.shutdown(wait=True)
-            close_idle_sessions()  # kept for this task's reads only
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract")
+    pending = _start_reads(pool, ordered, period, sources)
+    try:
+        for name in ordered:
+            raw, reads = pending.pop(name).result()  # its raw rows freed once checked
+            _check_one(loaded, name, raw, reads, contract)
+    finally:
+        # every read ended (those not started yet cancelled when a check failed) before the sessions
+        # they used are closed: they are kept for this task's reads only
+        pool.shutdown(wait=True, cancel_futures=True)
+        close_idle_sessions()
     return loaded
 
 

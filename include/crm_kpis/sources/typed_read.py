@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 MARK = "__excluded__:"
 #: Breakdown labels longer than the warehouse's member column cannot be stored (history/store.py).
 LABEL_MAX = 120
+#: How far past its reading a recorded time may lie by default (a connection's `future_tolerance_hours`).
+FUTURE_TOLERANCE_HOURS = 24.0
 #: Breakdown columns whose values become history members (compute.DIMENSIONS).
 LABEL_COLUMNS = ("channel", "segment", "rep_team", "ticket_channel", "agent_team")
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)$")
@@ -216,7 +218,7 @@ def not_happened_yet(values: pd.Series, spec: ColumnSpec, latest: pd.Timestamp) 
 
 
 def type_frame(frame: pd.DataFrame, sql_name: str, tz: str = "UTC", read_at: datetime | None = None,
-               future_tolerance_hours: float = 24.0) -> tuple[pd.DataFrame, dict[str, ColumnRead]]:
+               future_tolerance_hours: float = FUTURE_TOLERANCE_HOURS) -> tuple[pd.DataFrame, dict[str, ColumnRead]]:
     """The frame with each column read as its type, plus a marker column per rule that marks rows.
 
     Returns, per column that had unreadable values, how many of how many non-null values. A time
