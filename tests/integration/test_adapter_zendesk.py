@@ -164,3 +164,33 @@ def test_the_report_says_under_each_approximated_kpi_how_the_adapter_reads_it(ha
     assert set(said) == set(load_adapter(ADAPTER).approximations)
     assert said["operations.first_response_hours"].startswith(
         "From Zendesk Support synced by Fivetran (fivetran_zendesk): first reply = the first public comment")
+
+
+def test_only_tickets_active_since_the_period_start_are_derived_and_no_value_changes(hand_made, monkeypatch):
+    """tickets.sql derives a ticket's times only if it changed since the period's start. Proof: every
+    October day, October and November give the values of the same helpdesk without `updated_at`
+    (where every ticket is derived, nothing bounding it), with z2's updated_at stale (before its
+    last solve and its close, as a sync may write it): a change in the status history or a comment
+    since the start makes a ticket derived, not only its own updated_at. November has no activity at
+    all: its backlog still holds z4 and z6, and the first reply is tracked (a signal reads all of
+    history, whatever the period)."""
+    import sqlite3
+
+    days = [ReportPeriod.parse("daily", f"2026-10-{d:02d}") for d in range(1, 32)]
+    periods = [*days, ReportPeriod.parse("monthly", "2026-10"), ReportPeriod.parse("monthly", "2026-11")]
+    everything_derived = [values(p) for p in periods]
+    with sqlite3.connect(hand_made) as conn:
+        conn.executescript("""
+            ALTER TABLE ticket ADD COLUMN updated_at TEXT;
+            UPDATE ticket SET updated_at = (SELECT MAX(t) FROM (
+                SELECT MAX(updated) AS t FROM ticket_field_history h WHERE h.ticket_id = ticket.id
+                UNION ALL SELECT MAX(created) FROM ticket_comment c WHERE c.ticket_id = ticket.id));
+            UPDATE ticket SET updated_at = '2026-10-03 12:00:00' WHERE id = 'z2';
+        """)
+        assert conn.execute("SELECT updated_at FROM ticket WHERE id = 'z6'").fetchone() == ("2026-10-14 08:00:00",)
+    assert [values(p) for p in periods] == everything_derived
+    november = {k[0]: v for k, v in everything_derived[-1].items() if k[1] == ""}
+    assert november["operations.backlog"][0] == 2 and november["operations.tickets_solved"][0] == 0
+    assert november["operations.first_response_hours"] == (None, None, 0.0, None)  # no reply in it: tracked, none
+    october_4 = {k[0]: v for k, v in everything_derived[3].items() if k[1] == ""}
+    assert october_4["operations.tickets_solved"][0] == 1  # z2, at its last solve (its updated_at is a day earlier)

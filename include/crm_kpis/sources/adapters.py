@@ -22,6 +22,12 @@ never records (`not_recorded_tables`, `columns_not_recorded`, `breakdowns_not_re
 cannot compute (`kpis_not_recorded`), what a missing signal means in its terms (`signal_says`), and
 the definitions it approximates (`approximations`, printed in the report's appendix when the
 adapter is in use).
+
+A SELECT that derives a table from a history (Zendesk's resolution from its status changes) may
+bound what it derives by the period's start, `:start`, the one parameter every period extract
+binds: what has not changed since then looks the same to every extract of that period, derived or
+not (tickets.sql says why for Zendesk). A reader that asks about all of history (a tracking signal)
+binds `:start` to `WHOLE_HISTORY`, so that everything is derived.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,6 +53,8 @@ from crm_kpis.sources.sql_files import without_comments
 
 REFERENCE = "reference"
 ADAPTERS_DIR = SQL_DIR / "adapters"
+#: `:start` for a reader of all of history: before anything a source records, so nothing is left underived
+WHOLE_HISTORY = {"start": datetime(1900, 1, 1)}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ name the KPIs each problem affects, so they sit above both and above the extract
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, column, func, inspect, literal, select, table, text, types
 
 from crm_kpis.kpis import REGISTRY
+from crm_kpis.sources.adapters import WHOLE_HISTORY
 from crm_kpis.sources.contract import Signal, TableSpec, columns_read, load_contract
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.typed_read import FUTURE_TOLERANCE_HOURS, latest_possible
@@ -174,7 +176,9 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
     names = [n for n in dict.fromkeys((signal.column, signal.before)) if n]
     src: Any = table(signal.table, *[column(n) for n in names])
     if source is not None and source.stack is not None:
-        src = text(source.stack.select(signal.table, engine)).columns(*[column(n) for n in names]).cte(signal.table)
+        sql = source.stack.select(signal.table, engine)
+        bound = {k: v for k, v in WHOLE_HISTORY.items() if re.search(rf"(?<!:):{k}\b", sql)}  # the signal asks about all of history
+        src = text(sql).bindparams(**bound).columns(*[column(n) for n in names]).cte(signal.table)
     query = select(literal(1)).select_from(src)
     if signal.column:
         query = query.where(src.c[signal.column].is_not(None))
