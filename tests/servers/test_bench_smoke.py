@@ -95,3 +95,22 @@ def test_the_plain_sql_baseline_agrees_with_the_pipeline(bench_run):
     assert inputs["purchase_histories"]["rows"] == results["steps"]["clv"]["customers"]
     assert inputs["customer_lifetimes"]["rows"] == results["steps"]["floor"]["extracts"]["customer_lifetimes"]["rows"]
     assert "without the model fits" in bench.table(results) and "model inputs: purchase_histories" in bench.table(results)
+
+
+def test_the_adapters_step_can_time_one_adapter_on_one_engine(tmp_path, monkeypatch):
+    """`--adapter-layouts fivetran_zendesk --adapter-engines sqlite`: that row only (no stack, which
+    needs every layout), and a misspelt name refused in the flag's terms."""
+    import logging
+
+    monkeypatch.setenv("CRM_KPIS_HOME", str(tmp_path))
+    for name in ("AIRFLOW_CONN_CRM_DB", "AIRFLOW_CONN_HELPDESK_DB"):  # the step points them (restored after)
+        monkeypatch.setenv(name, "")
+    try:
+        out = bench.step_adapters(0.3, "2026-10", adapter_scale=0.3, repeats=1, layouts="fivetran_zendesk",
+                                  engines="sqlite")
+    finally:
+        logging.disable(logging.NOTSET)  # the step quiets logging for its process
+    assert set(out["timings"]) == {"fivetran_zendesk on sqlite"}
+    assert out["timings"]["fivetran_zendesk on sqlite"]["reference"] > 0
+    with pytest.raises(SystemExit, match="unknown fivetran_zendsk"):
+        bench.step_adapters(0.3, "2026-10", adapter_scale=0.3, layouts="fivetran_zendsk")

@@ -343,11 +343,14 @@ def adapter_db_prefix() -> str:
 ADAPTED_AREAS = {"helpdesk": ("operations",), "crm": ("sales", "marketing")}
 
 
-def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats: int = 3) -> dict[str, Any]:
+def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats: int = 3,
+                  layouts: str = "", engines: str = "") -> dict[str, Any]:
     """The areas of the month that read an adapter's database (operations for a helpdesk, sales and
     marketing for a CRM) from the same business in the reference layout and in each synced layout,
     through its adapter, on SQLite, PostgreSQL and MariaDB (median of `repeats`). Its own data, at
-    `adapter_scale` (demo scale 1: `make demo`'s)."""
+    `adapter_scale` (demo scale 1: `make demo`'s). `layouts` and `engines` (comma-separated, all when
+    empty) keep some of them: one adapter at company scale on one server, say; the composed stack is
+    timed only when every layout is."""
     import statistics
 
     from crm_kpis.compute import compute_area
@@ -357,6 +360,10 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
     from crm_kpis.tools.demo.layouts import AS_RECORDED, LAYOUTS, load_layout
     from crm_kpis.tools.demo.loader import load_database
 
+    wanted_layouts = set(filter(None, layouts.split(","))) or set(LAYOUTS)
+    wanted_engines = set(filter(None, engines.split(","))) or {"sqlite", "postgresql", "mariadb"}
+    if unknown := (wanted_layouts - set(LAYOUTS)) | (wanted_engines - {"sqlite", "postgresql", "mariadb"}):
+        raise SystemExit(f"--adapter-layouts/--adapter-engines: unknown {', '.join(sorted(unknown))}")
     logging.disable(logging.INFO)  # the extracts' per-read lines would drown the step's output
     data = generate(spec_for(date.fromisoformat(f"{month}-01"), months=24, seed=42, scale=adapter_scale))
     pg, my = (os.environ.get(k, d).rstrip("/") for k, d in (("CRM_KPIS_BENCH_PG_URL", PG_DEFAULT),
@@ -367,11 +374,15 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
     period = ReportPeriod.parse("monthly", month)
     out: dict[str, Any] = {"adapter_scale": adapter_scale, "timings": {}}
     for layout, (database, writer) in LAYOUTS.items():
+        if layout not in wanted_layouts:
+            continue
         business = {**data, database: AS_RECORDED.get(layout, dict)(data[database])}  # the same one in both layouts
         synced = writer(business[database])
         out.setdefault("synced_rows", {})[layout] = {t: len(f) for t, f in synced.items()}
         for engine_name, base, schema in (("sqlite", None, None), ("postgresql", pg, layout.split("_")[-1]),
                                           ("mariadb", my, None)):
+            if engine_name not in wanted_engines:
+                continue
             # databases of their own per layout: the engines of the one before stay open in this process
             tag = layout.removeprefix("fivetran_")
             if base is None:
@@ -401,7 +412,8 @@ def step_adapters(scale: float, month: str, adapter_scale: float = 1.0, repeats:
                     seconds.append(time.perf_counter() - started)
                 timing[label] = round(statistics.median(seconds), 3)
             out["timings"][f"{layout} on {engine_name}"] = timing
-    out["timings"]["fivetran stack on postgresql"] = _composed_stack_timing(data, pg, prefix, period, repeats)
+    if wanted_layouts == set(LAYOUTS) and "postgresql" in wanted_engines:
+        out["timings"]["fivetran stack on postgresql"] = _composed_stack_timing(data, pg, prefix, period, repeats)
     out["seconds"] = round(sum(sum(t.values()) for t in out["timings"].values()) * repeats, 2)
     return out
 
@@ -692,6 +704,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="generate the data again even if present")
     parser.add_argument("--adapter-scale", type=float, default=1.0,
                         help="the adapters step's own data (default 1: make demo's scale)")
+    parser.add_argument("--adapter-layouts", default="",
+                        help="the adapters step's layouts (comma-separated, e.g. fivetran_zendesk; default all)")
+    parser.add_argument("--adapter-engines", default="",
+                        help="the adapters step's engines (sqlite, postgresql, mariadb; default all)")
     parser.add_argument("--steps", default="floor,monthly,monthly_dag,daily,sql_baseline,backfill,clv,adapters,pdf",
                         help="which measurements to run (comma-separated; data is generated when missing)")
     parser.add_argument("--json", type=Path, help="where to write the results (default var/bench/bench-<scale>.json)")
@@ -727,7 +743,8 @@ def main(argv: list[str] | None = None) -> int:
         ("sql_baseline", {"month": args.month}),
         ("backfill", {"month": args.month, "months": args.backfill_months, "days": args.backfill_days}),
         ("clv", {"month": args.month}),
-        ("adapters", {"month": args.month, "adapter_scale": args.adapter_scale}),
+        ("adapters", {"month": args.month, "adapter_scale": args.adapter_scale,
+                      "layouts": args.adapter_layouts, "engines": args.adapter_engines}),
         ("stack", {"month": args.month, "adapter_scale": args.adapter_scale}),
         ("pdf", {"month": args.month}),
     ):
