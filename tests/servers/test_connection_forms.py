@@ -27,6 +27,21 @@ def test_postgres_uri_keeps_driver_options(postgres, monkeypatch):
     assert source_settings(CRM_CONN_ID).timezone == "America/New_York"
 
 
+def test_source_sessions_run_without_jit_unless_the_connection_asks_for_it(postgres):
+    """The product's session options come first, so that a connection's own `-c jit=on` wins."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    from crm_kpis.sources.reading import source_session_uri
+
+    url = make_url(postgres.create("conn_jit"))
+    for own, expected in (({}, "off"), ({"options": "-c jit=on"}, "on"),
+                          ({"options": "-c application_name=mine"}, "off")):
+        with adbc.connect(source_session_uri(url.update_query_dict(own)), autocommit=True) as conn, \
+                conn.cursor() as cur:
+            cur.execute("SELECT current_setting('jit')")
+            assert cur.fetchone()[0] == expected
+
+
 def test_mysql_json_form_keeps_the_charset(mariadb, monkeypatch):
     u = make_url(mariadb.create("conn_my"))
     monkeypatch.setenv("AIRFLOW_CONN_HELPDESK_DB", json.dumps({

@@ -23,7 +23,7 @@ def test_an_idle_session_the_server_ended_is_replaced_and_a_broken_one_is_droppe
         conn.execute(text("CREATE TABLE t (x integer)"))
         conn.execute(text("INSERT INTO t VALUES (1), (2), (3)"))
     engine = engine_for(url)
-    uri = reading.postgres_uri(engine.url)
+    uri = reading.source_session_uri(engine.url)
     assert reading._read_postgres_arrow(engine, "SELECT x FROM t ORDER BY x", {})["x"].tolist() == [1, 2, 3]
     assert idle_sessions(uri) == 1  # kept for the next extract
     # the server ends every other session on that database (a restart, idle_session_timeout)

@@ -131,6 +131,9 @@ class Adapter:
     #: the connector may keep the source's own API names (`Opportunity.CreatedDate`) instead of
     #: snake case: such a table is read under the snake-case names the SQL uses
     original_names: bool = False
+    #: reference tables its SELECTs derive at a cost (a history aggregated): the extracts of one task
+    #: that read one are run as one statement, so that the database derives it once (read_together)
+    read_together: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -283,6 +286,7 @@ def load_adapter(name: str) -> Adapter:
         if raw.get("synced_at") else None,
         history_mode=raw.get("history_mode"),
         original_names=bool(raw.get("original_names", False)),
+        read_together=tuple(raw.get("read_together") or ()),
     )
 
 

@@ -171,21 +171,28 @@ def signal_present(engine: Engine, signal: Signal, params: dict[str, Any], sourc
     A SQLAlchemy Core query over our own declared names, values bound; `LIMIT 1` (compiled for the
     dialect) stops at the first row, so a tracked input costs an index probe. Through the
     connection's stack of adapters (`source`), the table is their SELECT as a CTE of the same name.
+    A SELECT that derives only what changed since the period's start (`:start`, crm_kpis.sources.adapters)
+    is asked as the period's extracts ask it first: a row found there is a real one, and found so
+    at the cost of the period; only if none is, all of history is derived (WHOLE_HISTORY).
     """
     spec = load_contract().tables[signal.table]
     names = [n for n in dict.fromkeys((signal.column, signal.before)) if n]
-    src: Any = table(signal.table, *[column(n) for n in names])
-    if source is not None and source.stack is not None:
-        sql = source.stack.select(signal.table, engine)
-        bound = {k: v for k, v in WHOLE_HISTORY.items() if re.search(rf"(?<!:):{k}\b", sql)}  # the signal asks about all of history
-        src = text(sql).bindparams(**bound).columns(*[column(n) for n in names]).cte(signal.table)
-    query = select(literal(1)).select_from(src)
-    if signal.column:
-        query = query.where(src.c[signal.column].is_not(None))
-        if signal.value is not None:
-            query = query.where(src.c[signal.column] == signal.value)
-    if signal.before:
-        bound = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
-        query = query.where(src.c[signal.before] < bound)
-    with engine.connect() as conn:
-        return conn.execute(query.limit(1)).first() is not None
+    sql = source.stack.select(signal.table, engine) if source is not None and source.stack is not None else None
+    windows: list[dict[str, Any]] = [{}]
+    if sql is not None and re.search(r"(?<!:):start\b", sql):
+        windows = [*([{"start": params["start"]}] if "start" in params else []), WHOLE_HISTORY]
+    for window in windows:
+        src: Any = table(signal.table, *[column(n) for n in names]) if sql is None else \
+            text(sql).bindparams(**window).columns(*[column(n) for n in names]).cte(signal.table)
+        query = select(literal(1)).select_from(src)
+        if signal.column:
+            query = query.where(src.c[signal.column].is_not(None))
+            if signal.value is not None:
+                query = query.where(src.c[signal.column] == signal.value)
+        if signal.before:
+            bound = params["end_date"] if spec.columns[signal.before].type == "date" else params["end"]
+            query = query.where(src.c[signal.before] < bound)
+        with engine.connect() as conn:
+            if conn.execute(query.limit(1)).first() is not None:
+                return True
+    return False

@@ -143,6 +143,10 @@ class Stack:
     def title(self) -> str:
         return " + ".join(p.adapter.title for p in self.parts)
 
+    def read_together(self) -> frozenset[str]:
+        """The reference tables a part derives at a cost (its adapter's `read_together`) and fills here."""
+        return frozenset(t for p in self.parts for t in p.adapter.read_together if any(f is p for f in self.fillers(t)))
+
     def fillers(self, table: str) -> tuple[Part, ...]:
         """The parts that fill the table: those that list it under `tables`, else every part whose
         adapter has a SELECT for it."""

@@ -147,7 +147,7 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
     from crm_kpis.periods import ReportPeriod
     from crm_kpis.sources.connections import CRM_CONN_ID, SourceSettings
     from crm_kpis.sources.extracts import EXTRACTS
-    from crm_kpis.sources.reading import postgres_uri
+    from crm_kpis.sources.reading import source_session_uri
     from crm_kpis.sources.sql_files import load_sql, numbered, pyformat
 
     urls = database_urls(scale)
@@ -158,7 +158,7 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
 
     def connections() -> tuple[Any, Any]:
         if not hasattr(local, "pg"):
-            local.pg = adbc.connect(postgres_uri(urls["crm"]), autocommit=True)
+            local.pg = adbc.connect(source_session_uri(urls["crm"]), autocommit=True)  # as the pipeline's sessions
             local.my = pymysql.connect(host=my.host, port=my.port or 3306, user=my.username,
                                        password=my.password or "", database=my.database,
                                        cursorclass=pymysql.cursors.SSCursor)
