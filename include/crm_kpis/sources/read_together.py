@@ -12,7 +12,8 @@ name in `_extract` and NULL in the columns only the others have (typed as theirs
 once. The rows are split back by name before anything looks at them, so that each extract is typed,
 checked and counted exactly as if it had been read alone. Which tables call for it is the adapter's
 declaration (`read_together` in its adapter.yaml); the reference layout reads each extract apart,
-where its indexes serve each one's filter.
+where its indexes serve each one's filter. On SQLite and MariaDB, whose rows pandas types by their
+values, an integer column that another extract pads with NULLs arrives as floats of the same values.
 """
 
 from __future__ import annotations
