@@ -24,9 +24,9 @@ the definitions it approximates (`approximations`, printed in the report's appen
 adapter is in use).
 
 A SELECT that derives a table from a history (Zendesk's resolution from its status changes) may
-bound what it derives by the period's start, `:start`, the one parameter every period extract
-binds: what has not changed since then looks the same to every extract of that period, derived or
-not (tickets.sql says why for Zendesk). A reader that asks about all of history (a tracking signal)
+bound what it derives, and the rows it returns, by the period's start, `:start`, the one parameter
+every period extract binds: what has not changed since then looks the same to every extract of
+that period, derived or not, or is wanted by none (tickets.sql says why for Zendesk). A reader that asks about all of history (a tracking signal)
 binds `:start` to `WHOLE_HISTORY`, so that everything is derived.
 """
 
