@@ -127,7 +127,7 @@ _LEFT_JOIN = re.compile(r"\bLEFT\s+(?:OUTER\s+)?JOIN\s+([A-Za-z_]\w*)\s+(?:AS\s+
 _QUALIFIED = re.compile(r"\b([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\s+AS\s+([A-Za-z_]\w*))?", re.IGNORECASE)
 
 
-def _outer_select_list(sql: str) -> str:
+def outer_select_list(sql: str) -> str:
     """The select list of a SQL file's outermost SELECT (the one whose FROM is at depth 0)."""
     for match in re.finditer(r"\bFROM\b", sql, re.IGNORECASE):
         before = sql[:match.start()]
@@ -148,7 +148,7 @@ def lookups(sql_name: str) -> dict[str, frozenset[str]]:
     only_joined = {t for t in aliases.values()
                    if len([n for n in _FROM.findall(sql) if n == t]) == len([a for a, x in aliases.items() if x == t])}
     outputs: dict[str, set[str]] = {t: set() for t in only_joined}
-    for alias, column, name in _QUALIFIED.findall(_outer_select_list(sql)):
+    for alias, column, name in _QUALIFIED.findall(outer_select_list(sql)):
         if aliases.get(alias) in outputs:
             outputs[aliases[alias]].add(name or column)
     return {t: frozenset(o) for t, o in outputs.items()}

@@ -27,7 +27,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from crm_kpis.sources.connections import SourceSettings
-from crm_kpis.sources.contract import tables_read
+from crm_kpis.sources.contract import outer_select_list, tables_read
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.reading import read_rows
 from crm_kpis.sources.sql_files import load_sql, without_comments
@@ -52,20 +52,14 @@ def _top_level_items(select_list: str) -> list[str]:
 def output_columns(sql: str) -> list[str]:
     """The names of a query's columns, from its outermost select list: `x AS name`, or the column
     itself (`t.ticket_id` -> ticket_id)."""
-    body = without_comments(sql)
-    for match in re.finditer(r"\bFROM\b", body, re.IGNORECASE):
-        before = body[:match.start()]
-        if before.count("(") != before.count(")"):
-            continue
-        starts = [m.end() for m in re.finditer(r"\bSELECT\b", before, re.IGNORECASE)
-                  if before[:m.start()].count("(") == before[:m.start()].count(")")]
-        items = _top_level_items(before[starts[-1]:])
-        names = []
-        for item in items:
-            alias = re.search(r"\bAS\s+(\w+)\s*$", item, re.IGNORECASE)
-            names.append(alias.group(1) if alias else re.split(r"[.\s]", item.strip())[-1])
-        return names
-    raise ValueError("no outermost FROM in the query")
+    select_list = outer_select_list(without_comments(sql))
+    if not select_list:
+        raise ValueError("no outermost FROM in the query")
+    names = []
+    for item in _top_level_items(select_list):
+        alias = re.search(r"\bAS\s+(\w+)\s*$", item, re.IGNORECASE)
+        names.append(alias.group(1) if alias else re.split(r"[.\s]", item.strip())[-1])
+    return names
 
 
 def split_with(sql: str) -> tuple[list[tuple[str, str]], str]:
