@@ -22,6 +22,7 @@ from crm_kpis.sources.contract_checks import signal_present
 from crm_kpis.sources.coverage import not_recorded_kpis, without_unrecorded_breakdowns
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.loading import broken_sources, load_extracts
+from crm_kpis.sources.signals_in_frames import shown_by_frames
 from crm_kpis.sources.sql_files import bind_values
 from crm_kpis.sources.sync_progress import stack_last_sync
 
@@ -129,8 +130,12 @@ def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFra
     return values
 
 
-def untracked_signals(signals: set[str], period: ReportPeriod, unreadable: dict[str, str] | None = None) -> dict[str, str]:
+def untracked_signals(signals: set[str], period: ReportPeriod, unreadable: dict[str, str] | None = None,
+                      frames: dict[str, pd.DataFrame] | None = None) -> dict[str, str]:
     """The tracking signals with no row in their source before the period's end (name → reason).
+
+    A signal that a row of the period's `frames` already proves holds without a query
+    (crm_kpis.sources.signals_in_frames); the others are asked of the sources.
 
     Through a connection's adapter: a signal its synced layout never records is untracked with the
     adapter's reason, without a query; another is asked of the adapted tables, and its absence said
@@ -144,6 +149,8 @@ def untracked_signals(signals: set[str], period: ReportPeriod, unreadable: dict[
         signal = contract.signals[name]
         if unreadable and signal.table in unreadable:
             out[name] = unreadable[signal.table]
+            continue
+        if frames and shown_by_frames(signal, frames, period):
             continue
         conn_id = contract.tables[signal.table].conn_id
         if conn_id not in sources:
@@ -191,7 +198,8 @@ def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
     not_recorded = not_recorded_kpis(computable)
     needed = {name for d in computable if d.id not in not_recorded for name in d.inputs}
     loaded = load_extracts(needed, period)
-    untracked = untracked_signals({s for d in computable for s in (*d.tracked, *d.partial)}, period, unreadable)
+    untracked = untracked_signals({s for d in computable for s in (*d.tracked, *d.partial)}, period, unreadable,
+                                  loaded.frames)
     models: dict[str, Any] = {}
     values = without_unrecorded_breakdowns(
         compute_frames(area, period, loaded.frames, untracked, models, {**not_recorded, **cannot}), definitions)
