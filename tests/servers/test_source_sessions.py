@@ -3,6 +3,9 @@ they live, replaced when the server has ended one, never kept when a query broke
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -46,3 +49,43 @@ def test_an_idle_session_the_server_ended_is_replaced_and_a_broken_one_is_droppe
     assert idle_sessions(uri) == 0
     owner.dispose()
     admin.dispose()
+
+
+@pytest.mark.parametrize("rows", [0, 1, 6, 7])
+def test_a_result_read_in_chunks_is_the_result_read_at_once(postgres, monkeypatch, rows):
+    """PostgreSQL results arrive `CHUNK_ROWS` at a time through a cursor (so that the driver never
+    holds a whole million-row result): the same rows, types and order as one fetch, whether the last
+    chunk is short, full (an empty fetch follows) or the only one; and the session is left outside any
+    transaction, as a kept session must be."""
+    url = postgres.create(f"chunks_{rows}")
+    owner = create_engine(url, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text("CREATE TABLE t (id bigint, amount numeric(12, 2), label text, at timestamp, "
+                          "on_day date, flag boolean, n integer)"))
+        conn.execute(text("INSERT INTO t SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE g * 1.25 END, "
+                          "CASE WHEN g % 2 = 0 THEN 'even' ELSE 'odd' END, "
+                          "TIMESTAMP '2026-10-01 08:00' + g * INTERVAL '1 hour', DATE '2026-10-01' + g, "
+                          "g % 2 = 0, CASE WHEN g = 4 THEN NULL ELSE g END FROM generate_series(1, :n) g"),
+                     {"n": rows})
+    engine = engine_for(url)
+    sql = "SELECT id, amount, label, at, on_day, flag, n FROM t WHERE at >= :start ORDER BY id"
+    params = {"start": datetime(2026, 10, 1)}
+    whole = reading._read_postgres_arrow(engine, sql, params)
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 3)
+    chunked = reading._read_postgres_arrow(engine, sql, params)
+    assert len(chunked) == rows
+    assert list(chunked.dtypes) == list(whole.dtypes)
+    if rows:
+        assert chunked.equals(whole)
+    # the values by hand: 1.25 per id with every third missing, labels by parity, n missing for id 4
+    ids = range(1, rows + 1)
+    assert [None if pd.isna(a) else a for a in chunked["amount"]] == [None if g % 3 == 0 else g * 1.25 for g in ids]
+    assert chunked["label"].tolist() == ["even" if g % 2 == 0 else "odd" for g in ids]
+    assert [None if pd.isna(v) else v for v in chunked["n"]] == [None if g == 4 else g for g in ids]
+    with owner.connect() as conn:
+        open_transactions = conn.execute(text("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = :db "
+                                              "AND state LIKE 'idle in transaction%'"),
+                                         {"db": engine.url.database}).scalar_one()
+    assert open_transactions == 0
+    reading.close_idle_sessions()
+    owner.dispose()

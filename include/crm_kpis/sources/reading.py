@@ -124,39 +124,68 @@ def _shared_labels(column: pd.Series) -> pd.Series:
 
 
 def _read_postgres_arrow(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """Read a query's rows through the ADBC PostgreSQL driver into Arrow, then pandas.
+    """Read a query's rows through the ADBC PostgreSQL driver into Arrow, then pandas, in chunks.
 
-    Why: building a DataFrame from driver rows costs several times the read itself at company
+    Why ADBC: building a DataFrame from driver rows costs several times the read itself at company
     scale; even `COPY … TO STDOUT` through psycopg hands Python one row at a time. The ADBC driver
     (Apache Arrow's C++ libpq client) fetches the result in PostgreSQL's binary format straight into
     Arrow columns: 4-6x faster than the COPY path for million-row extracts at company scale. The
     period's values are bound server-side as `$n` parameters.
+
+    Why in chunks (a cursor, `CHUNK_ROWS` rows a fetch): the driver holds about five times a
+    result's own size while it reads it (purchase histories at scale 30: 18 MB of rows, 103 MB more
+    in the process), so one fetch of a million-row extract held gigabytes. A fetch of at most
+    `CHUNK_ROWS` rows bounds that to the chunk, whatever the scale, and takes as long.
     """
     query, values = numbered(sql, params)
     uri = source_session_uri(engine.url)
     conn, reused = _adbc_acquire(uri)
     try:
-        table = _fetch_arrow(conn, query, values)
+        frame = _fetch_chunks(conn, query, values)
     except Exception:
-        _adbc_close(conn)  # a broken session is never reused
+        _adbc_close(conn)  # a broken session is never reused (nor its transaction)
         if not reused:
             raise
         # an idle session may have been ended by the server since (a restart, idle_session_timeout):
         # the query gets one new session before it counts as failed
         conn = _adbc_acquire(uri, fresh=True)[0]
         try:
-            table = _fetch_arrow(conn, query, values)
+            frame = _fetch_chunks(conn, query, values)
         except Exception:
             _adbc_close(conn)
             raise
     _adbc_release(uri, conn)
-    return arrow_to_frame(table)
+    return frame
 
 
-def _fetch_arrow(conn: Any, query: str, values: tuple[Any, ...]) -> Any:
+#: The cursor a source session reads its current extract through (a session reads one at a time).
+_CURSOR = "crm_kpis_extract"
+
+
+def _fetch_chunks(conn: Any, query: str, values: tuple[Any, ...]) -> pd.DataFrame:
+    """The query's rows through a cursor, `CHUNK_ROWS` at a time, each chunk made a DataFrame as it
+    arrives. In a read-only transaction (a cursor lives in one; the sources are only read), planned
+    for all its rows (`cursor_tuple_fraction` 1: by default a cursor is planned for its first tenth,
+    which can pick a plan that is slower for the whole)."""
+    chunks: list[pd.DataFrame] = []
     with conn.cursor() as cursor:
-        cursor.execute(query, values)
-        return cursor.fetch_arrow_table()
+        # on an error the session is closed, not reused (_read_postgres_arrow): its transaction with it
+        cursor.execute("BEGIN READ ONLY")
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+        cursor.execute(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {query}", values)
+        # a FETCH cannot be wrapped in COPY, the driver's default way to read a result
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+        while True:
+            cursor.execute(f"FETCH FORWARD {CHUNK_ROWS} FROM {_CURSOR}")
+            table = cursor.fetch_arrow_table()
+            rows = table.num_rows
+            if rows or not chunks:  # an empty last fetch adds nothing (the first gives the columns)
+                chunks.append(arrow_to_frame(table))
+            del table  # the driver's buffers go before the next chunk's
+            if rows < CHUNK_ROWS:
+                break
+        cursor.execute("COMMIT")
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
 #: Idle ADBC connections of this process, per source URI: an area reads up to 19 extracts from one
