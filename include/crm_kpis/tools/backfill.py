@@ -55,6 +55,42 @@ def backfill_command(grain: str, first: ReportPeriod, last: ReportPeriod, *, dry
     return command
 
 
+def airflow_cli(*args: str) -> subprocess.CompletedProcess:
+    """Airflow's own CLI in this environment (the public interface to its metadata database)."""
+    return subprocess.run([sys.executable, "-m", "airflow", *args], capture_output=True, text=True,
+                          env=os.environ.copy())
+
+
+def dag_paused(dag_id: str) -> bool | None:
+    """Whether Airflow has the DAG paused (`airflow dags details`); None if it does not know the DAG
+    (never parsed: `make airflow` has not run in this Airflow home)."""
+    result = airflow_cli("dags", "details", dag_id, "--output", "json")
+    start = result.stdout.find("[{")  # warnings may come before the JSON on the same stream
+    if result.returncode != 0 or start < 0:
+        return None
+    details = json.loads(result.stdout[start:])[0]
+    return str(details.get("is_paused")).lower() == "true"
+
+
+def ready_to_run(dag_id: str, unpause: bool) -> str | None:
+    """None when the backfill's runs can start; otherwise what stops them and the fix. A paused DAG's
+    backfill runs are created and then wait queued for ever, with no error anywhere."""
+    paused = dag_paused(dag_id)
+    if paused is None:
+        return (f"Airflow does not know the DAG {dag_id} yet: start `make airflow` once (it parses the DAGs), "
+                "then run this again")
+    if paused and not unpause:
+        return (f"the DAG {dag_id} is paused: a backfill's runs would wait queued and never run. Unpause it "
+                f"(the toggle in the UI, or `airflow dags unpause {dag_id}`), or run this again with --unpause "
+                "(make backfill … ARGS=--unpause). Unpaused, the scheduler also runs its scheduled periods.")
+    if paused:
+        result = airflow_cli("dags", "unpause", dag_id)
+        if result.returncode != 0:
+            return f"could not unpause {dag_id}: {(result.stderr or result.stdout).strip().splitlines()[-1:]}"
+        print(f"unpaused {dag_id}", flush=True)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crm_kpis.tools.backfill", description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group(required=True)
@@ -65,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-run periods that already ran (Airflow's --reprocess-behavior)")
     parser.add_argument("--deliver", choices=["auto", "yes", "no"], help="the runs' deliver param (default auto: no email)")
     parser.add_argument("--max-active-runs", type=int, default=2)
+    parser.add_argument("--unpause", action="store_true", help="unpause the DAG if it is paused (else: refused)")
     args = parser.parse_args(argv)
     grain = "monthly" if args.months else "daily"
     tz = load_settings().timezone
@@ -76,7 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     from crm_kpis.tools import local_airflow
 
     local_airflow.configure()
-    return subprocess.run(command, env=os.environ.copy()).returncode
+    dag_id = dag_id_for(grain)
+    if not args.dry_run and (why := ready_to_run(dag_id, args.unpause)):
+        print(f"not created: {why}", file=sys.stderr)
+        return 2
+    returncode = subprocess.run(command, env=os.environ.copy()).returncode
+    if returncode == 0 and not args.dry_run:
+        print(f"Follow it: the runs of type backfill in the UI (http://127.0.0.1:8080/dags/{dag_id}/runs with "
+              f"`make airflow`'s default port), run by its scheduler (which must be running), {args.max_active_runs} "
+              f"periods at a time; or `airflow dags list-runs {dag_id}`.", flush=True)
+    return returncode
 
 
 if __name__ == "__main__":
