@@ -198,3 +198,25 @@ def test_mistyped_kpi_ids_in_the_configuration_fail_clearly(warehouse):
     typo = Settings("UTC", "USD", "Acme", {"monthly_executive": REPORT}, {"monthly": {"sales.revenu": Target(1.0)}})
     with pytest.raises(ValueError, match="targets.monthly.sales.revenu"):
         build_context(warehouse, OCT, typo, REPORT, NOW)
+
+
+def test_the_render_log_says_what_was_rendered_not_weasyprints_steps(warehouse, tmp_path, caplog):
+    """At INFO the render task's log says the pages, page size, kilobytes and seconds of the PDF it
+    wrote; WeasyPrint's per-page layout steps (dozens of lines a report) are not there."""
+    import logging
+    import re
+    import subprocess
+
+    publish_first_period(warehouse)
+    context = build_context(warehouse, OCT, SETTINGS, REPORT, NOW)
+    html = render_template("report.html.j2", {**context, "subject": "s"})
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("weasyprint.progress").setLevel(logging.NOTSET)  # as an untouched process has it
+        size = write_pdf(html, tmp_path / "r.pdf")
+    assert not [r for r in caplog.records if r.name.startswith(("weasyprint.progress", "fontTools"))
+                and r.levelno < logging.WARNING]
+    said = [r.getMessage() for r in caplog.records if r.name == "crm_kpis.report.render"]
+    info = subprocess.run(["pdfinfo", str(tmp_path / "r.pdf")], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
+    assert len(said) == 1 and re.fullmatch(rf"rendered .*r\.pdf: {pages} pages \(A4\), {round(size / 1024)} KB in "
+                                           r"\d+\.\d s", said[0]), said

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,12 @@ def render_template(name: str, context: dict[str, Any]) -> str:
 PDF_VARIANT = "pdf/ua-1"
 
 
+#: WeasyPrint says each step of its layout at INFO, per page ("Step 4 - Creating layout - Page 7"):
+#: dozens of lines per report that hide what the render task did. Its warnings (a missing font, an
+#: unreadable image) still show; what was rendered is said in one line (`write_pdf`).
+QUIET_LOGGERS = ("weasyprint.progress", "fontTools")
+
+
 def write_pdf(html: str, target: Path | ObjectStoragePath, page_size: str = "A4") -> int:
     """Write the PDF (tagged, PDF/UA-1) to a local path or object storage; return its size in bytes.
 
@@ -58,13 +65,16 @@ def write_pdf(html: str, target: Path | ObjectStoragePath, page_size: str = "A4"
 
     if page_size not in PAGE_SIZES:
         raise ValueError(f"page size must be A4 or Letter, not {page_size!r}")
-    data = HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    started = time.perf_counter()
+    document = HTML(string=html, base_url=str(TEMPLATES_DIR)).render(
         # !important: the report.css page size would otherwise win over this extra sheet
-        stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")],
-        pdf_variant=PDF_VARIANT,
-    )
+        stylesheets=[CSS(string=f"@page {{ size: {PAGE_SIZES[page_size]} !important; }}")])
+    data = document.write_pdf(pdf_variant=PDF_VARIANT)
     write_whole(target, data)
-    log.info("wrote %s (%d bytes)", target, len(data))
+    log.info("rendered %s: %d pages (%s), %d KB in %.1f s", target, len(document.pages), page_size,
+             round(len(data) / 1024), time.perf_counter() - started)
     return len(data)
 
 
