@@ -15,6 +15,11 @@ def test_standalone_starts_lists_the_dags_and_stops_cleanly(airflow_db):
     assert "DAGs seen through the API: crm_kpis_daily, crm_kpis_monthly" in result.stdout
     assert f"Airflow UI: http://127.0.0.1:{port}" in result.stdout and "Login: admin / " in result.stdout
     assert "Airflow stopped." in result.stdout
+    # the executor forks one worker per task slot, sized to the machine (Airflow's default forked 32)
+    from crm_kpis.tools.local_airflow import task_slots
+
+    assert f"Tasks at once: {task_slots()} (AIRFLOW__CORE__PARALLELISM)" in result.stdout
+    assert f"LocalExecutor worker processes: {task_slots()}\n" in result.stdout, result.stdout
     assert all(port_is_free(port + i) for i in (0, 1, 2)), "a component still listens after stopping"
 
 
