@@ -138,6 +138,19 @@ def outer_select_list(sql: str) -> str:
     return ""
 
 
+def select_items(select_list: str) -> list[str]:
+    """A select list's items: split at the commas where no parenthesis is open."""
+    items, depth, current = [], 0, []
+    for char in select_list:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    return [*items, "".join(current)]
+
+
 @lru_cache(maxsize=128)  # the coverage asks it per KPI of every run: callers must not change the dict
 def lookups(sql_name: str) -> dict[str, frozenset[str]]:
     """The tables a SQL file only LEFT JOINs (never reads otherwise), each with the output columns it

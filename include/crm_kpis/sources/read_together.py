@@ -27,7 +27,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from crm_kpis.sources.connections import SourceSettings
-from crm_kpis.sources.contract import outer_select_list, tables_read
+from crm_kpis.sources.contract import outer_select_list, select_items, tables_read
 from crm_kpis.sources.extracts import EXTRACTS
 from crm_kpis.sources.reading import read_rows
 from crm_kpis.sources.sql_files import load_sql, without_comments
@@ -37,18 +37,6 @@ from crm_kpis.sources.typed_read import type_frame
 PART = "_extract"
 
 
-def _top_level_items(select_list: str) -> list[str]:
-    items, depth, current = [], 0, []
-    for char in select_list:
-        depth += (char == "(") - (char == ")")
-        if char == "," and depth == 0:
-            items.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    return [*items, "".join(current)]
-
-
 def output_columns(sql: str) -> list[str]:
     """The names of a query's columns, from its outermost select list: `x AS name`, or the column
     itself (`t.ticket_id` -> ticket_id)."""
@@ -56,7 +44,7 @@ def output_columns(sql: str) -> list[str]:
     if not select_list:
         raise ValueError("no outermost FROM in the query")
     names = []
-    for item in _top_level_items(select_list):
+    for item in select_items(select_list):
         alias = re.search(r"\bAS\s+(\w+)\s*$", item, re.IGNORECASE)
         names.append(alias.group(1) if alias else re.split(r"[.\s]", item.strip())[-1])
     return names

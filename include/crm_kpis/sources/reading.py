@@ -113,13 +113,17 @@ def _shared_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """
     for name in frame.columns:
         if frame[name].dtype == "str":
-            frame[name] = _shared_labels(frame[name])
+            frame[name] = shared_labels(frame[name])
     return frame
 
 
-def _shared_labels(column: pd.Series) -> pd.Series:
+def shared_labels(column: pd.Series, missing: Any = np.nan) -> pd.Series:
+    """The column as Python objects, each distinct label one object shared by its rows, a missing
+    one read as `missing`. Built from the distinct values, never by boxing each row: a label column
+    that is all NULL in a period arrives as float NaN, and `astype(object)` made a Python float per
+    row (filling two such columns of a company's month of orders held 107 MB for 18 MB of labels)."""
     codes, uniques = pd.factorize(column)
-    labels = np.append(np.asarray(uniques, dtype=object), np.nan)  # code -1 (missing) → the last
+    labels = np.append(np.asarray(uniques, dtype=object), missing)  # code -1 (missing) → the last
     return pd.Series(labels[codes], index=column.index, name=column.name, dtype=object)
 
 

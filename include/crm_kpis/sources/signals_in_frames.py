@@ -21,25 +21,12 @@ from functools import lru_cache
 import pandas as pd
 
 from crm_kpis.periods import ReportPeriod
-from crm_kpis.sources.contract import Signal, _sql_text, load_contract, main_table, outer_select_list
+from crm_kpis.sources.contract import Signal, _sql_text, load_contract, main_table, outer_select_list, select_items
 from crm_kpis.sources.extracts import EXTRACTS, source_table
 
 _BOUND = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*)(?:\s+(?:AS\s+)?([A-Za-z_]\w*))?", re.IGNORECASE)
 _ITEM = re.compile(r"^\s*(?:([A-Za-z_]\w*)\.)?([A-Za-z_]\w*)(?:\s+AS\s+([A-Za-z_]\w*))?\s*$", re.IGNORECASE)
 _KEYWORDS = {"on", "where", "left", "right", "inner", "outer", "join", "group", "order", "limit", "union", "cross"}
-
-
-def _top_level(text: str, sep: str = ",") -> list[str]:
-    """`text` split at `sep` where no parenthesis is open."""
-    parts, depth, current = [], 0, []
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if char == sep and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    return [*parts, "".join(current)]
 
 
 @lru_cache(maxsize=128)
@@ -51,7 +38,8 @@ def columns_from_main(sql_name: str) -> frozenset[str]:
     main = main_table(sql_name)
     if main not in load_contract().tables:
         return frozenset()
-    outer = sql[sql.rfind(outer_select_list(sql)):] if outer_select_list(sql) else ""
+    select_list = outer_select_list(sql)
+    outer = sql[sql.rfind(select_list):] if select_list else ""  # the outermost query, from its select list on
     depth0 = [m for m in _BOUND.finditer(outer) if outer[:m.start()].count("(") == outer[:m.start()].count(")")]
     aliases = {(m.group(2) or m.group(1)).lower() for m in depth0
                if m.group(1) == main and (m.group(2) or "").lower() not in _KEYWORDS}
@@ -59,7 +47,7 @@ def columns_from_main(sql_name: str) -> frozenset[str]:
     one_table = len(depth0) == 1
     columns = load_contract().tables[main].columns
     out = set()
-    for item in _top_level(outer_select_list(sql)):
+    for item in select_items(select_list):
         match = _ITEM.match(item)
         if not match:
             continue
