@@ -157,3 +157,34 @@ def test_the_gradients_are_the_likelihoods_derivatives(cdnow):
     numeric = _numeric_gradient(
         lambda p: float(gamma_gamma.log_likelihood(p, cdnow.x[repeat], cdnow.zbar[repeat]).sum()), at)
     assert np.allclose(grad, numeric, rtol=1e-5, atol=1e-4), (grad, numeric)
+
+
+def test_distinct_histories_are_np_uniques_rows_and_give_each_customer_his_own():
+    # five customers, two pairs share a history; by hand: (0,0,3) ×2, (1,0.5,2) ×1, (2,1,4) ×2
+    x, t_x, T = np.array([2.0, 0, 1, 0, 2]), np.array([1.0, 0, 0.5, 0, 1]), np.array([4.0, 3, 2, 3, 4])  # noqa: N806
+    h = bgnbd.Histories.of(x, t_x, T)
+    assert h.x.tolist() == [0, 1, 2] and h.t_x.tolist() == [0, 0.5, 1] and h.T.tolist() == [3, 2, 4]
+    assert h.weight.tolist() == [2, 1, 2]
+    assert h.per_customer(np.array([10.0, 20.0, 30.0])).tolist() == [30, 10, 20, 10, 30]
+    # against numpy's own row sort on histories with many repeats (x is the first key, T the last)
+    rng = np.random.default_rng(7)
+    T = rng.integers(1, 60, 5000) / 7  # noqa: N806
+    t_x, x = np.minimum(rng.integers(0, 60, 5000) / 7, T), rng.integers(0, 4, 5000).astype(float)
+    rows, inverse, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True, return_counts=True)
+    h = bgnbd.Histories.of(x, t_x, T)
+    assert np.array_equal(np.column_stack([h.x, h.t_x, h.T]), rows)
+    assert np.array_equal(h.weight, counts) and np.array_equal(h.inverse, inverse.ravel())
+    empty = bgnbd.Histories.of(np.array([]), np.array([]), np.array([]))
+    assert len(empty.x) == 0 and len(empty.inverse) == 0
+
+
+def test_a_fit_on_distinct_histories_is_the_fit_on_every_customer(cdnow):
+    # the weighted likelihood of the distinct histories is the customers' sum, at any parameters
+    at = np.array([0.3, 5.0, 0.9, 2.1])
+    h = bgnbd.Histories.of(cdnow.x, cdnow.t_x, cdnow.T)
+    assert len(h.x) < len(cdnow.x)
+    value, _ = bgnbd.log_likelihood_and_gradient(at, h.x, h.t_x, h.T, h.weight)
+    assert math.isclose(value, float(bgnbd.log_likelihood(at, cdnow.x, cdnow.t_x, cdnow.T).sum()), rel_tol=1e-12)
+    params = bgnbd.fit(cdnow.x, cdnow.t_x, cdnow.T).params
+    spread = h.per_customer(bgnbd.probability_alive(params, h.x, h.t_x, h.T))
+    assert np.array_equal(spread, bgnbd.probability_alive(params, cdnow.x, cdnow.t_x, cdnow.T))

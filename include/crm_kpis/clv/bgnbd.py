@@ -22,6 +22,8 @@ and P(alive | x, t_x, T) = 1 / (1 + [x > 0] · a/(b+x-1) · ((α+T)/(α+t_x))^(r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
@@ -64,22 +66,56 @@ def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarr
     return float((weight * (common + total)).sum()), grad
 
 
+@dataclass(frozen=True)
+class Histories:
+    """Customers' histories (x, t_x, T), each distinct one once. With t_x and T in whole days there
+    are far fewer distinct histories than customers (at company scale 1.4 M customers, about half as
+    many histories), and every per-customer quantity of the model is a function of the history: the
+    likelihood weights each by its customers, a prediction is computed per history and spread back
+    (`per_customer`), the same numbers for a fraction of the work."""
+
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray  # noqa: N815
+    weight: np.ndarray
+    inverse: np.ndarray  # customer i has history inverse[i]
+
+    @classmethod
+    def of(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Histories:  # noqa: N803
+        """Distinct histories in ascending (x, t_x, T) order, as np.unique(axis=0) gives them: a
+        lexsort of the three columns, which is three times faster than np.unique's row sort."""
+        columns = [np.asarray(v, dtype=float) for v in (x, t_x, T)]
+        n = len(columns[0])
+        order = np.lexsort(columns[::-1])  # the last key is the primary one
+        ordered = [c[order] for c in columns]
+        new = np.ones(n, dtype=bool)
+        if n:
+            new[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in ordered])
+        starts = np.flatnonzero(new)
+        inverse = np.empty(n, dtype=np.intp)
+        inverse[order] = np.cumsum(new) - 1
+        weight = np.diff(np.append(starts, n)).astype(float)
+        return cls(*(c[starts] for c in ordered), weight=weight, inverse=inverse)
+
+    def per_customer(self, values: np.ndarray) -> np.ndarray:
+        """A value per history, as a value per customer (in the customers' order)."""
+        return np.asarray(values)[self.inverse]
+
+
 def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Fit:  # noqa: N803
-    """Customers with the same (x, t_x, T) share one likelihood term: with t_x and T in whole days
-    there are fewer distinct histories than customers, so each is evaluated once, weighted."""
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
-    (ux, ut, uT), weight = _distinct(x, t_x, T)  # noqa: N806
+    """Maximum likelihood over the customers' histories (see `fit_histories`)."""
+    return fit_histories(Histories.of(x, t_x, T), start)
+
+
+def fit_histories(histories: Histories, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Fit:
+    """Customers with the same (x, t_x, T) share one likelihood term, evaluated once, weighted."""
+    h = histories
 
     def negative(params: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = log_likelihood_and_gradient(params, ux, ut, uT, weight)
+        value, grad = log_likelihood_and_gradient(params, h.x, h.t_x, h.T, h.weight)
         return -value, -grad
 
-    return fit_with_gradient(PARAMS, negative, start, len(x))
-
-
-def _distinct(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
-    return tuple(rows[:, i] for i in range(rows.shape[1])), counts.astype(float)
+    return fit_with_gradient(PARAMS, negative, start, len(h.inverse))
 
 
 def expected_purchases(params: dict[str, float], t: np.ndarray | float) -> np.ndarray:

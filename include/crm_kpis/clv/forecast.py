@@ -99,7 +99,8 @@ def forecast(frame: pd.DataFrame, period: ReportPeriod) -> Forecast:
     end = pd.Timestamp(period.utc_end)
     t_x = _weeks(data["last_at"], data["first_at"])
     T = _weeks(pd.Series(end, index=data.index), data["first_at"])  # noqa: N806
-    counts = bgnbd.fit(x, t_x, T)
+    history = bgnbd.Histories.of(x, t_x, T)
+    counts = bgnbd.fit_histories(history)
     _check(counts, "BG/NBD")
     zbar = np.divide(data["repeat_amount"].to_numpy(dtype=float), x, out=np.zeros_like(x), where=x > 0)
     spend = gamma_gamma.fit(x, zbar)
@@ -108,12 +109,13 @@ def forecast(frame: pd.DataFrame, period: ReportPeriod) -> Forecast:
         raise ModelUndefined(f"Gamma-Gamma q = {spend.params['q']:.3f} ≤ 1: the mean spend is unbounded")
     h12, h1 = horizon_weeks(period, HORIZON_MONTHS), horizon_weeks(period, 1)
     value = gamma_gamma.expected_average_value(spend.params, x, zbar)
-    expected_12m = bgnbd.conditional_expected_purchases(counts.params, h12, x, t_x, T)
+    h = history
+    expected_12m = h.per_customer(bgnbd.conditional_expected_purchases(counts.params, h12, h.x, h.t_x, h.T))
     customers = pd.DataFrame({
         "segment": data["segment"].to_numpy(),
         "x": x,
-        "p_alive": bgnbd.probability_alive(counts.params, x, t_x, T),
-        "expected_next": bgnbd.conditional_expected_purchases(counts.params, h1, x, t_x, T),
+        "p_alive": h.per_customer(bgnbd.probability_alive(counts.params, h.x, h.t_x, h.T)),
+        "expected_next": h.per_customer(bgnbd.conditional_expected_purchases(counts.params, h1, h.x, h.t_x, h.T)),
         "expected_12m": expected_12m,
         "value_per_purchase": value,
         "clv_12m": expected_12m * value,
@@ -147,14 +149,18 @@ def holdout_check(data: pd.DataFrame, period: ReportPeriod, start: dict[str, flo
         return out
     t_x = _weeks(cal["calibration_last_at"], cal["first_at"])
     T = _weeks(pd.Series(bounds[0], index=cal.index), cal["first_at"])  # noqa: N806
-    fit = bgnbd.fit(x, t_x, T, start=tuple(start[k] for k in bgnbd.PARAMS))
+    h = bgnbd.Histories.of(x, t_x, T)
+    fit = bgnbd.fit_histories(h, start=tuple(start[k] for k in bgnbd.PARAMS))
     out["fit"] = fit.as_dict()
     if not fit.converged:
         out["undefined"] = f"the calibration fit did not converge ({fit.message})"
         return out
     actual = [float(cal[f"holdout_{i}"].sum()) for i in range(1, HOLDOUT_MONTHS + 1)]
-    predicted = [float(bgnbd.conditional_expected_purchases(
-        fit.params, float((b - bounds[0]) / timedelta(days=1)) / WEEK_DAYS, x, t_x, T).sum()) for b in bounds[1:]]
+    # computed per history, summed per customer in the customers' order (a weighted sum would add
+    # in another order and could move the last digit kept)
+    predicted = [float(h.per_customer(bgnbd.conditional_expected_purchases(
+        fit.params, float((b - bounds[0]) / timedelta(days=1)) / WEEK_DAYS, h.x, h.t_x, h.T)).sum())
+        for b in bounds[1:]]
     out["actual_cumulative"] = [float(v) for v in np.cumsum(actual)]
     out["predicted_cumulative"] = [round(v, 3) for v in predicted]
     return out
