@@ -44,7 +44,9 @@ def differences(engine: Engine) -> list:
 
 
 #: columns later revisions added to tables of the last release before migrations (revision 0001)
-ADDED_SINCE_0001 = {"kpi_runs": {"latest_sync_ts", "extremes"}}
+ADDED_SINCE_0001 = {"kpi_runs": {"latest_sync_ts", "extremes"}, "kpi_history": {"definition_version"}}
+#: tables later revisions created (0004: the catalogue in the warehouse)
+CREATED_SINCE_0001 = {"kpi_catalogue", "kpi_targets"}
 
 
 def _create_with(engine: Engine, table, columns) -> None:
@@ -57,7 +59,7 @@ def _create_with(engine: Engine, table, columns) -> None:
 
 def last_release(engine: Engine) -> None:
     """The tables as the release before migrations created them (the columns of revision 0001)."""
-    for table in metadata.sorted_tables:
+    for table in [t for t in metadata.sorted_tables if t.name not in CREATED_SINCE_0001]:
         _create_with(engine, table, lambda name, t=table.name: name not in ADDED_SINCE_0001.get(t, set()))
     with engine.begin() as connection:
         connection.execute(kpi_history.insert().values(**HISTORY_ROW, note=None, coverage=0.97))

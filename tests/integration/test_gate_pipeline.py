@@ -1,6 +1,7 @@
 """The quality gate on real staged data: a period whose load has not arrived is stopped before
 anything is published, and an impossible value fails without retries."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -49,7 +50,7 @@ def test_an_impossible_value_fails_without_retries(demo_sources, monkeypatch):
     day = ReportPeriod.parse("daily", "2026-10-29")
     start, end = interval(day)
     broken = REGISTRY["operations.csat"]
-    monkeypatch.setitem(REGISTRY, "operations.csat", type(broken)(**{**broken.__dict__, "compute": lambda x: [Measure(1.5)]}))
+    monkeypatch.setitem(REGISTRY, "operations.csat", replace(broken, compute=lambda x: [Measure(1.5)]))
     for area in AREAS:
         tasks.compute_and_stage(area, "daily", start, end, "bad-run")
     with pytest.raises(AirflowFailException, match=r"operations.csat = 1.5 is outside \[0.0, 1.0\]"):

@@ -34,7 +34,7 @@ def test_a_new_warehouse_gets_the_newest_revision_and_the_tables_the_code_querie
     assert upgrade(engine) is None
     assert tables(engine) == set(metadata.tables) | {"kpi_schema_version"}
     with engine.connect() as connection:
-        assert current(connection) == head() == "0003"
+        assert current(connection) == head() == "0004"
     assert differences(engine) == []
 
 
@@ -88,8 +88,8 @@ def test_the_command_says_where_a_warehouse_stands_and_upgrades_it(engine, tmp_p
                               capture_output=True, text=True, timeout=120)
 
     before = run("current")
-    assert before.returncode == 1 and "at no revision; newest 0003 (run upgrade)" in before.stdout
+    assert before.returncode == 1 and "at no revision; newest 0004 (run upgrade)" in before.stdout
     upgraded = run("upgrade")
-    assert upgraded.returncode == 0 and "at 0003 (was without a revision)" in upgraded.stdout, upgraded.stderr
+    assert upgraded.returncode == 0 and "at 0004 (was without a revision)" in upgraded.stdout, upgraded.stderr
     after = run("current")
-    assert after.returncode == 0 and "at 0003; newest 0003" in after.stdout
+    assert after.returncode == 0 and "at 0004; newest 0004" in after.stdout

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Date,
@@ -43,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from crm_kpis.compute import AreaResult
 from crm_kpis.history import locks
 from crm_kpis.history.migrate import upgrade
+from crm_kpis.kpis import REGISTRY
 from crm_kpis.periods import ReportPeriod
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,43 @@ kpi_history = Table(
     Column("computed_at", DateTime, nullable=False),
     Column("note", Text),  # why there is no value ("not tracked: …"), or its coverage
     Column("coverage", Float(precision=53)),  # share of the period's rows that had the KPI's input
+    Column("definition_version", String(16)),  # the KPI definition that computed it (kpi_catalogue)
 )
 Index("ix_kpi_history_period", kpi_history.c.grain, kpi_history.c.period_start)
+
+#: the KPI catalogue, one row per KPI and grain it is computed for, kept in step with the code and
+#: the reports configuration by the publish task (crm_kpis.history.catalogue)
+kpi_catalogue = Table(
+    "kpi_catalogue",
+    metadata,
+    Column("kpi_id", String(80), primary_key=True),
+    Column("grain", String(10), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("area", String(20), nullable=False),
+    Column("unit", String(20), nullable=False),
+    Column("direction", String(10)),  # "up": higher is better, "down": lower is, NULL: neither
+    Column("flow", Boolean, nullable=False),  # events summed over the period: its periods add up
+    Column("breakdowns", String(200), nullable=False),  # comma-separated dimensions
+    Column("formula", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("target", Float(precision=53)),  # the company-wide target of the grain, where set
+    Column("at_risk", Float(precision=53)),
+    Column("definition_version", String(16), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+#: every target set in the reports configuration, keyed like kpi_history (dimension "" company-wide)
+kpi_targets = Table(
+    "kpi_targets",
+    metadata,
+    Column("kpi_id", String(80), primary_key=True),
+    Column("grain", String(10), primary_key=True),
+    Column("dimension", String(40), primary_key=True),
+    Column("member", String(120), primary_key=True),
+    Column("target", Float(precision=53), nullable=False),
+    Column("at_risk", Float(precision=53)),
+    Column("updated_at", DateTime, nullable=False),
+)
 
 kpi_staging = Table(
     "kpi_staging",
@@ -197,6 +234,8 @@ def stage_area(engine: Engine, run_id: str, result: AreaResult) -> None:
         "repeats": result.repeats,
         "models": result.models,
         "broken": result.broken,
+        # the definitions that computed the values (the compute task's code, not the publisher's)
+        "definitions": {v.kpi_id: REGISTRY[v.kpi_id].definition_version for v in result.values if v.kpi_id in REGISTRY},
     }
     with engine.begin() as conn:
         conn.execute(delete(kpi_staging).where(and_(kpi_staging.c.run_id == run_id,
@@ -282,11 +321,12 @@ def _publish_locked(conn: Connection, period: ReportPeriod, run_id: str, areas: 
             latest.append(payload["latest_source_ts"])
         if payload.get("latest_sync_ts"):
             syncs.append(payload["latest_sync_ts"])
+        versions = payload.get("definitions") or {}
         for value in payload["values"]:
             rows.append({
                 **value, "grain": period.grain, "period_start": period.start_date,
                 "period_end": period.end_date, "timezone": period.tz, "run_id": run_id,
-                "computed_at": computed_at,
+                "computed_at": computed_at, "definition_version": versions.get(value["kpi_id"]),
             })
     period_filter = and_(kpi_history.c.grain == period.grain, kpi_history.c.period_start == period.start_date)
     replaced = conn.execute(delete(kpi_history).where(period_filter)).rowcount

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -122,6 +123,14 @@ class KpiDef:
     @property
     def area(self) -> str:
         return self.id.split(".", 1)[0]
+
+    @cached_property  # computed once per definition (it reads the function's source)
+    def definition_version(self) -> str:
+        """What the KPI computes, as a short digest: its unit, grain, formula, inputs, breakdowns,
+        tracking signals and the source of its compute function. A change to any of them is a new
+        version (kpi_history.definition_version), so a series' break can be told from a trend;
+        the name and the description are wording, not part of it."""
+        return _definition_digest(self)
 
     def applies_to(self, grain: str) -> bool:
         return self.grain == "D" or grain == "monthly"
@@ -336,3 +345,18 @@ def active_at(customers: pd.DataFrame, t: object) -> pd.Series:
     """`created_at < t` and (`churned_at` is NULL or `churned_at >= t`) (kpi-catalogue.md)."""
     churned = customers["churned_at"]
     return ((customers["created_at"] < t) & (churned.isna() | (churned >= t))).astype(bool)
+
+
+def _definition_digest(definition: KpiDef) -> str:
+    import hashlib
+    import inspect
+    import json
+
+    try:
+        code = inspect.getsource(definition.compute)
+    except (OSError, TypeError):  # no source file (a definition made at run time): its qualified name
+        code = getattr(definition.compute, "__qualname__", repr(definition.compute))
+    parts = [definition.id, definition.unit, definition.better, definition.grain, definition.formula,
+             list(definition.inputs), list(definition.breakdowns), list(definition.tracked),
+             list(definition.partial), definition.coverage, definition.flow, code]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12]
