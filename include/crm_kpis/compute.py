@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from crm_kpis.kpis import KpiValue, kpis_for
-from crm_kpis.kpis.base import Inputs
+from crm_kpis.kpis.base import Inputs, KpiDef
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.sources.adapters import one_inspection
 from crm_kpis.sources.connections import engine_for, source_settings
@@ -109,8 +109,9 @@ def prepare_frames(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFrame],
                    untracked: dict[str, str] | None = None, models: dict[str, Any] | None = None,
-                   not_recorded: dict[str, str] | None = None) -> list[KpiValue]:
-    """Compute the area's KPIs from already-loaded frames (used by the tests with fixtures).
+                   not_recorded: dict[str, str] | None = None,
+                   definitions: list[KpiDef] | None = None) -> list[KpiValue]:
+    """Compute the area's KPIs (or the given `definitions` of it) from already-loaded frames.
 
     `untracked`: tracking signals that do not hold (see `untracked_signals`); their KPIs are n/a.
     `models`, when given, receives what the KPIs fitted (Inputs.models). `not_recorded`: KPIs the
@@ -120,7 +121,7 @@ def compute_frames(area: str, period: ReportPeriod, frames: dict[str, pd.DataFra
     if models is not None:
         inputs.models = models
     values: list[KpiValue] = []
-    for definition in kpis_for(area, period.grain):
+    for definition in kpis_for(area, period.grain) if definitions is None else definitions:
         if not_recorded and definition.id in not_recorded:
             values.append(definition.not_tracked(not_recorded[definition.id]))
             continue
@@ -179,6 +180,37 @@ def sync_stamps(conn_ids: set[str]) -> dict[str, datetime | None]:
     return out
 
 
+@dataclass(frozen=True)
+class InputGroup:
+    """KPIs that read the same extracts, directly or through each other (a connected component of
+    KPIs and their inputs): computed together once their extracts are loaded."""
+
+    extracts: tuple[str, ...]
+    definitions: list[KpiDef]
+
+
+def input_groups(definitions: list[KpiDef]) -> list[InputGroup]:
+    """The definitions grouped by shared inputs, in the order of their first extract's name."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    for d in definitions:
+        for a, b in zip(d.inputs, d.inputs[1:], strict=False):
+            parent[root(a)] = root(b)
+        root(d.inputs[0])
+    extracts: dict[str, set[str]] = {}
+    members: dict[str, list[KpiDef]] = {}
+    for d in definitions:
+        extracts.setdefault(root(d.inputs[0]), set()).update(d.inputs)
+        members.setdefault(root(d.inputs[0]), []).append(d)
+    return sorted((InputGroup(tuple(sorted(extracts[r])), members[r]) for r in extracts),
+                  key=lambda g: g.extracts[0])
+
+
 def compute_area(area: str, period: ReportPeriod) -> AreaResult:
     with one_inspection():  # each synced database's tables and columns inspected once for the area
         return _compute_area(area, period)
@@ -197,22 +229,49 @@ def _compute_area(area: str, period: ReportPeriod) -> AreaResult:
     # a KPI the sources' adapters can never give is n/a without reading its inputs: an extract only
     # it needs is not run (Stripe records no renewals: the term ends are not read through it)
     not_recorded = not_recorded_kpis(computable)
-    needed = {name for d in computable if d.id not in not_recorded for name in d.inputs}
-    loaded = load_extracts(needed, period)
-    untracked = untracked_signals({s for d in computable for s in (*d.tracked, *d.partial)}, period, unreadable,
-                                  loaded.frames)
+    evaluated = [d for d in computable if d.id not in not_recorded]
+    needed = {name for d in evaluated for name in d.inputs}
+    # the KPIs by the extracts they share, computed group by group as their extracts arrive; each
+    # group's frames are dropped once its KPIs are computed (crm_kpis.sources.loading)
+    groups = input_groups(evaluated)
+    signals = {s for d in computable for s in (*d.tracked, *d.partial)}
+    proven: set[str] = set()  # signals a frame of the period already showed to hold
+    untracked: dict[str, str] = {}
+    decided: set[str] = set()
+    latest: dict[str, datetime | None] = {}  # per extract, its newest timestamp before the period's end
     models: dict[str, Any] = {}
-    values = without_unrecorded_breakdowns(
-        compute_frames(area, period, loaded.frames, untracked, models, {**not_recorded, **cannot}), definitions)
+    values: list[KpiValue] = []
+
+    def decide(wanted: set[str], frames: dict[str, pd.DataFrame]) -> None:
+        proven.update(s for s in signals - proven if shown_by_frames(load_contract().signals[s], frames, period))
+        asked = wanted - decided
+        untracked.update(untracked_signals(asked - proven, period, unreadable))
+        decided.update(asked)
+
+    by_extracts = {frozenset(g.extracts): g.definitions for g in groups}
+
+    def compute_group(frames: dict[str, pd.DataFrame]) -> None:
+        definitions = by_extracts[frozenset(frames)]
+        latest.update({n: _latest_timestamp({n: f}, period.utc_end) for n, f in frames.items()})
+        decide({s for d in definitions for s in (*d.tracked, *d.partial)}, frames)
+        values.extend(compute_frames(area, period, frames, untracked, models, definitions=definitions))
+
+    loaded = load_extracts(needed, period, [list(g.extracts) for g in groups], compute_group)
+    decide(signals, {})  # the signals of KPIs nothing was read for (an adapter never records them)
+    values.extend(compute_frames(area, period, {}, untracked, models, {**not_recorded, **cannot},
+                                 [d for d in definitions if d.id in not_recorded or d.id in cannot]))
+    order = {d.id: i for i, d in enumerate(definitions)}
+    values = without_unrecorded_breakdowns(sorted(values, key=lambda v: order[v.kpi_id]), definitions)
     # freshness: a source that stamps its syncs by its last sync (the stalest, when several do); the
     # others by their newest record
     stamps = sync_stamps({EXTRACTS[n].conn_id for n in needed})
-    unstamped = {n: f for n, f in loaded.frames.items() if stamps[EXTRACTS[n].conn_id] is None}
+    unstamped = [t for n, t in latest.items() if stamps[EXTRACTS[n].conn_id] is None and t is not None]
     synced = [s for s in stamps.values() if s is not None]
+    newest = [t for t in latest.values() if t is not None]
     result = AreaResult(area, period, values, loaded.rows_read, loaded.rejected,
-                        _latest_timestamp(loaded.frames, period.utc_end), loaded.unreadable, loaded.excluded,
-                        untracked, loaded.extremes, models, min(synced) if synced else None,
-                        _latest_timestamp(unstamped, period.utc_end), {b.source: b.reason for b in broken},
+                        max(newest) if newest else None, loaded.unreadable, loaded.excluded,
+                        dict(sorted(untracked.items())), loaded.extremes, models, min(synced) if synced else None,
+                        max(unstamped) if unstamped else None, {b.source: b.reason for b in broken},
                         loaded.repeats)
     summary = result.summary()
     log.info("%s %s: %d KPIs, %d values from %d rows read, %d rows excluded", area, period,
