@@ -7,7 +7,9 @@ after the configured timeout the scheduler takes the configured choice."""
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.request
 
 import pytest
 import yaml
@@ -116,8 +118,11 @@ def test_a_rejected_report_sends_nothing_and_an_approved_one_goes_out(approving_
     assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
     body = request["body"]
     assert "the report asks for approval every time" in body and "No data warnings." in body
-    assert "/kpi-history/report.pdf?grain=monthly&period=2026-10-01" in body  # the rendered PDF to look at
-    assert "variant=segment-enterprise" in body  # and each variant's
+    # the rendered PDF to look at, and each variant's, through links that open without a login
+    links = re.findall(r"\]\((http[^)]+/kpi-history/shared/report\.pdf\?[^)]+)\)", body)
+    assert len(links) >= 2 and "period=2026-10-01" in links[0] and any("variant=segment-enterprise" in u for u in links)
+    with urllib.request.urlopen(links[0], timeout=30) as opened:  # no cookie, no token
+        assert opened.status == 200 and opened.read(5) == b"%PDF-"
     assert _wait(running, rejected, "send_report", {"skipped", "success"}) == "skipped"
     assert reports(inbox, "October 2026") == []  # rejected: nobody got anything
 

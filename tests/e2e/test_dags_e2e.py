@@ -203,13 +203,13 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
 
 def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypatch):
     """An impossible value stops the run at the gate (no retries): ops get an alert, executives nothing."""
+    from dataclasses import replace
     from datetime import date
 
     from crm_kpis.kpis.base import Measure
 
     broken = REGISTRY["operations.csat"]
-    monkeypatch.setitem(REGISTRY, "operations.csat",
-                        type(broken)(**{**broken.__dict__, "compute": lambda x: [Measure(1.5)]}))
+    monkeypatch.setitem(REGISTRY, "operations.csat", replace(broken, compute=lambda x: [Measure(1.5)]))
     sent = len(smtp_inbox.messages)
     dag_run = run_in_process(dags["daily"], logical_date=pendulum.datetime(2026, 10, 28, tz="UTC"))
     assert str(dag_run.state).endswith("failed")
@@ -252,4 +252,13 @@ def test_a_run_posts_to_slack_and_teams_once_each(dags, smtp_inbox, tmp_path, mo
     assert slack["path"].endswith("/slack_kpis") and slack["body"]["text"].startswith("Monthly KPI report · October 2026")
     card = teams["body"]["attachments"][0]["content"]
     assert card["body"][0]["text"] == "Monthly KPI report · Inside Sales (sales team) · October 2026"
-    assert card["actions"][0]["url"].endswith("/kpi-history/report.pdf?grain=monthly&period=2026-10-01&variant=inside-sales")
+    # the button opens the edition's PDF without an Airflow login: a link signed for that one file
+    from urllib.parse import parse_qs, urlsplit
+
+    from crm_kpis.delivery.shared_links import link_secret, verify
+
+    button = urlsplit(card["actions"][0]["url"])
+    assert button.path == "/kpi-history/shared/report.pdf"
+    q = {k: v[0] for k, v in parse_qs(button.query, keep_blank_values=True).items()}
+    assert (q["grain"], q["period"], q["variant"]) == ("monthly", "2026-10-01", "inside-sales")
+    assert str(verify(link_secret(), q["grain"], q["period"], q["variant"], q["expires"], q["sig"])) == "2026-10-01"

@@ -153,8 +153,9 @@ def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home, tm
 
     running, warehouse, inbox = airflow
     shots = screenshot_dir(test_home)
-    # two days that were never computed: no history rows and no runs (as after a failed load)
-    gap = [date(2026, 10, 5), date(2026, 10, 6)]
+    # the last two days of the week shown were never computed: no history rows and no runs (as after
+    # a failed load), a trailing gap
+    gap = [date(2026, 10, 6), date(2026, 10, 7)]
     with warehouse.begin() as conn:
         conn.execute(kpi_history.delete().where(kpi_history.c.period_start.in_(gap)))
     for day in gap:
@@ -177,8 +178,8 @@ def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home, tm
         time.sleep(1)  # let the run bars finish drawing
         browser.save_screenshot(str(shots / "airflow-dag-list.png"))
 
-        # a shared link with its query opens that view: daily revenue, not the default page
-        browser.get(f"{running.base_url}/plugin/kpi-history?grain=daily&kpi=sales.revenue&periods=60")
+        # a shared link with its query opens that view: daily revenue, the 7 days up to 7 October
+        browser.get(f"{running.base_url}/plugin/kpi-history?grain=daily&kpi=sales.revenue&periods=7&until=2026-10-07")
         frame = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "iframe")))
         browser.switch_to.frame(frame)
         wait.until(lambda b: "kpi=sales.revenue" in b.execute_script("return location.search"))
@@ -186,9 +187,9 @@ def test_ops_log_in_see_the_dags_and_open_the_kpi_history(airflow, test_home, tm
         assert "Revenue" in browser.find_element(By.TAG_NAME, "p").text or "<b>Revenue</b>" in browser.page_source
         rows = browser.find_elements(By.CSS_SELECTOR, "table#history tbody tr")
         assert [r.find_element(By.TAG_NAME, "td").text for r in rows] == [
-            "2026-10-07", "2026-10-05 .. 2026-10-06", "2026-10-04", "2026-10-03", "2026-10-02", "2026-10-01"]
+            "2026-10-06 .. 2026-10-07", "2026-10-05", "2026-10-04", "2026-10-03", "2026-10-02", "2026-10-01"]
         gaps = browser.find_elements(By.CSS_SELECTOR, "ul.gaps li")
-        assert [g.text.split(" (")[0] for g in gaps] == ["not computed: 2026-10-05 .. 2026-10-06"]
+        assert [g.text.split(" (")[0] for g in gaps] == ["not computed: 2026-10-06 .. 2026-10-07"]
         svg = browser.find_element(By.CSS_SELECTOR, "svg.trend")
         labels = [t.text for t in svg.find_elements(By.TAG_NAME, "text")]
         assert sum(1 for t in labels if t.startswith("2026-10-")) >= 3 and any("$" in t or "USD" in t or t[0].isdigit()

@@ -4,13 +4,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
 from crm_kpis.compute import AreaResult
 from crm_kpis.config.settings import settings_from
+from crm_kpis.delivery.shared_links import link_secret, verify
 from crm_kpis.history.store import publish_period, stage_area
 from crm_kpis.orchestration import tasks
 from crm_kpis.periods import ReportPeriod
@@ -48,8 +51,12 @@ def test_warnings_ask_only_when_the_gate_raised_some(configure):
     assert request["subject"] == "Send the Monthly KPI report for October 2026?"
     body = request["body"]
     assert "- volume: orders 41 % of usual" in body
-    assert "/kpi-history/report.pdf?grain=monthly&period=2026-10-01)" in body
-    assert "/kpi-history/report.pdf?grain=monthly&period=2026-10-01&variant=segment-smb)" in body
+    # each edition's PDF through a link the approver opens without an Airflow login (a signed one)
+    links = re.findall(r"\]\(([^)]+)\) \(opens without a login until ([^)]+)\)", body)
+    assert len(links) == 2 and all(u.split("?")[0].endswith("/kpi-history/shared/report.pdf") for u, _ in links)
+    first, smb = (parse_qs(urlsplit(u).query, keep_blank_values=True) for u, _ in links[:2])
+    assert (first["period"], first["variant"], smb["variant"]) == (["2026-10-01"], [""], ["segment-smb"])
+    assert verify(link_secret(), "monthly", "2026-10-01", "segment-smb", smb["expires"][0], smb["sig"][0]) == OCT.start_date
     assert body.endswith("Unanswered after 6 h: approve.")
 
 

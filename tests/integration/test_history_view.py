@@ -25,6 +25,15 @@ def _row(start, value, num, den, dimension="", member="", grain="monthly", kpi=W
             "run_id": f"scheduled__{start.isoformat()}T00:00:00+00:00", "computed_at": datetime(2026, 11, 1, 8, 0, 0)}
 
 
+#: the view's "today": July 2026, so that June is the newest month that has ended
+TODAY = date(2026, 7, 10)
+
+
+@pytest.fixture(autouse=True)
+def _today(monkeypatch):
+    monkeypatch.setattr(history_view, "_today", lambda: TODAY)
+
+
 @pytest.fixture()
 def warehouse(tmp_path):
     engine = engine_for(f"sqlite:///{tmp_path / 'warehouse.db'}")
@@ -39,7 +48,7 @@ def warehouse(tmp_path):
 
 
 def test_series_is_oldest_first_with_the_missing_period_marked(warehouse):
-    series = load_series(warehouse, WIN, "monthly")
+    series = load_series(warehouse, WIN, "monthly", periods=6)
     assert [r.period_start.month for r in series.rows] == [1, 2, 3, 4, 5, 6]
     assert series.missing == [date(2026, 4, 1)]
     april = series.rows[3]
@@ -54,14 +63,39 @@ def test_series_is_oldest_first_with_the_missing_period_marked(warehouse):
 def test_series_limits_to_the_newest_periods_and_reads_one_grain(warehouse):
     assert [r.period_start.month for r in load_series(warehouse, WIN, "monthly", periods=2).rows] == [5, 6]
     daily = load_series(warehouse, WIN, "daily")
-    assert [(r.period_start, r.value) for r in daily.rows] == [(date(2026, 6, 1), 0.25)]
+    # the last 60 days of the calendar up to yesterday (9 July): 11 May .. 9 July, one of them stored
+    assert len(daily.rows) == 60 and (daily.rows[0].period_start, daily.rows[-1].period_start) == (
+        date(2026, 5, 11), date(2026, 7, 9))
+    assert [(r.period_start, r.value) for r in daily.rows if r.stored] == [(date(2026, 6, 1), 0.25)]
 
 
-def test_breakdown_member_series_and_its_default_member(warehouse):
-    smb = load_series(warehouse, WIN, "monthly", "segment", "smb")
+def test_periods_n_is_the_last_n_periods_of_the_calendar_with_gaps_at_both_ends(warehouse):
+    # on 3 September the newest month that has ended is August: July and August were never computed
+    late = load_series(warehouse, WIN, "monthly", periods=8, today=date(2026, 9, 3))
+    assert [r.period_start.month for r in late.rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert late.missing == [date(2026, 4, 1), date(2026, 7, 1), date(2026, 8, 1)]
+    assert [(g.label("monthly"), g.periods) for g in history_view.gap_ranges(late)] == [
+        ("2026-04", 1), ("2026-07 .. 2026-08", 2)]
+    # before the history's first month: November and December 2025 are a leading gap
+    early = load_series(warehouse, WIN, "monthly", periods=8)
+    assert early.rows[0].period_start == date(2025, 11, 1) and early.rows[-1].period_start == date(2026, 6, 1)
+    assert [(g.label("monthly"), g.periods) for g in history_view.gap_ranges(early)] == [
+        ("2025-11 .. 2025-12", 2), ("2026-04", 1)]
+    # a period stored before it ended (a re-run on the 1st) stays in the window: it ends there
+    assert load_series(warehouse, WIN, "monthly", periods=3, today=date(2026, 6, 1)).rows[-1].period_start == date(
+        2026, 6, 1)
+
+
+def test_breakdown_member_series_and_every_member_without_one(warehouse):
+    smb = load_series(warehouse, WIN, "monthly", "segment", "smb", periods=2)
     assert [(r.period_start.month, r.value) for r in smb.rows] == [(5, None), (6, 0.5)]
-    first = load_series(warehouse, WIN, "monthly", "segment")
-    assert first.member == "enterprise" and [r.value for r in first.rows] == [1.0]
+    every = load_series(warehouse, WIN, "monthly", "segment", periods=3)
+    assert every.member == "" and every.all_members
+    # the rows are the company-wide values (which periods were computed); each member its own line
+    assert [(r.period_start.month, r.value) for r in every.rows] == [(4, None), (5, None), (6, 0.875)]
+    assert every.missing == [date(2026, 4, 1)]
+    assert {m: {d.month: r.value for d, r in rows.items()} for m, rows in every.lines.items()} == {
+        "enterprise": {6: 1.0}, "smb": {5: None, 6: 0.5}}
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -127,7 +161,7 @@ def test_a_user_who_may_not_read_the_dag_gets_403(api, served, monkeypatch):
 
 
 def test_history_json_for_a_logged_in_viewer(api, served):
-    response = api.get(f"/kpi-history/api/history?kpi={WIN}&grain=monthly",
+    response = api.get(f"/kpi-history/api/history?kpi={WIN}&grain=monthly&periods=6",
                        headers={"Authorization": f"Bearer {_token()}"})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -138,7 +172,7 @@ def test_history_json_for_a_logged_in_viewer(api, served):
 
 
 def test_the_page_works_with_the_ui_cookie_and_links_each_period_to_its_run(api, served):
-    response = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies={"_token": _token()})
+    response = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&periods=6", cookies={"_token": _token()})
     assert response.status_code == 200, response.text
     page = response.text
     assert "Win rate" in page and "<svg" in page
@@ -177,7 +211,7 @@ def test_consecutive_missing_periods_are_one_range_with_its_backfill(warehouse):
 
     with warehouse.begin() as conn:  # Jan, Feb .. Jun stored without April; remove February and March too
         conn.execute(kpi_history.delete().where(kpi_history.c.period_start.in_([date(2026, 2, 1), date(2026, 3, 1)])))
-    series = load_series(warehouse, WIN, "monthly")
+    series = load_series(warehouse, WIN, "monthly", periods=6)
     (gap,) = gap_ranges(series)
     assert (gap.first, gap.last, gap.periods, gap.label("monthly")) == (date(2026, 2, 1), date(2026, 4, 1), 3,
                                                                          "2026-02 .. 2026-04")
@@ -191,14 +225,14 @@ def test_consecutive_missing_periods_are_one_range_with_its_backfill(warehouse):
 def test_the_page_lists_a_gap_once_with_a_backfill_button(api, served):
     with served.begin() as conn:
         conn.execute(kpi_history.delete().where(kpi_history.c.period_start == date(2026, 3, 1)))
-    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies=_cookie()).text
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&periods=6", cookies=_cookie()).text
     assert "not computed: <b>2026-03 .. 2026-04</b> (2 periods)" in page
     assert page.count('<tr class="gap">') == 1 and "Backfill these 2 periods" in page
     assert "&#34;from_date&#34;: &#34;2026-03-01T00:00:00+00:00&#34;" in page or '"from_date": "2026-03-01T00:00:00+00:00"' in page
 
 
 def test_csv_download_is_the_series_oldest_first_with_the_missing_period(api, served):
-    response = api.get(f"/kpi-history/api/history.csv?kpi={WIN}&grain=monthly", cookies=_cookie())
+    response = api.get(f"/kpi-history/api/history.csv?kpi={WIN}&grain=monthly&periods=6", cookies=_cookie())
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert response.headers["content-disposition"] == 'attachment; filename="sales.win_rate_monthly.csv"'
@@ -232,7 +266,7 @@ def test_the_chart_has_a_y_axis_period_labels_and_the_target_line(api, served, m
     settings = load_settings()
     with_target = Settings(**{**settings.__dict__, "targets": {"monthly": {WIN: Target(0.6)}}})
     monkeypatch.setattr("crm_kpis.config.settings.load_settings", lambda: with_target)
-    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly", cookies=_cookie()).text
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&periods=6", cookies=_cookie()).text
     svg = page[page.index('<svg class="trend"'):page.index("</svg>")]
     import re
 
@@ -277,3 +311,57 @@ def test_bad_values_get_a_readable_page_that_keeps_the_choice(api, served, query
 def test_the_apps_own_docs_are_off(api, served, path):
     assert api.get(path).status_code in (401, 404)
     assert api.get(path, cookies=_cookie()).status_code == 404
+
+
+def test_a_breakdown_without_a_member_returns_every_member(api, served):
+    query = f"kpi={WIN}&grain=monthly&dimension=segment&periods=3"
+    body = api.get(f"/kpi-history/api/history?{query}", cookies=_cookie()).json()
+    assert body["member"] == "" and body["missing_periods"] == ["2026-04-01"]
+    assert [(p["period_start"], p["value"]) for p in body["periods"]] == [
+        ("2026-06-01", 0.875), ("2026-05-01", None), ("2026-04-01", None)]  # company-wide, newest first
+    members = {m["member"]: [(p["period_start"], p["value"], p["numerator"], p["denominator"]) for p in m["periods"]]
+               for m in body["members"]}
+    assert members == {"enterprise": [("2026-06-01", 1.0, 6, 6)],
+                       "smb": [("2026-06-01", 0.5, 1, 2), ("2026-05-01", None, 0, 0)]}
+    # the CSV: a line per period and member, oldest first; each line says why it has no value
+    lines = [line.split(",") for line in api.get(f"/kpi-history/api/history.csv?{query}",
+                                                 cookies=_cookie()).text.splitlines()[1:]]
+    assert [(c[0], c[5], c[6], c[9]) for c in lines] == [
+        ("2026-04", "enterprise", "", "not computed"), ("2026-04", "smb", "", "not computed"),
+        ("2026-05", "enterprise", "", "no rows for this member"), ("2026-05", "smb", "", "stored"),
+        ("2026-06", "enterprise", "1.0", "stored"), ("2026-06", "smb", "0.5", "stored")]
+
+
+def test_the_page_draws_every_member_as_a_line_with_a_legend(api, served):
+    import re
+
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&dimension=segment&periods=6", cookies=_cookie()).text
+    assert '<option value="" selected>all members</option>' in page
+    svg = page[page.index('<svg class="trend"'):page.index("</svg>")]
+    texts = [t.strip() for t in re.findall(r"<text[^>]*>([^<]+)</text>", svg)]
+    assert "enterprise" in texts and "smb" in texts  # the legend
+    assert len(re.findall(r'<g id="[0-9a-f]+-series_\d"', svg)) == 2  # two lines
+    assert "<title>2026-06 enterprise: 100.0 %</title>" in svg and "<title>2026-06 smb: 50.0 %</title>" in svg
+
+
+def test_the_page_shows_trailing_missing_periods_with_their_backfill(api, served, monkeypatch):
+    monkeypatch.setattr(history_view, "_today", lambda: date(2026, 9, 3))  # July and August never computed
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&periods=8", cookies=_cookie()).text
+    assert "not computed: <b>2026-07 .. 2026-08</b> (2 periods)" in page
+    assert page.count('<tr class="gap">') == 2 and page.count('class="backfill"') == 2
+    assert '2026-08-01T00:00:00+00:00' in page  # the backfill's last logical date is August's start
+
+
+def test_until_chooses_the_last_period_shown(api, served):
+    assert [r.period_start.month for r in load_series(served, WIN, "monthly", periods=3, until=date(2026, 3, 1)).rows] \
+        == [1, 2, 3]
+    with pytest.raises(ViewError, match="a month's first day"):
+        load_series(served, WIN, "monthly", until=date(2026, 3, 15))
+    page = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&periods=3&until=2026-03-01", cookies=_cookie()).text
+    assert 'value="2026-03-01"' in page and "until=2026-03-01" in page  # kept in the form and the CSV link
+    assert "not computed" not in page
+    bad = api.get(f"/kpi-history/?kpi={WIN}&grain=monthly&until=March", cookies=_cookie())
+    assert bad.status_code == 422 and "until must be a date (YYYY-MM-DD)" in bad.text
+    body = api.get(f"/kpi-history/api/history?kpi={WIN}&grain=monthly&periods=2&until=2026-02-01",
+                   cookies=_cookie()).json()
+    assert [p["period_start"] for p in body["periods"]] == ["2026-02-01", "2026-01-01"]

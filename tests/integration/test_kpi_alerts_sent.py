@@ -66,7 +66,7 @@ def test_a_fired_alert_reaches_its_owners_once(tmp_path, published):
         message.get_body(("plain",)).get_content()
     (post,) = posts(chat)
     assert post["body"]["text"].startswith("[CRM KPIs alert] Revenue October 2026")
-    assert post["body"]["blocks"][1]["elements"][0]["url"].endswith("/plugin/kpi-history?grain=monthly&kpi=sales.revenue")
+    assert post["body"]["blocks"][1]["elements"][0]["url"].endswith("/plugin/kpi-history?grain=monthly&kpi=sales.revenue&until=2026-10-01")
 
 
 def test_a_backfill_alerts_nobody_unless_asked(tmp_path, published):

@@ -146,6 +146,9 @@ class ReportSpec(Spec):
     variants: tuple[VariantSpec, ...] = ()
     slack: ConnectionId = None
     teams: ConnectionId = None
+    link_days: Annotated[Number, Field(gt=0, le=366, description=(
+        "how long the PDF link in the email, the chat posts and the approval request opens without an "
+        "Airflow login (crm_kpis.delivery.shared_links)"))] = 30
     send_when: Literal["always", "alert", "change"] = "always"
     approval: ApprovalSpec = ApprovalSpec()
     on_broken_source: Literal["hold", "send", "stop"] = Field("hold", description=(

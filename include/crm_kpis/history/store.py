@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    func,
     insert,
     select,
 )
@@ -484,24 +485,37 @@ def rejected_by_extract(run: dict[str, Any]) -> dict[str, dict[str, int]]:
     return merged
 
 
-def read_series(engine: Engine, kpi_id: str, grain: str, dimension: str = "", member: str = "",
-                limit: int = 24) -> list[dict[str, Any]]:
-    """One KPI's stored history for a grain and breakdown member, newest period first.
+def read_series(engine: Engine, kpi_id: str, grain: str, first: date, last: date, dimension: str = "",
+                member: str | None = "") -> list[dict[str, Any]]:
+    """One KPI's stored history for a grain and breakdown member, periods starting in [first, last],
+    oldest first; `member=None` reads every member of the dimension (each row names its member).
 
     Each row carries the run that last wrote the period (the swap replaces a period's rows as a
     whole, so the row's run id is that run's). Every value is a bound parameter.
     """
+    conditions = [kpi_history.c.kpi_id == kpi_id, kpi_history.c.grain == grain,
+                  kpi_history.c.dimension == dimension, kpi_history.c.period_start >= first,
+                  kpi_history.c.period_start <= last]
+    if member is not None:
+        conditions.append(kpi_history.c.member == member)
     query = (
-        select(kpi_history.c.period_start, kpi_history.c.period_end, kpi_history.c.value,
+        select(kpi_history.c.period_start, kpi_history.c.period_end, kpi_history.c.member, kpi_history.c.value,
                kpi_history.c.numerator, kpi_history.c.denominator, kpi_history.c.run_id,
                kpi_history.c.computed_at)
-        .where(and_(kpi_history.c.kpi_id == kpi_id, kpi_history.c.grain == grain,
-                    kpi_history.c.dimension == dimension, kpi_history.c.member == member))
-        .order_by(kpi_history.c.period_start.desc())
-        .limit(limit)
+        .where(and_(*conditions))
+        .order_by(kpi_history.c.period_start, kpi_history.c.member)
     )
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def newest_period(engine: Engine, kpi_id: str, grain: str) -> date | None:
+    """The start of the newest period a KPI has stored for a grain (None: none yet)."""
+    query = select(func.max(kpi_history.c.period_start)).where(
+        and_(kpi_history.c.kpi_id == kpi_id, kpi_history.c.grain == grain, kpi_history.c.dimension == ""))
+    with engine.connect() as conn:
+        newest = conn.execute(query).scalar_one_or_none()
+    return date.fromisoformat(newest) if isinstance(newest, str) else newest
 
 
 def read_breakdowns(engine: Engine, kpi_id: str, grain: str) -> dict[str, list[str]]:

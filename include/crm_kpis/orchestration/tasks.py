@@ -20,6 +20,8 @@ from crm_kpis.delivery.chat import deliver_to_channel
 from crm_kpis.delivery.email import deliver, delivery_attempt
 from crm_kpis.delivery.intents import DeliveryError, DeliveryRefused
 from crm_kpis.delivery.reports_store import report_files, where
+from crm_kpis.delivery.shared_links import pdf_link
+from crm_kpis.history.catalogue import refresh as refresh_catalogue
 from crm_kpis.history.store import (
     ensure_schema,
     publish_period,
@@ -174,11 +176,14 @@ def _broken_source_policy(settings: Any, grain: str, period: ReportPeriod, run_i
 
 def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
             warnings: list[str] | None = None) -> dict[str, Any]:
-    """Swap the period's staged values into kpi_history in one transaction."""
+    """Swap the period's staged values into kpi_history in one transaction, then bring the KPI
+    catalogue and targets tables in step with the code and configuration that published them."""
     period = period_for(grain, interval_start, interval_end)
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
-    return publish_period(warehouse, period, run_id, AREAS, warnings).as_dict()
+    published = publish_period(warehouse, period, run_id, AREAS, warnings).as_dict()
+    published["catalogue"] = refresh_catalogue(warehouse, load_settings())
+    return published
 
 
 def asset_event_extra(grain: str, interval_start: datetime, run_id: str, published: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +226,8 @@ def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition
     if context["incomplete"]:  # where the reader looks first: a source could not be read this run
         subject = f"INCOMPLETE ({len(context['incomplete'])} source(s) unreadable) · {subject}"
     context["subject"] = subject
+    # the PDF's link for readers without an Airflow account (email, chat), valid link_days from now
+    context["pdf_link"] = pdf_link(edition, period, rendered_at)
     files = report_files(edition, period)
     files["pdf"].parent.mkdir(parents=True, exist_ok=True)
     html = render_template("report.html.j2", context)
@@ -361,9 +368,10 @@ def _nothing_to_say(warehouse: Any, report: ReportConfig, period: ReportPeriod) 
 
 def _post(warehouse: Any, edition: ReportConfig, period: ReportPeriod, run_id: str, channel: str, conn_id: str,
           files: dict[str, ObjectStoragePath], resend: bool, run_instance: str) -> dict[str, Any]:
-    """Post the edition's summary to one chat channel, with the link to its PDF behind the UI's login."""
+    """Post the edition's summary to one chat channel, with the link to its PDF: the shared one made
+    at render time, or (no link secret set) the one behind the UI's login."""
     summary = json.loads(files["message.json"].read_text(encoding="utf-8"))
-    payload = messages.PAYLOADS[channel](summary, ui_base_url() + summary["pdf_path"])
+    payload = messages.PAYLOADS[channel](summary, summary.get("pdf_url") or ui_base_url() + summary["pdf_path"])
     attempt = delivery_attempt(warehouse, edition, period, run_instance, resend, edition.edition_id)
     out = deliver_to_channel(warehouse, edition, period, run_id, channel, conn_id, payload, attempt, run_instance)
     return {**out, "variant": edition.edition_id}
@@ -420,8 +428,9 @@ def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime
     for hit in fired:
         rule, name = hit.rule, REGISTRY[hit.rule.kpi_id].name
         who = f" ({rule.member.replace('_', ' ')})" if rule.member else ""
+        # the history up to the alerted period, so that a re-run of an old period links to it too
         query = f"grain={grain}&kpi={rule.kpi_id}" + (f"&dimension={rule.dimension}&member={rule.member}"
-                                                      if rule.member else "")
+                                                      if rule.member else "") + f"&until={period.start_date}"
         link = f"{base}/plugin/kpi-history?{query}"
         edition = ReportConfig(f"kpi_alert.{rule.rule_id}", f"KPI alert: {name}{who}", grain, to=rule.to,
                                slack=rule.slack, teams=rule.teams)
@@ -498,8 +507,7 @@ def approval_request(grain: str, interval_start: datetime, interval_end: datetim
     reason = (f"{len(unreadable)} source(s) could not be read (on_broken_source: hold)" if unreadable
               and report.on_broken_source == "hold" else "the report asks for approval every time" if when == "always"
               else f"the quality gate raised {len(warnings)} warning(s)")
-    base = ui_base_url()
-    links = [f"- [{e.edition_title}]({base}{messages.pdf_path(period, e.edition_id)})" for e in report.editions()]
+    links = [_approval_link(e, period) for e in report.editions()]
     timeout = report.approval
     body = "\n".join([
         f"**{report.title}, {period.label}** ({period.span}, {period.tz}) is rendered and waits for approval: {reason}.",
@@ -510,3 +518,12 @@ def approval_request(grain: str, interval_start: datetime, interval_end: datetim
     ])
     return {"needed": True, "reason": reason, "subject": f"Send the {report.title} for {period.label}?",
             "body": body, "warnings": warnings}
+
+
+def _approval_link(edition: ReportConfig, period: ReportPeriod) -> str:
+    """An edition's line in the approval request: its shared PDF link (the approver may read the
+    request in an email or a chat notification, away from the Airflow login), else the UI's."""
+    link = pdf_link(edition, period, datetime.now(UTC).replace(tzinfo=None))
+    if link is None:
+        return f"- [{edition.edition_title}]({ui_base_url()}{messages.pdf_path(period, edition.edition_id)})"
+    return f"- [{edition.edition_title}]({link.url}) (opens without a login until {link.expires_text})"

@@ -358,6 +358,9 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
                if line.note and not line.note.startswith((NOT_TRACKED, UNDEFINED))]
     return {
         "report": report,
+        # the PDF's link for readers without an Airflow account: the render task sets it (delivery
+        # makes it, above this layer); None renders no link
+        "pdf_link": None,
         "title": report.edition_title,
         "variant": variant,
         "company": settings.company,

@@ -4,8 +4,9 @@ Why a summary file: the render task knows the numbers (it built the report's con
 task, perhaps on another worker and later, posts them. The summary is plain data written beside
 the PDF (`<period>.message.json`); the two payloads are declared from it here, one function each,
 so that both channels say the same thing: the edition's title and period, up to five movers, the
-headline KPIs with value, change and status, the data caveats, and a link to the PDF behind the
-Airflow login (the KPI history view's `/kpi-history/report.pdf`).
+headline KPIs with value, change and status, the data caveats, and a link to the PDF that opens
+without an Airflow account (crm_kpis.delivery.shared_links), or, where no link secret is set, the
+one behind the Airflow login (the KPI history view's `/kpi-history/report.pdf`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def summary(context: dict[str, Any]) -> dict[str, Any]:
                  for k in context["headline"]],
         "caveats": caveats,
         "pdf_path": pdf_path(period, report.edition_id),
+        # the link readers without an Airflow account open (crm_kpis.delivery.shared_links), if made
+        "pdf_url": context["pdf_link"].url if context.get("pdf_link") else None,
+        "pdf_link_expires": context["pdf_link"].expires_text if context.get("pdf_link") else None,
     }
 
 

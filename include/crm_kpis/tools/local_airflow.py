@@ -44,12 +44,30 @@ def configure(home: Path | None = None) -> Path:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    _local_link_secret(airflow_home)
     if os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
         os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
                               "crm_kpis.tools.local_airflow.SQLITE_CONNECT_ARGS")
         os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC",
                               "crm_kpis.tools.local_airflow.SQLITE_CONNECT_ARGS_ASYNC")
     return airflow_home
+
+
+def _local_link_secret(airflow_home: Path) -> None:
+    """This machine's secret for the reports' shared links (crm_kpis.delivery.shared_links), made
+    once at random and kept beside Airflow's generated password, so that the demo's emails and
+    `make airflow`'s messages carry links that open. A deployment sets its own; none is built in."""
+    import secrets
+
+    from crm_kpis.delivery.shared_links import LINK_SECRET_ENV
+
+    if os.environ.get(LINK_SECRET_ENV):
+        return
+    kept = airflow_home / "link_secret.generated"
+    if not kept.exists():
+        kept.touch(mode=0o600)
+        kept.write_text(secrets.token_urlsafe(32))
+    os.environ[LINK_SECRET_ENV] = kept.read_text().strip()
 
 
 def migrate() -> None:

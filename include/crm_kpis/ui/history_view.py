@@ -4,7 +4,9 @@ Why inside Airflow: ops and analysts already live in the Airflow UI, and the his
 trustworthy next to the runs that wrote it, so each period links to its DAG run.
 
 Why it is safe to expose: every route needs an authenticated Airflow user who may read the DAG of
-the chosen grain (the same rule as the DAG pages), so anonymous requests get 401. Request values
+the chosen grain (the same rule as the DAG pages), so anonymous requests get 401; the one exception,
+`/shared/report.pdf`, serves one PDF to whoever holds a link signed for that file and not yet
+expired (crm_kpis.delivery.shared_links): the link is the permission. Request values
 are never put into SQL text: the KPI, grain, breakdown and member are checked against the
 catalogue and the stored history, then passed to SQLAlchemy as bound parameters.
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -74,16 +76,27 @@ class SeriesRow:
 
 @dataclass
 class Series:
+    """The last periods of the calendar for one KPI: `rows` has every period of the window, oldest
+    first, the stored ones and the missing ones (never computed, or failed), leading and trailing
+    included. A breakdown chosen without a member (`member` empty) is every member's series:
+    `rows` are then the company-wide values, which say which periods were computed, and `lines`
+    each member's stored rows by period start."""
+
     kpi: KpiDef
     grain: str
     dimension: str
     member: str
-    rows: list[SeriesRow]  # oldest first; missing periods between stored ones included
+    rows: list[SeriesRow]
     breakdowns: dict[str, list[str]] = field(default_factory=dict)
+    lines: dict[str, dict[date, SeriesRow]] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[date]:
         return [r.period_start for r in self.rows if not r.stored]
+
+    @property
+    def all_members(self) -> bool:
+        return bool(self.dimension) and not self.member
 
 
 @dataclass(frozen=True)
@@ -162,16 +175,39 @@ def members_side_by_side(engine: Engine, series: Series) -> tuple[list[str], lis
 
 
 # --- the series, without a web server -----------------------------------------------------------
-def _with_gaps(stored: list[SeriesRow], grain: str) -> list[SeriesRow]:
-    """Oldest first, with a row for every period between the first and last stored one."""
-    by_start = {r.period_start: r for r in stored}
-    if not by_start:
-        return []
-    rows, start, last = [], min(by_start), max(by_start)
-    while start <= last:
-        rows.append(by_start.get(start) or SeriesRow(start, None, None, None, None, None, None))
-        start = ReportPeriod(grain, start).end_date
-    return rows
+def last_ended(grain: str, today: date) -> date:
+    """The start of the newest period that has ended by `today`: yesterday, or last month."""
+    current = ReportPeriod(grain, today if grain == "daily" else today.replace(day=1))
+    return current.previous().start_date
+
+
+def calendar_window(grain: str, periods: int, today: date, newest_stored: date | None,
+                    until: date | None = None) -> list[date]:
+    """The starts of the last `periods` periods of the calendar, oldest first: up to `until`, or
+    else the newest period that has ended (or a newer one already stored), whatever the history
+    holds, so that the periods missing at either end of the history are in it too."""
+    last = until or last_ended(grain, today)
+    if until is None and newest_stored is not None and newest_stored > last:
+        last = newest_stored
+    first = ReportPeriod(grain, last).shift(-(periods - 1))
+    starts, period = [], first
+    while period.start_date <= last:
+        starts.append(period.start_date)
+        period = period.shift(1)
+    return starts
+
+
+def _today() -> date:
+    """Today in the product's time zone (the periods' calendar)."""
+    from zoneinfo import ZoneInfo
+
+    from crm_kpis.config.settings import load_settings
+
+    return datetime.now(ZoneInfo(load_settings().timezone)).date()
+
+
+def _row(stored: dict[str, Any]) -> SeriesRow:
+    return SeriesRow(**{k: v for k, v in stored.items() if k != "member"})
 
 
 def find_kpi(kpi_id: str, grain: str) -> KpiDef:
@@ -186,11 +222,13 @@ def find_kpi(kpi_id: str, grain: str) -> KpiDef:
 
 
 def load_series(engine: Engine, kpi_id: str, grain: str, dimension: str = "", member: str = "",
-                periods: int | None = None) -> Series:
-    """The last `periods` periods of one KPI series, validated against the catalogue and history."""
+                periods: int | None = None, until: date | None = None, today: date | None = None) -> Series:
+    """The last `periods` periods of the calendar of one KPI series, up to the period starting on
+    `until` (default: the newest that has ended), every member's series when a breakdown is chosen
+    without a member; validated against the catalogue and the history."""
     from sqlalchemy import inspect
 
-    from crm_kpis.history.store import kpi_history, read_breakdowns, read_series
+    from crm_kpis.history.store import kpi_history, newest_period, read_breakdowns, read_series
 
     if grain not in GRAINS:
         raise ViewError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}", status.HTTP_422_UNPROCESSABLE_CONTENT)
@@ -198,20 +236,34 @@ def load_series(engine: Engine, kpi_id: str, grain: str, dimension: str = "", me
     periods = periods or DEFAULT_PERIODS[grain]
     if not 1 <= periods <= MAX_PERIODS:
         raise ViewError(f"periods must be between 1 and {MAX_PERIODS}", status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if until is not None and grain == "monthly" and until.day != 1:
+        raise ViewError(f"until is the start of the last period shown: a month's first day (e.g. "
+                        f"{until.replace(day=1)}), not {until}", status.HTTP_422_UNPROCESSABLE_CONTENT)
     if not inspect(engine).has_table(kpi_history.name):
         return Series(kpi, grain, dimension, member, [])
     breakdowns = read_breakdowns(engine, kpi_id, grain)
     if dimension and dimension not in breakdowns:
         raise ViewError(f"{kpi_id} has no stored {grain} breakdown by {dimension!r}"
                         f" (it has: {', '.join(breakdowns) or 'none'})")
-    if dimension and not member:  # a breakdown chosen without a member: its first member
-        member = breakdowns[dimension][0]
-    if dimension and member not in breakdowns[dimension]:
+    if dimension and member and member not in breakdowns[dimension]:
         raise ViewError(f"{kpi_id} by {dimension} has no member {member!r}")
     if not dimension and member:
         raise ViewError("a member needs a breakdown dimension", status.HTTP_422_UNPROCESSABLE_CONTENT)
-    stored = [SeriesRow(**row) for row in read_series(engine, kpi_id, grain, dimension, member, periods)]
-    return Series(kpi, grain, dimension, member, _with_gaps(stored, grain), breakdowns)
+    newest = newest_period(engine, kpi_id, grain)
+    if newest is None:
+        return Series(kpi, grain, dimension, member, [], breakdowns)
+    window = calendar_window(grain, periods, today or _today(), newest, until)
+    first, last = window[0], window[-1]
+    lines: dict[str, dict[date, SeriesRow]] = {}
+    if dimension and not member:  # every member: the company-wide rows say which periods were computed
+        company = read_series(engine, kpi_id, grain, first, last)
+        for stored in read_series(engine, kpi_id, grain, first, last, dimension, None):
+            lines.setdefault(stored["member"], {})[stored["period_start"]] = _row(stored)
+    else:
+        company = read_series(engine, kpi_id, grain, first, last, dimension, member)
+    by_start = {r["period_start"]: _row(r) for r in company}
+    rows = [by_start.get(start) or SeriesRow(start, None, None, None, None, None, None) for start in window]
+    return Series(kpi, grain, dimension, member, rows, breakdowns, dict(sorted(lines.items())))
 
 
 def catalogue(grain: str | None = None) -> list[dict[str, Any]]:
@@ -219,24 +271,31 @@ def catalogue(grain: str | None = None) -> list[dict[str, Any]]:
 
     return [
         {"id": k.id, "name": k.name, "area": k.area, "unit": k.unit, "better": k.better,
-         "grains": [g for g in GRAINS if k.applies_to(g)], "formula": k.formula, "breakdowns": list(k.breakdowns)}
+         "grains": [g for g in GRAINS if k.applies_to(g)], "formula": k.formula, "breakdowns": list(k.breakdowns),
+         "description": k.description, "flow": k.flow, "definition_version": k.definition_version}
         for k in REGISTRY.values() if grain is None or k.applies_to(grain)
     ]
 
 
+def _row_json(r: SeriesRow) -> dict[str, Any]:
+    return {"period_start": r.period_start.isoformat(), "period_end": r.period_end and r.period_end.isoformat(),
+            "value": r.value, "numerator": r.numerator, "denominator": r.denominator, "run_id": r.run_id,
+            "computed_at": r.computed_at and r.computed_at.isoformat()}
+
+
 def series_json(series: Series) -> dict[str, Any]:
-    dag_id = dag_id_for(series.grain)
-    return {
+    """Newest first, like the page's table. Every member's series (a breakdown without a member):
+    `periods` are the company-wide values and `members` each member's stored periods."""
+    out = {
         "kpi": {"id": series.kpi.id, "name": series.kpi.name, "unit": series.kpi.unit, "formula": series.kpi.formula},
-        "grain": series.grain, "dag_id": dag_id, "dimension": series.dimension, "member": series.member,
-        "missing_periods": [d.isoformat() for d in series.missing],
-        "periods": [
-            {"period_start": r.period_start.isoformat(), "period_end": r.period_end and r.period_end.isoformat(),
-             "value": r.value, "numerator": r.numerator, "denominator": r.denominator, "run_id": r.run_id,
-             "computed_at": r.computed_at and r.computed_at.isoformat()}
-            for r in reversed(series.rows)  # newest first, like the page's table
-        ],
+        "grain": series.grain, "dag_id": dag_id_for(series.grain), "dimension": series.dimension,
+        "member": series.member, "missing_periods": [d.isoformat() for d in series.missing],
+        "periods": [_row_json(r) for r in reversed(series.rows)],
     }
+    if series.all_members:
+        out["members"] = [{"member": member, "periods": [_row_json(r) for r in sorted(
+            rows.values(), key=lambda r: r.period_start, reverse=True)]} for member, rows in series.lines.items()]
+    return out
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -259,10 +318,12 @@ class Choice:
     dimension: str = ""
     member: str = ""
     periods: int | None = None
+    until: date | None = None
 
 
 def series_csv(series: Series) -> str:
-    """The series as CSV, oldest first: one line per period, a missing one with an empty value."""
+    """The series as CSV, oldest first: one line per period (per period and member, for every
+    member of a breakdown), a period never computed with an empty value and its status."""
     import csv
     import io
 
@@ -270,13 +331,19 @@ def series_csv(series: Series) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["period", "period_start", "kpi_id", "grain", "dimension", "member", "value", "numerator",
                      "denominator", "status", "run_id", "computed_at_utc"])
-    for r in series.rows:
-        writer.writerow([_label(r.period_start, series.grain), r.period_start.isoformat(), series.kpi.id,
-                         series.grain, series.dimension, series.member,
-                         "" if r.value is None else repr(r.value), "" if r.numerator is None else r.numerator,
-                         "" if r.denominator is None else r.denominator,
-                         "stored" if r.stored else "not computed", r.run_id or "",
-                         r.computed_at.isoformat(sep=" ") if r.computed_at else ""])
+    members = list(series.lines) if series.all_members else [series.member]
+    for period in series.rows:
+        for member in members:
+            r, status_text = period, "stored" if period.stored else "not computed"
+            if series.all_members and period.stored:
+                r = series.lines[member].get(period.period_start) or SeriesRow(
+                    period.period_start, period.period_end, None, None, None, period.run_id, period.computed_at)
+                status_text = "stored" if period.period_start in series.lines[member] else "no rows for this member"
+            writer.writerow([_label(r.period_start, series.grain), r.period_start.isoformat(), series.kpi.id,
+                             series.grain, series.dimension, member,
+                             "" if r.value is None else repr(r.value), "" if r.numerator is None else r.numerator,
+                             "" if r.denominator is None else r.denominator, status_text, r.run_id or "",
+                             r.computed_at.isoformat(sep=" ") if r.computed_at else ""])
     return out.getvalue()
 
 
@@ -311,8 +378,12 @@ def render_page(series: Series | None, choice: Choice, error: str | None = None,
         target_def = settings.target_for(grain, series.kpi.id, series.dimension, series.member)
         target = target_def.target if target_def else None
         labels = [_label(r.period_start, grain) for r in series.rows]
-        chart = line_chart(labels, [Series(series.kpi.name, [r.value for r in series.rows])], unit, currency,
-                           target=target, title=series.kpi.name)
+        if series.all_members:  # one line per member, named in the legend
+            lines = [Series(member, [by_start[r.period_start].value if r.period_start in by_start else None
+                                     for r in series.rows]) for member, by_start in series.lines.items()]
+        else:
+            lines = [Series(series.kpi.name, [r.value for r in series.rows])]
+        chart = line_chart(labels, lines, unit, currency, target=target, title=series.kpi.name)
         dag_id = dag_id_for(grain)
         gap_by_last = {g.last: {"label": g.label(grain), "periods": g.periods,
                                 "body": backfill_body(grain, g, settings.timezone)} for g in gap_ranges(series)}
@@ -340,8 +411,21 @@ def render_page(series: Series | None, choice: Choice, error: str | None = None,
         "rows": rows, "gaps": gaps, "members": members, "side_by_side": side_by_side,
         "share_of": "value" if series is not None and is_sum(series) else "denominator",
         "target": target, "kpis": catalogue(grain), "dag_id": dag_id_for(grain), "max_periods": MAX_PERIODS,
-        "periods": choice.periods or DEFAULT_PERIODS[grain], "prefix": URL_PREFIX,
+        "periods": choice.periods or DEFAULT_PERIODS[grain], "prefix": URL_PREFIX, "query": _query(series, choice),
     })
+
+
+def _query(series: Series | None, choice: Choice) -> str:
+    """The query string of the shown series, for its CSV and JSON links (`until` only when chosen)."""
+    from urllib.parse import urlencode
+
+    if series is None:
+        return ""
+    params: dict[str, Any] = {"kpi": series.kpi.id, "grain": series.grain, "dimension": series.dimension,
+                              "member": series.member, "periods": choice.periods or DEFAULT_PERIODS[series.grain]}
+    if choice.until:
+        params["until"] = choice.until.isoformat()
+    return urlencode(params)
 
 
 # --- the app ----------------------------------------------------------------------------------------
@@ -373,10 +457,17 @@ async def authorized_user(request: Request, grain: Annotated[str, Query(max_leng
     return user
 
 
-def _choice(grain: str, kpi: str, dimension: str, member: str, periods: str) -> tuple[Choice, str | None]:
+def _choice(grain: str, kpi: str, dimension: str, member: str, periods: str,
+            until: str = "") -> tuple[Choice, str | None]:
     """The page's request values as the user typed them, and what is wrong with them (or None)."""
     number = None
     problem = None
+    last = None
+    if until.strip():
+        try:
+            last = date.fromisoformat(until.strip())
+        except ValueError:
+            problem = f"until must be a date (YYYY-MM-DD), the start of the last period shown, not {until!r}"
     if periods.strip():
         try:
             number = int(periods)
@@ -387,42 +478,77 @@ def _choice(grain: str, kpi: str, dimension: str, member: str, periods: str) -> 
                 problem = f"periods must be between 1 and {MAX_PERIODS}, not {number}"
     if grain not in GRAINS:
         problem = f"grain must be one of {', '.join(GRAINS)}, not {grain!r}"
-    return Choice(grain, kpi, dimension, member, number), problem
+    return Choice(grain, kpi, dimension, member, number, last), problem
+
+
+def shared_report(grain: Annotated[str, Query(max_length=20)] = "", period: Annotated[str, Query(max_length=10)] = "",
+                  variant: Annotated[str, Query(max_length=80)] = "", expires: Annotated[str, Query(max_length=12)] = "",
+                  sig: Annotated[str, Query(max_length=64)] = "") -> Response:
+    """A rendered PDF through a signed, expiring link (crm_kpis.delivery.shared_links), without an
+    Airflow login: the link is the permission, for that one file until it expires. Refused in
+    words: a link changed in any part (403), expired (410), or a server without the secret (503)."""
+    from crm_kpis.delivery.shared_links import LinkRefused, link_secret, verify
+
+    try:
+        start = verify(link_secret(), grain, period, variant, expires, sig)
+    except LinkRefused as exc:
+        return HTMLResponse(_refused_page(str(exc)), status_code=exc.status_code)
+    pdf = report_pdf(grain, start, variant=variant) if grain in GRAINS else None
+    if pdf is None:
+        return HTMLResponse(_refused_page("This report is no longer stored on the server; ask the sender for it."),
+                            status_code=status.HTTP_404_NOT_FOUND)
+    stem = pdf.name.removesuffix(".pdf")
+    return Response(pdf.read_bytes(), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{grain}-kpi-report-{stem}.pdf"',
+                             "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
+
+
+def _refused_page(message: str) -> str:
+    from html import escape
+
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+            "content=\"width=device-width, initial-scale=1\"><title>Report link</title></head>"
+            "<body style=\"font:16px/1.5 system-ui,sans-serif;margin:24px;max-width:36em\">"
+            f"<h1 style=\"font-size:20px\">The report cannot be opened</h1><p role=\"alert\">{escape(message)}</p>"
+            "</body></html>")
 
 
 def create_app() -> FastAPI:
     # no /docs, /redoc or /openapi.json: they would answer anonymous visitors (FastAPI serves them
     # outside the app's dependencies), and the Airflow REST API documents itself
-    app = FastAPI(title="CRM KPI history", description=__doc__, dependencies=[Depends(authorized_user)],
-                  openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="CRM KPI history", description=__doc__, openapi_url=None, docs_url=None, redoc_url=None)
+    # every route but the shared link needs an Airflow user allowed to read the grain's DAG
+    secured = APIRouter(dependencies=[Depends(authorized_user)])
+    app.get("/shared/report.pdf")(shared_report)
 
-    @app.get("/api/kpis")
+    @secured.get("/api/kpis")
     def kpis(grain: Grain | None = None) -> list[dict[str, Any]]:
         """The KPI catalogue (optionally of one grain)."""
         return catalogue(grain)
 
-    @app.get("/api/history")
+    @secured.get("/api/history")
     def history(kpi: Kpi, grain: Grain = "monthly", dimension: Dimension = "", member: Member = "",
-                periods: Periods = None) -> dict[str, Any]:
-        """One KPI's stored history, newest first, with numerator, denominator and the writing run."""
+                periods: Periods = None, until: date | None = None) -> dict[str, Any]:
+        """One KPI's last periods of the calendar (up to `until`), newest first, with numerator,
+        denominator and the writing run; every member's series for a dimension without a member."""
         try:
-            return series_json(load_series(_warehouse(), kpi, grain, dimension, member, periods))
+            return series_json(load_series(_warehouse(), kpi, grain, dimension, member, periods, until))
         except ViewError as exc:
             raise HTTPException(exc.status_code, str(exc)) from exc
 
-    @app.get("/api/history.csv")
+    @secured.get("/api/history.csv")
     def history_csv(kpi: Kpi, grain: Grain = "monthly", dimension: Dimension = "", member: Member = "",
-                    periods: Periods = None) -> Response:
+                    periods: Periods = None, until: date | None = None) -> Response:
         """The same series as a CSV download, oldest first, missing periods included."""
         try:
-            series = load_series(_warehouse(), kpi, grain, dimension, member, periods)
+            series = load_series(_warehouse(), kpi, grain, dimension, member, periods, until)
         except ViewError as exc:
             raise HTTPException(exc.status_code, str(exc)) from exc
         name = "_".join(p for p in (kpi, grain, dimension, member) if p)
         return Response(series_csv(series), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{_safe_name(name)}.csv"'})
 
-    @app.get("/report.pdf")
+    @secured.get("/report.pdf")
     def report(period: date, grain: Grain = "monthly",
                variant: Annotated[str, Query(max_length=80, pattern=r"^[a-z0-9_-]*$")] = "") -> Response:
         """The period's rendered PDF report (or a variant's), as emailed and linked from Slack and
@@ -436,22 +562,24 @@ def create_app() -> FastAPI:
         return Response(pdf.read_bytes(), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{grain}-kpi-report-{stem}.pdf"'})
 
-    @app.get("/", response_class=HTMLResponse)
+    @secured.get("/", response_class=HTMLResponse)
     def page(grain: Annotated[str, Query(max_length=20)] = "monthly", kpi: Kpi = "", dimension: Dimension = "",
-             member: Member = "", periods: Annotated[str, Query(max_length=10)] = "") -> HTMLResponse:
+             member: Member = "", periods: Annotated[str, Query(max_length=10)] = "",
+             until: Annotated[str, Query(max_length=10)] = "") -> HTMLResponse:
         """The page shown inside the Airflow UI (Browse → KPI history); bad values get this page
         with the reason and the user's choices kept, not an API error."""
-        choice, problem = _choice(grain, kpi, dimension, member, periods)
+        choice, problem = _choice(grain, kpi, dimension, member, periods, until)
         if problem:
             return HTMLResponse(render_page(None, choice, problem), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
         engine = _warehouse()
         try:
             series = load_series(engine, kpi or catalogue(choice.grain)[0]["id"], choice.grain, dimension, member,
-                                 choice.periods)
+                                 choice.periods, choice.until)
         except ViewError as exc:
             return HTMLResponse(render_page(None, choice, str(exc)), status_code=exc.status_code)
         return HTMLResponse(render_page(series, choice, engine=engine))
 
+    app.include_router(secured)
     return app
 
 
