@@ -94,6 +94,13 @@ def test_an_alert_chat_channel_that_is_down_leaves_the_email_and_the_outbox(test
             data_interval_start=datetime(2026, 10, 1), data_interval_end=datetime(2026, 11, 1),
             exception=RuntimeError("boom")))
     assert copies(mail) == {"ops@example.com": 1}
+    # what the mail server got: a text part in words (Airflow's SMTP hook would send HTML only) and the HTML
+    [line] = mail.read_text().splitlines()
+    received = BytesParser(policy=policy.default).parsebytes(json.loads(line)["data"].encode())
+    assert received.get_body(("plain",)).get_content().startswith("crm_kpis_monthly failed at task compute_sales (try 1).")
+    assert "boom" in received.get_body(("plain",)).get_content() and "<" not in received.get_body(("plain",)).get_content()
+    assert "boom" in received.get_body(("html",)).get_content()
+    assert received["From"] == "kpi@example.com"  # the connection's sender
     assert any("could not be posted to slack:slack_ops" in r.getMessage() for r in caplog.records
                if r.levelno == logging.ERROR)
     [eml] = (test_home / "outbox" / "alerts").glob("crm_kpis_monthly-compute_sales-*.eml")

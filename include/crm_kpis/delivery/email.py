@@ -163,11 +163,13 @@ def delivery_attempt(engine: Engine, report: ReportConfig, period: ReportPeriod,
     return attempt + 1 if resend and created_by != run_instance else attempt
 
 
-def _send_smtp(msg: EmailMessage, from_addr: str, recipients: list[str]) -> Outcome:
+def send_through_smtp(msg: EmailMessage, from_addr: str, recipients: list[str],
+                      conn_id: str = SMTP_CONN_ID) -> Outcome:
+    """Send our own MIME message (a text part and an HTML part) through the Airflow SMTP connection."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     try:
-        hook = SmtpHook(smtp_conn_id=SMTP_CONN_ID).__enter__()
+        hook = SmtpHook(smtp_conn_id=conn_id).__enter__()
     except Exception as exc:  # the server is down or refuses the connection: nobody got it, retry
         return Outcome(pending={r: f"cannot connect: {exc!r}" for r in recipients})
     try:
@@ -243,7 +245,7 @@ def deliver(
                         to=recipients if test_to is not None else None)
     if smtp_conn is not None:
         transport, location = "smtp", f"smtp via connection {SMTP_CONN_ID}"
-        outcome = _send_smtp(msg, parseaddr(from_email)[1] or from_email, claimed)
+        outcome = send_through_smtp(msg, parseaddr(from_email)[1] or from_email, claimed)
     else:
         transport = "outbox"
         outbox = outbox_dir()

@@ -116,7 +116,10 @@ class AlertNotifier(SmtpNotifier):
         self.chat = tuple((str(channel), str(conn_id)) for channel, conn_id in chat)
 
     def notify(self, context: Any) -> None:
-        from crm_kpis.sources.connections import airflow_connection  # pandas and SQLAlchemy: not at parse time
+        # pandas and SQLAlchemy: not at parse time
+        from crm_kpis.delivery.email import send_through_smtp
+        from crm_kpis.delivery.intents import Outcome
+        from crm_kpis.sources.connections import airflow_connection
 
         subject = self._subject()
         if (already := already_alerted(context)) is not None:
@@ -137,11 +140,20 @@ class AlertNotifier(SmtpNotifier):
             log.warning("no %s connection: the alert was written to %s instead of being emailed",
                         self.smtp_conn_id, path)
             return
+        # our own message, a readable text part beside the HTML (Airflow's SMTP hook sends HTML
+        # only), through the connection the hook opens (its TLS, auth and timeout)
+        msg = self._message(context)
+        sender = self.from_email or (smtp.extra_dejson or {}).get("from_email") or msg["From"]
+        msg.replace_header("From", sender)
         try:
-            super().notify(context)
+            outcome = send_through_smtp(msg, sender, self._recipients(), self.smtp_conn_id)
         except Exception as exc:  # the mail server is what failed: the outbox, log and chat have it
-            log.error("the alert could not be emailed through %s (%s: %s); it is in %s",
-                      self.smtp_conn_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", path)
+            outcome = Outcome(pending={r: f"{type(exc).__name__}: {exc}" for r in self._recipients()})
+        failed = {**outcome.refused, **outcome.pending, **outcome.unknown}
+        if failed:
+            log.error("the alert could not be emailed through %s (%s); it is in %s", self.smtp_conn_id,
+                      "; ".join(f"{r}: {str(why).splitlines()[0] if str(why) else ''}" for r, why in failed.items()),
+                      path)
 
     def _subject(self) -> str:
         return self.subject or "[CRM KPIs] a task failed"
@@ -168,13 +180,18 @@ class AlertNotifier(SmtpNotifier):
             answers = {**outcome.refused, **outcome.pending, **outcome.unknown}
             log.error("the alert could not be posted to %s:%s (%s)", channel, conn_id, "; ".join(answers.values()))
 
-    def write_to_outbox(self, context: Any) -> Path:
+    def _message(self, context: Any) -> EmailMessage:
+        """The alert as an email: the text part is the HTML's own words (plain_text), not a placeholder."""
         msg = EmailMessage()
         msg["Subject"] = self._subject()
         msg["From"] = self.from_email or "crm-kpis@localhost"
         msg["To"] = ", ".join(self._recipients())
         msg.set_content(plain_text(self.html_content or "") + "\n")
         msg.add_alternative(self.html_content or "", subtype="html")
+        return msg
+
+    def write_to_outbox(self, context: Any) -> Path:
+        msg = self._message(context)
         ti = context.get("ti") or context.get("task_instance")
         name = self.outbox_name or "-".join(str(part) for part in (
             getattr(ti, "dag_id", "dag"), getattr(ti, "task_id", "task"), context.get("run_id") or "run",
