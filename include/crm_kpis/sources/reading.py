@@ -189,7 +189,39 @@ def _fetch_chunks(conn: Any, query: str, values: tuple[Any, ...]) -> pd.DataFram
             if rows < CHUNK_ROWS:
                 break
         cursor.execute("COMMIT")
-    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    return concat_releasing(chunks)
+
+
+def concat_releasing(chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks as one frame, each chunk freed as soon as it is copied in (the list is emptied).
+
+    Why not `pd.concat`: it holds every chunk and the whole result at once, twice the extract (the
+    purchase histories at company scale: 183 MB of rows, 366 MB to join them). Here each column is
+    one array allocated at its full length but only touched as the chunks are copied in, chunk after
+    chunk, each dropped after: about one extract's size at any time. Chunks whose columns differ in
+    type (an integer column with NULLs in one chunk only arrives as floats there) or that hold
+    pandas' own extension types are joined by `pd.concat`, which knows how to widen them.
+    """
+    if len(chunks) == 1:
+        return chunks.pop()
+    dtypes = chunks[0].dtypes
+    same = all(list(c.columns) == list(chunks[0].columns) and c.dtypes.equals(dtypes) for c in chunks)
+    if not same or not all(isinstance(dt, np.dtype) for dt in dtypes):
+        frame = pd.concat(chunks, ignore_index=True)
+        chunks.clear()
+        return frame
+    total = sum(len(c) for c in chunks)
+    columns = {name: np.empty(total, dtype=dt) for name, dt in dtypes.items()}
+    at = 0
+    while chunks:
+        chunk = chunks.pop(0)
+        for name, column in columns.items():
+            column[at:at + len(chunk)] = chunk[name].to_numpy()
+        at += len(chunk)
+        del chunk
+    # each column a Series of its own type (an object column stays object: pandas would infer str)
+    return pd.DataFrame({name: pd.Series(column, dtype=dtypes[name], copy=False) for name, column in columns.items()},
+                        copy=False)
 
 
 #: Idle ADBC connections of this process, per source URI: an area reads up to 19 extracts from one
