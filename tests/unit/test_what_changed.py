@@ -91,3 +91,37 @@ def test_the_tables_percent_column_is_empty_for_rates_scores_and_ratios():
     assert LINES["sales.win_rate"].relative_change == "" and LINES["marketing.nps"].relative_change == ""
     assert line("marketing.roi", 1.19, -0.48).relative_change == ""
     assert LINES["sales.revenue"].relative_change == "−6.5 %"
+
+
+def test_a_small_sample_never_leads_and_says_its_size():
+    from dataclasses import replace
+
+    # the daily report: satisfaction 3 of 4 answers (75 %) against 5 of 5 (100 %), −25 pp
+    csat = replace(line("operations.csat", 0.75, 1.0), sample=4.0, previous_sample=5.0, sample_text="3 of 4")
+    revenue = line("sales.revenue", 935.0, 1000.0)
+    lines = {"operations.csat": csat, "sales.revenue": revenue}
+    assert impact(csat, 0.8, min_sample=20) is None
+    tier, moved = impact(csat, 0.8, min_sample=4)  # 4 and 5 answers are enough when the floor is 4
+    assert tier == 1 and abs(moved - 0.25 / 0.8) < 1e-12
+    movers = what_changed([csat, revenue], lines, {"operations.csat": 0.8}, {}, {}, "USD",
+                          frozenset({"sales.revenue"}), min_sample=20)
+    assert [m.kpi_id for m in movers] == ["sales.revenue"]
+    # 25 answers now against 19 before: the period before is the small one, still not a lead
+    assert impact(replace(csat, sample=25.0, previous_sample=19.0), 0.8, min_sample=20) is None
+    # a total has no denominator: never a small sample
+    assert impact(revenue, None, is_sum=True, min_sample=20) == (0, 65.0)
+
+
+def test_a_daily_move_must_also_hold_against_the_same_weekday_a_week_earlier():
+    from dataclasses import replace
+
+    # Monday revenue 1,876 against Sunday 1,000 (+87.6 %) but against last Monday 1,820 (+3.1 %)
+    monday = replace(line("sales.revenue", 1876.0, 1000.0), daily=True, week_ago=1820.0, week_change="+3.1 %")
+    assert impact(monday, None, is_sum=True) == (0, 56.0)  # ranked by the smaller move: 1,876 − 1,820
+    # up on Sunday but down on last Monday: the week's rhythm, not a move
+    assert impact(replace(monday, week_ago=1900.0), None, is_sum=True) is None
+    # no same weekday in the history yet: not a mover either (a day against a Sunday says nothing)
+    assert impact(replace(monday, week_ago=None), None, is_sum=True) is None
+    (mover,) = what_changed([monday], {"sales.revenue": monday}, {}, {}, {}, "USD", frozenset({"sales.revenue"}))
+    assert mover.drivers[0] == "+3.1 % on the same weekday a week earlier"
+    assert mover.sentence == "Revenue +87.6 % ($1,000 → $1,876): +3.1 % on the same weekday a week earlier"

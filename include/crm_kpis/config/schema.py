@@ -149,6 +149,9 @@ class ReportSpec(Spec):
     link_days: Annotated[Number, Field(gt=0, le=366, description=(
         "how long the PDF link in the email, the chat posts and the approval request opens without an "
         "Airflow login (crm_kpis.delivery.shared_links)"))] = 30
+    min_sample: Annotated[int, Field(strict=True, ge=0, description=(
+        "a KPI computed on fewer answers, tickets or deals than this (its denominator), in the period "
+        "or the one before, never leads What changed or the subject, and shows its sample"))] = 20
     send_when: Literal["always", "alert", "change"] = "always"
     approval: ApprovalSpec = ApprovalSpec()
     on_broken_source: Literal["hold", "send", "stop"] = Field("hold", description=(

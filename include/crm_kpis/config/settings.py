@@ -117,6 +117,8 @@ class ReportConfig:
     deliver_by_hours: float | None = None
     #: days the PDF link sent to readers opens without an Airflow login (crm_kpis.delivery.shared_links)
     link_days: float = 30.0
+    #: a KPI on fewer answers, tickets or deals (its denominator) never leads What changed
+    min_sample: int = 20
     variants: tuple[Variant, ...] = ()
     #: set on an edition of one variant (see `editions`); None on the company-wide report
     variant: Variant | None = None
@@ -235,7 +237,7 @@ def _report(report_id: str, spec: ReportSpec) -> ReportConfig:
         report_id=report_id, title=spec.title or report_id, grain=spec.grain, to=spec.to, cc=spec.cc, bcc=spec.bcc,
         reply_to=spec.reply_to, from_email=spec.from_email, headline=spec.headline,
         deliver_by_hours=spec.deliver_by_hours,
-        link_days=spec.link_days,
+        link_days=spec.link_days, min_sample=spec.min_sample,
         variants=tuple(Variant(v.variant_id, v.dimension, v.member, v.to, v.cc, v.bcc, v.slack, v.teams)
                        for v in spec.variants),
         slack=spec.slack, teams=spec.teams, send_when=spec.send_when,

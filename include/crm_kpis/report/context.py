@@ -68,6 +68,17 @@ class KpiLine:
     scope: str = ""
     #: the target the status is judged against (the member's in a variant), for the charts' line
     target: float | None = None
+    #: a daily KPI's value on the same weekday a week earlier (a Monday is compared with a Monday
+    #: too), and the change against it as the headline says changes
+    daily: bool = False
+    week_ago: float | None = None
+    week_change: str = ""
+    #: what the value was computed on (its denominator: answers, tickets, closed deals), now and the
+    #: period before; None for a total, which has none
+    sample: float | None = None
+    previous_sample: float | None = None
+    #: the sample as said beside a value computed on few of them: "3 of 4" (a rate), "n = 4"
+    sample_text: str = ""
 
     @property
     def status_label(self) -> str:
@@ -105,6 +116,8 @@ class _History:
         rows = read_history(engine, period.grain, starts, dimensions=("", variant.dimension) if variant else ("",))
         # in a variant, `broken`: the KPIs with its dimension's breakdown, shown as its member's
         self.values, self.broken = scoped_values(rows, variant)
+        self.numerators, _ = scoped_values(rows, variant, "numerator")
+        self.denominators, _ = scoped_values(rows, variant, "denominator")
         company = rows[rows["dimension"] == ""]
         self.notes = {r.kpi_id: r.note for r in company.itertuples(index=False)
                       if r.period_start == period.start_date and isinstance(r.note, str) and r.note
@@ -119,6 +132,11 @@ class _History:
 
     def get(self, period: ReportPeriod, kpi_id: str) -> float | None:
         return self.values.get((period.start_date, kpi_id))
+
+    def sample(self, period: ReportPeriod, kpi_id: str) -> tuple[float | None, float | None]:
+        """(numerator, denominator) of a KPI's value in a period."""
+        key = (period.start_date, kpi_id)
+        return self.numerators.get(key), self.denominators.get(key)
 
     def series(self, kpi_id: str) -> tuple[float | None, ...]:
         return tuple(self.get(p, kpi_id) for p in self.window)
@@ -158,6 +176,9 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
     else:
         target = settings.target_for(period.grain, kpi_id)
     series = history.series(kpi_id)
+    numerator, sample = history.sample(period, kpi_id)
+    week_ago = history.get(period.shift(-7), kpi_id) if period.grain == "daily" else None
+    _, previous_sample = history.sample(period.previous(), kpi_id)
     return KpiLine(
         d.id, d.name, d.unit, d.better, now, prev, ago,
         format_value(now, d.unit, currency), format_value(prev, d.unit, currency),
@@ -170,7 +191,25 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
         note=history.notes.get(kpi_id, ""),
         scope=scope,
         target=target.target if target else None,
+        daily=period.grain == "daily", week_ago=week_ago, week_change=_headline_change(now, week_ago, d.unit, currency),
+        sample=sample, previous_sample=previous_sample,
+        sample_text=_sample_text(numerator, sample, d.unit),
     )
+
+
+def _headline_change(now: float | None, before: float | None, unit: str, currency: str) -> str:
+    """A change as the headline says it: pp for rates, pts for scores, % for the rest."""
+    change_abs, change_pct = format_change(now, before, unit, currency)
+    return change_abs if unit in ("rate", "score") or change_pct == "n/a" else change_pct
+
+
+def _sample_text(numerator: float | None, denominator: float | None, unit: str) -> str:
+    """"3 of 4" for a rate (its numerator of its denominator), "n = 4" for an average; "" for a total."""
+    if denominator is None:
+        return ""
+    if unit == "rate" and numerator is not None:
+        return f"{numerator:,.0f} of {denominator:,.0f}"
+    return f"n = {denominator:,.0f}"
 
 
 def _cell(kpi_id: str, dimension: str, member: str, value: float | None, marks: dict[tuple[str, str], str],
@@ -350,7 +389,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         [line for line in headline if line.scope != "company-wide"], lines_by_id,
         {line.id: lines_by_id[line.id].target for line in headline},
         {} if variant else _members(current_rows), {} if variant else _members(previous_rows),
-        settings.currency, _sums(current_rows))
+        settings.currency, _sums(current_rows), min_sample=report.min_sample)
     # each excluded source row once, by table (runs published before that count: per extract)
     rejected = run.get("rows_excluded") or rejected_by_extract(run)
     not_tracked = [line for line in lines_by_id.values() if line.note.startswith(NOT_TRACKED)]

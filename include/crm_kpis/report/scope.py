@@ -21,17 +21,18 @@ def value_of(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
-def scoped_values(rows: pd.DataFrame, variant: Variant | None) -> tuple[dict[tuple[date, str], float | None],
-                                                                       frozenset[str]]:
-    """Values by (period start, KPI) for the edition, and (for a variant) the KPIs shown as its
-    member's: those with a row of the variant's dimension in `rows`."""
+def scoped_values(rows: pd.DataFrame, variant: Variant | None, column: str = "value") -> tuple[
+        dict[tuple[date, str], float | None], frozenset[str]]:
+    """Values (or another column: "numerator", "denominator") by (period start, KPI) for the
+    edition, and (for a variant) the KPIs shown as its member's: those with a row of the variant's
+    dimension in `rows`."""
     company = rows[rows["dimension"] == ""]
-    values = {(r.period_start, r.kpi_id): value_of(r.value) for r in company.itertuples(index=False)}
+    values = {(r.period_start, r.kpi_id): value_of(getattr(r, column)) for r in company.itertuples(index=False)}
     if variant is None:
         return values, frozenset()
     part = rows[rows["dimension"] == variant.dimension]
     broken = frozenset(part["kpi_id"])
     values = {key: v for key, v in values.items() if key[1] not in broken}
-    values.update({(r.period_start, r.kpi_id): value_of(r.value) for r in part.itertuples(index=False)
+    values.update({(r.period_start, r.kpi_id): value_of(getattr(r, column)) for r in part.itertuples(index=False)
                    if r.member == variant.member})
     return values, broken

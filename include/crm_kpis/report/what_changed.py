@@ -43,15 +43,35 @@ class Mover:
         return head + (": " + "; ".join(self.drivers) if self.drivers else "")
 
 
-def impact(line: Any, target: float | None, is_sum: bool = False) -> tuple[int, float] | None:
-    """(tier, magnitude) of a headline line's move; None when it did not move or cannot be compared."""
-    if line.value is None or line.previous is None or line.value == line.previous:
-        return None
-    if line.unit == "money" and is_sum:
-        return 0, abs(line.value - line.previous)
+def _move(now: float, before: float, unit: str, target: float | None, is_sum: bool) -> tuple[int, float] | None:
+    if unit == "money" and is_sum:
+        return 0, abs(now - before)
     if target:
-        return 1, abs(line.value - line.previous) / abs(target)
-    return (2, abs(line.value / line.previous - 1)) if line.previous else None
+        return 1, abs(now - before) / abs(target)
+    return (2, abs(now / before - 1)) if before else None
+
+
+def small_sample(line: Any, min_sample: float) -> bool:
+    """A value computed on fewer answers, tickets or deals than `min_sample`, now or the period
+    before (one unhappy answer of four is −25 pp): it never leads What changed or the subject."""
+    return any(n is not None and n < min_sample for n in (line.sample, line.previous_sample))
+
+
+def impact(line: Any, target: float | None, is_sum: bool = False, min_sample: float = 0) -> tuple[int, float] | None:
+    """(tier, magnitude) of a headline line's move; None when it did not move, cannot be compared,
+    rests on a small sample, or (a daily KPI) did not also move the same way against the same
+    weekday a week earlier: a Monday against a Sunday is the week's rhythm, not news. A daily
+    move's magnitude is the smaller of the two."""
+    if line.value is None or line.previous is None or line.value == line.previous or small_sample(line, min_sample):
+        return None
+    rank = _move(line.value, line.previous, line.unit, target, is_sum)
+    week_ago = getattr(line, "week_ago", None)
+    if rank is None or not getattr(line, "daily", False):
+        return rank
+    if week_ago is None or (line.value - week_ago) * (line.value - line.previous) <= 0:
+        return None
+    weekly = _move(line.value, week_ago, line.unit, target, is_sum)
+    return None if weekly is None else (rank[0], min(rank[1], weekly[1]))
 
 
 def member_driver(kpi_id: str, rows_now: dict[tuple[str, str], float | None],
@@ -74,12 +94,13 @@ def member_driver(kpi_id: str, rows_now: dict[tuple[str, str], float | None],
 def what_changed(headline: list[Any], lines_by_id: dict[str, Any], targets: dict[str, float | None],
                  breakdowns_now: dict[str, dict[tuple[str, str], float | None]],
                  breakdowns_before: dict[str, dict[tuple[str, str], float | None]], currency: str,
-                 sums: frozenset[str] = frozenset(), limit: int = 5) -> list[Mover]:
+                 sums: frozenset[str] = frozenset(), limit: int = 5, min_sample: float = 0) -> list[Mover]:
     """The headline KPIs that moved, most important first (at most `limit`); `sums` are the KPIs
-    stored without a denominator (totals)."""
+    stored without a denominator (totals); a KPI on fewer than `min_sample` answers, tickets or
+    deals is not a mover (see `impact`)."""
     ranked = []
     for line in headline:
-        rank = impact(line, targets.get(line.id), line.id in sums)
+        rank = impact(line, targets.get(line.id), line.id in sums, min_sample)
         if rank is not None:
             ranked.append((rank[0], -rank[1], line.id, line))
     movers = []
@@ -91,6 +112,8 @@ def what_changed(headline: list[Any], lines_by_id: dict[str, Any], targets: dict
         member = member_driver(line.id, breakdowns_now.get(line.id, {}), breakdowns_before.get(line.id, {}), currency)
         if member:
             drivers.append(member)
+        if getattr(line, "daily", False):  # said with the same weekday's: the reader sees both
+            drivers.insert(0, f"{line.week_change} on the same weekday a week earlier")
         movers.append(Mover(line.id, line.name, line.headline_change, line.value_text, line.previous_text,
                             line.tone, tuple(drivers)))
     return movers
