@@ -177,16 +177,35 @@ def load_extracts(names: set[str], period: ReportPeriod, groups: list[list[str]]
     waiting = _read_units(ordered, period, sources)
     open_groups = [set(g) for g in plan if g]
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract")
-    started: dict[Future[Any], tuple[str, ...]] = {}  # in the order they were started
-    try:
-        while waiting or started:
+    started: dict[Future[Any], tuple[str, ...]] = {}  # not yet checked, in the order they were started
+    lock = threading.RLock()  # the readers start the next read themselves (done callbacks)
+    backlog = max(threads, 2)  # reads arrived and waiting to be checked, at most
+
+    def start_more(_: Any = None) -> None:
+        """Start reads while a reader is free and few arrived ones wait: from this thread, and from a
+        reader as it finishes, so that it does not idle while this thread checks or computes."""
+        with lock:
             while waiting and sum(not f.done() for f in started) < threads and \
-                    sum(f.done() for f in started) < threads:
+                    sum(f.done() for f in started) < backlog:
                 unit_names, read = waiting.pop(0)
-                started[pool.submit(read)] = unit_names
-            wait([f for f in started], return_when=FIRST_COMPLETED)
-            for future in [f for f in started if f.done()]:  # in the order they were started
-                unit_names = started.pop(future)
+                try:
+                    future = pool.submit(read)
+                except RuntimeError:  # the pool is shutting down after a failed check
+                    return
+                started[future] = unit_names
+                future.add_done_callback(start_more)
+
+    try:
+        start_more()
+        while True:
+            with lock:
+                if not started:
+                    break
+                pending = list(started)
+            wait(pending, return_when=FIRST_COMPLETED)
+            with lock:
+                arrived = [(f, started.pop(f)) for f in list(started) if f.done()]  # in the order started
+            for future, unit_names in arrived:
                 result = future.result()
                 for name in unit_names:
                     raw, reads = result[name] if isinstance(result, dict) else result
@@ -194,6 +213,7 @@ def load_extracts(names: set[str], period: ReportPeriod, groups: list[list[str]]
                     del raw, reads
                 del result, future
                 give_back_freed_memory()  # what reading and checking it freed (crm_kpis.sources.memory)
+                start_more()
                 if on_group is None:
                     continue
                 for group in [g for g in open_groups if g <= loaded.frames.keys()]:
