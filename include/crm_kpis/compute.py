@@ -190,7 +190,8 @@ class InputGroup:
 
 
 def input_groups(definitions: list[KpiDef]) -> list[InputGroup]:
-    """The definitions grouped by shared inputs, in the order of their first extract's name."""
+    """The definitions grouped by shared inputs, in the order to read them: those holding a long
+    aggregate first, then by their first extract's name."""
     parent: dict[str, str] = {}
 
     def root(name: str) -> str:
@@ -207,8 +208,9 @@ def input_groups(definitions: list[KpiDef]) -> list[InputGroup]:
     for d in definitions:
         extracts.setdefault(root(d.inputs[0]), set()).update(d.inputs)
         members.setdefault(root(d.inputs[0]), []).append(d)
+    # those with a long aggregate first (Extract.read_first): the other groups' reads run beside it
     return sorted((InputGroup(tuple(sorted(extracts[r])), members[r]) for r in extracts),
-                  key=lambda g: g.extracts[0])
+                  key=lambda g: (not any(EXTRACTS[n].read_first for n in g.extracts), g.extracts[0]))
 
 
 def compute_area(area: str, period: ReportPeriod) -> AreaResult:

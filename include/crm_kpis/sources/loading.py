@@ -162,9 +162,9 @@ def load_extracts(names: set[str], period: ReportPeriod, groups: list[list[str]]
     dropped: the caller computes what needs them and keeps only its results, so the task never
     holds every extract at once (at company scale the sales task's 18 extracts, 11.7 M rows, held
     1.3 GB). Reads run `parallel_reads` at once, each checked as it arrives, whatever the order
-    (a slow aggregate does not hold up the reads behind it); no new read starts while as many
-    arrived reads wait to be checked as there are readers, so that a long computation (the
-    lifetime-value fits) does not pile up rows read ahead. The outcome does not depend on which read
+    (a slow aggregate does not hold up the reads behind it); no new read starts while an arrived
+    one waits to be checked, so that a long computation (the lifetime-value fits) does not pile up
+    rows read ahead. The outcome does not depend on which read
     finished first: each extract is checked alone, excluded keys merge by their largest count, and
     the values are the caller's per group. Without `on_group`, every frame is kept in `Loaded.frames`.
     """
@@ -179,10 +179,10 @@ def load_extracts(names: set[str], period: ReportPeriod, groups: list[list[str]]
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="extract")
     started: dict[Future[Any], tuple[str, ...]] = {}  # not yet checked, in the order they were started
     lock = threading.RLock()  # the readers start the next read themselves (done callbacks)
-    backlog = max(threads, 2)  # reads arrived and waiting to be checked, at most
+    backlog = 1  # a read arrived and waiting to be checked, at most (the others wait to start)
 
     def start_more(_: Any = None) -> None:
-        """Start reads while a reader is free and few arrived ones wait: from this thread, and from a
+        """Start reads while a reader is free and no arrived one waits: from this thread, and from a
         reader as it finishes, so that it does not idle while this thread checks or computes."""
         with lock:
             while waiting and sum(not f.done() for f in started) < threads and \
