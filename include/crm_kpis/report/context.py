@@ -87,7 +87,7 @@ class KpiLine:
     @property
     def headline_change(self) -> str:
         """Rates move in percentage points and scores in points; the rest in per cent."""
-        return self.change_abs if self.unit in ("rate", "score") or self.change_pct == "n/a" else self.change_pct
+        return _as_headline(self.change_abs, self.change_pct, self.unit)
 
     @property
     def relative_change(self) -> str:
@@ -199,7 +199,10 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
 
 def _headline_change(now: float | None, before: float | None, unit: str, currency: str) -> str:
     """A change as the headline says it: pp for rates, pts for scores, % for the rest."""
-    change_abs, change_pct = format_change(now, before, unit, currency)
+    return _as_headline(*format_change(now, before, unit, currency), unit)
+
+
+def _as_headline(change_abs: str, change_pct: str, unit: str) -> str:
     return change_abs if unit in ("rate", "score") or change_pct == "n/a" else change_pct
 
 
