@@ -123,8 +123,11 @@ def test_the_plugin_opens_a_valid_link_without_a_login_and_refuses_the_others(ap
     assert api.get("/kpi-history/report.pdf?grain=monthly&period=2026-10-01").status_code == 401
 
 
-def test_a_valid_link_to_a_file_no_longer_stored_says_so(api, stored_pdf):
-    link = "/kpi-history/shared/report.pdf?" + signed_query(SECRET, "monthly", date(2026, 8, 1), "",
+def test_a_valid_link_to_a_file_no_longer_stored_says_so(api, stored_pdf, test_home):
+    # other tests in the session render real months into the same home; this one was never rendered
+    gone = test_home / "reports" / "monthly_executive" / "2019-03.pdf"
+    gone.unlink(missing_ok=True)
+    link = "/kpi-history/shared/report.pdf?" + signed_query(SECRET, "monthly", date(2019, 3, 1), "",
                                                             datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1))
     missing = api.get(link)
     assert missing.status_code == 404 and "no longer stored" in missing.text
