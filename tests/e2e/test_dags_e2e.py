@@ -221,6 +221,19 @@ def test_a_failing_run_alerts_ops_and_changes_nothing(dags, smtp_inbox, monkeypa
     body = alert["message"].get_body(("html",)).get_content()
     assert "operations.csat = 1.5 is outside [0.0, 1.0]" in body
     assert "/dags/crm_kpis_daily/runs/" in body and "/tasks/check_quality?try_number=1" in body  # the log link
+    # what the link opens: that try's log, written where a worker's is, says what failed and why
+    import json
+
+    from airflow.configuration import conf
+
+    log_file = (Path(conf.get("logging", "base_log_folder")) / "dag_id=crm_kpis_daily" / f"run_id={dag_run.run_id}"
+                / "task_id=check_quality" / "attempt=1.log")
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert any("operations.csat = 1.5 is outside [0.0, 1.0]" in line["event"] and line["level"] == "error"
+               for line in lines)
+    [failed] = [line for line in lines if line["event"] == "Task failed with exception"]
+    assert failed["error_detail"][0]["exc_type"] == "AirflowFailException"
+    assert lines[-1]["event"] == "task ended: failed"
     assert read_history(engine_for(WAREHOUSE_CONN_ID), "daily", [date(2026, 10, 28)]).empty
 
 

@@ -416,7 +416,9 @@ def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime
     ensure_schema(warehouse)
     fired = fired_alerts(warehouse, settings, period)
     if not fired:
-        return {"status": "none fired", "rules": len([r for r in settings.kpi_alerts if r.grain == grain])}
+        rules = len([r for r in settings.kpi_alerts if r.grain == grain])
+        log.info("no KPI alert fired for %s (%d %s rule(s) in reports.yaml)", period, rules, grain)
+        return {"status": "none fired", "rules": rules}
     if not wants_delivery(deliver_param, run_type):
         reason = f"{len(fired)} alert(s) fired, not sent: the run does not deliver (deliver={deliver_param}, {run_type} run)"
         log.info("%s for %s: %s", reason, period, ", ".join(f.rule.rule_id for f in fired))

@@ -352,15 +352,19 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def run_in_process(dag: Any, *, logical_date: Any, **test_kwargs: Any) -> Any:
+def run_in_process(dag: Any, *, logical_date: Any, not_run_because: str = "", **test_kwargs: Any) -> Any:
     """One DAG run of the period starting at `logical_date`, in this process: `dag.test()`, as
     `airflow dags test` runs it (the demo and the tests run periods so).
 
     The run is Airflow's own, recorded by `dag.test()` and not touched afterwards (nothing here
-    writes Airflow's metadata): a manual run triggered by a test, named by Airflow after the time it
-    ran (`manual__<time>`), whose logical date and data interval are the period's. Each call is a new
-    DAG run (Airflow replaces an earlier in-process run of the period), so a `resend` in its conf
-    sends again, as a newly triggered run does.
+    writes Airflow's metadata): a manual run triggered by a test, whose logical date and data
+    interval are the period's. Airflow names it after its `run_after`: the time it ran by default
+    (`manual__<time>`); the demo passes the period's start, so that its runs read
+    `manual__2026-10-01T00:00:00+00:00` in the runs list. Each call is a new DAG run (Airflow
+    replaces an earlier in-process run of the period); with the default `run_after` a `resend` in
+    its conf sends again, as a newly triggered run does. Each task's log is written where a
+    worker's would be, so the UI shows it (crm_kpis.tools.task_log_files); a task marked success
+    without running (`mark_success_pattern`) gets one line saying so, `not_run_because` if given.
 
     In Airflow 3.3.2 `dag.test()` crashes when the run ends for any DAG with a Deadline Alert
     (`DagRun.update_state` looks the alerts up by id, and `dag.test()` hands it the serialized
@@ -370,11 +374,17 @@ def run_in_process(dag: Any, *, logical_date: Any, **test_kwargs: Any) -> Any:
     docs/airflow-gaps.md.
     """
     from crm_kpis.orchestration.approval import IN_PROCESS_ENV
+    from crm_kpis.tools.task_log_files import note_tasks_not_run, written_like_a_worker
 
     dag.deadline = None
     os.environ[IN_PROCESS_ENV] = "1"  # nobody can answer an approval request here (crm_kpis.orchestration.approval)
     try:
-        return dag.test(logical_date=logical_date, **test_kwargs)
+        with written_like_a_worker() as logs:  # the UI's log view reads them (crm_kpis.tools.task_log_files)
+            dag_run = dag.test(logical_date=logical_date, **test_kwargs)
+            if test_kwargs.get("mark_success_pattern"):
+                note_tasks_not_run(logs, dag_run, not_run_because or
+                                   f"marked success by mark_success_pattern {test_kwargs['mark_success_pattern']}")
+            return dag_run
     finally:
         os.environ.pop(IN_PROCESS_ENV, None)
 
