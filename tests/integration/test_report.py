@@ -1,5 +1,6 @@
 """Report rendering and the email: strict templates, escaping, n/a for missing history, MIME, idempotent send."""
 
+from dataclasses import replace
 from datetime import datetime
 from email import policy
 from email.parser import BytesParser
@@ -184,7 +185,15 @@ def test_report_html_structure(warehouse):
         table = body.split("</table>", 1)[0]
         assert table.count('<td class="name">') == len(kpis_for(area, "monthly"))
     appendix = html.split("Appendix: KPI definitions", 1)[1]
-    assert appendix.count("<code>") == len(REGISTRY)
+    # compact (the default): one block per KPI with its formula, no ids; full: each with its id
+    assert appendix.count('<div class="def">') == len(REGISTRY) and "<code>marketing.spend</code>" not in appendix
+    assert "<strong>Marketing spend</strong>: Σ marketing_spend.amount in period" in appendix
+    full = render_template("report.html.j2", {**build_context(warehouse, OCT, SETTINGS, replace(REPORT, appendix="full"),
+                                                              NOW), "subject": "s"})
+    assert full.split("Appendix: KPI definitions", 1)[1].count("<code>") == len(REGISTRY)
+    none = render_template("report.html.j2", {**build_context(warehouse, OCT, SETTINGS, replace(REPORT, appendix="none"),
+                                                              NOW), "subject": "s"})
+    assert "Appendix" not in none and "About these numbers" in none
     assert html.count('class="tile"') == len(REPORT.headline)
     # words an executive knows: the period's days, pp and pts explained once
     assert "1–31 October 2026 (UTC)" in html and "end exclusive" not in html

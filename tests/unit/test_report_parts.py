@@ -143,6 +143,43 @@ def test_a_count_without_a_row_for_a_member_is_zero_and_a_rate_stays_undefined()
     assert cells["social"]["Closed the same day"] == "n/a"  # a rate without cases is undefined
 
 
+def test_a_member_only_another_kpi_has_is_no_row_and_stages_are_not_ranked():
+    import pandas as pd
+
+    from crm_kpis.config.settings import Settings
+    from crm_kpis.report.context import BREAKDOWN_COLUMNS, _breakdowns
+
+    # the table's six columns: revenue, orders, average order value, growth, new and active customers
+    shown = ["sales.revenue", "sales.orders", "sales.aov", "sales.growth_rate", "sales.new_customers",
+             "sales.active_customers"]
+    assert len(shown) == BREAKDOWN_COLUMNS
+    values = {"smb": (898.05, 2.0, 449.025, 0.1, 1.0, 5.0), "enterprise": (2101.95, 1.0, 2101.95, 0.2, 0.0, 2.0)}
+    # an average (with its denominator) compares like for like; the totals do not
+    rows = [(k, "", "", 1.0, 3.0 if k == "sales.aov" else None) for k in shown]
+    rows += [(k, "segment", m, v, None) for m, vs in values.items() for k, v in zip(shown, vs, strict=True)]
+    rows += [
+        # a KPI beyond the table's columns has a member "unknown" (opportunities without a segment)
+        ("sales.open_opportunities", "", "", 80.0, None), ("sales.open_opportunities", "segment", "unknown", 74.0, None),
+        # the stages of one pipeline: the longest is not the "worst"
+        ("sales.stage_days", "", "", 6.0, 3.0), ("sales.stage_days", "stage", "proposal", 4.2, 1.0),
+        ("sales.stage_days", "stage", "qualification", 12.6, 1.0),
+    ]
+    frame = pd.DataFrame(rows, columns=["kpi_id", "dimension", "member", "value", "denominator"])
+    tables = {t["dimension"]: t for t in _breakdowns(frame, "sales", "monthly", Settings("UTC", "USD", "X"))}
+    segment = tables["Customer segment"]
+    assert "Open opportunities" not in segment["columns"]
+    # before: an "unknown" row of 0 orders and n/a revenue, for a member the shown KPIs do not have
+    assert [r["member"] for r in segment["rows"]] == ["enterprise", "smb"]
+    revenue, aov = segment["columns"].index("Revenue"), segment["columns"].index("Average order value")
+    # one precision per column: $2,101.95 beside $898.05, both in whole dollars
+    assert [r["cells"][revenue]["text"] for r in segment["rows"]] == ["$2,102", "$898"]
+    assert [r["cells"][aov]["text"] for r in segment["rows"]] == ["$2,102", "$449"]
+    # peers are ranked (enterprise's higher average order value is the best) ...
+    assert [r["cells"][aov]["mark"] for r in segment["rows"]] == ["best", "worst"]
+    # ... the stages of one pipeline are not
+    assert {c["mark"] for r in tables["Pipeline stage"]["rows"] for c in r["cells"]} == {""}
+
+
 def test_a_headline_alternative_stands_in_where_the_first_kpi_is_n_a_and_says_so():
     from crm_kpis.report.context import KpiLine, _headline_tile, alternatives
 

@@ -191,7 +191,7 @@ def retention_projection(customers: pd.DataFrame, period: ReportPeriod) -> tuple
     active = known[~churned]
     completed = np.floor((end - active["created_at"]).to_numpy() / DAY / MONTH_DAYS)
     if len(gone) < MIN_REPEAT_BUYERS:
-        raise ModelUndefined(f"{len(gone)} customers churned before the period's end; the sBG fit needs "
+        raise ModelUndefined(f"{len(gone)} customers churned before the period's end; a retention projection needs "
                              f"{MIN_REPEAT_BUYERS} or more")
     fit = sbg.fit_lifetimes(lifetime, completed)
     _check(fit, "sBG")

@@ -152,6 +152,9 @@ class ReportSpec(Spec):
     min_sample: Annotated[int, Field(strict=True, ge=0, description=(
         "a KPI computed on fewer answers, tickets or deals than this (its denominator), in the period "
         "or the one before, never leads What changed or the subject, and shows its sample"))] = 20
+    appendix: Literal["compact", "full", "none"] = Field("compact", description=(
+        "the PDF's appendix: compact (each KPI's formula in two columns, the models' fits without their "
+        "holdout chart), full (with descriptions, KPI ids and the holdout check), or none"))
     send_when: Literal["always", "alert", "change"] = "always"
     approval: ApprovalSpec = ApprovalSpec()
     on_broken_source: Literal["hold", "send", "stop"] = Field("hold", description=(

@@ -61,16 +61,27 @@ class Approval:
 
 
 
-DIMENSION_TITLES = {
-    "channel": "Channel", "segment": "Customer segment", "rep_team": "Sales team",
-    "ticket_channel": "Ticket channel", "agent_team": "Support team", "stage": "Pipeline stage",
+@dataclass(frozen=True)
+class Dimension:
+    """A breakdown as the reports show it. `peers`: its members compete on the same terms (teams,
+    segments, channels), so a breakdown table marks the best and worst of a column; the stages of
+    one pipeline are steps, not rivals: the longest stage is not the "worst"."""
+
+    title: str
+    unknown: str  # what the member "unknown" stands for (rows without that value)
+    peers: bool = True
+
+
+DIMENSION_DECLARATIONS: dict[str, Dimension] = {
+    "channel": Dimension("Channel", "no acquisition channel recorded"),
+    "segment": Dimension("Customer segment", "no customer segment recorded"),
+    "rep_team": Dimension("Sales team", "no sales rep recorded"),
+    "ticket_channel": Dimension("Ticket channel", "no ticket channel recorded"),
+    "agent_team": Dimension("Support team", "no support team recorded"),
+    "stage": Dimension("Pipeline stage", "no pipeline stage recorded", peers=False),
 }
-#: what the breakdown member "unknown" stands for, said where it is shown (rows without that value)
-UNKNOWN_MEMBER_LABELS = {
-    "channel": "no acquisition channel recorded", "segment": "no customer segment recorded",
-    "rep_team": "no sales rep recorded", "ticket_channel": "no ticket channel recorded",
-    "agent_team": "no support team recorded", "stage": "no pipeline stage recorded",
-}
+DIMENSION_TITLES = {name: d.title for name, d in DIMENSION_DECLARATIONS.items()}
+UNKNOWN_MEMBER_LABELS = {name: d.unknown for name, d in DIMENSION_DECLARATIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,8 @@ class ReportConfig:
     link_days: float = 30.0
     #: a KPI on fewer answers, tickets or deals (its denominator) never leads What changed
     min_sample: int = 20
+    #: the PDF's appendix: "compact" (formulas in two columns), "full" (descriptions, ids, holdout) or "none"
+    appendix: str = "compact"
     variants: tuple[Variant, ...] = ()
     #: set on an edition of one variant (see `editions`); None on the company-wide report
     variant: Variant | None = None
@@ -237,7 +250,7 @@ def _report(report_id: str, spec: ReportSpec) -> ReportConfig:
         report_id=report_id, title=spec.title or report_id, grain=spec.grain, to=spec.to, cc=spec.cc, bcc=spec.bcc,
         reply_to=spec.reply_to, from_email=spec.from_email, headline=spec.headline,
         deliver_by_hours=spec.deliver_by_hours,
-        link_days=spec.link_days, min_sample=spec.min_sample,
+        link_days=spec.link_days, min_sample=spec.min_sample, appendix=spec.appendix,
         variants=tuple(Variant(v.variant_id, v.dimension, v.member, v.to, v.cc, v.bcc, v.slack, v.teams)
                        for v in spec.variants),
         slack=spec.slack, teams=spec.teams, send_when=spec.send_when,

@@ -15,14 +15,21 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from crm_kpis.compute import UNKNOWN_MEMBER
-from crm_kpis.config.settings import DIMENSION_TITLES, UNKNOWN_MEMBER_LABELS, ReportConfig, Settings, Variant
+from crm_kpis.config.settings import (
+    DIMENSION_DECLARATIONS,
+    DIMENSION_TITLES,
+    UNKNOWN_MEMBER_LABELS,
+    ReportConfig,
+    Settings,
+    Variant,
+)
 from crm_kpis.history.store import read_history, read_run, rejected_by_extract
 from crm_kpis.kpis import REGISTRY, kpis_for
 from crm_kpis.kpis.base import AREAS, NOT_TRACKED, UNDEFINED
 from crm_kpis.periods import ReportPeriod
 from crm_kpis.quality.gate import headline_of
 from crm_kpis.report.charts import Series, line_chart, sparkline
-from crm_kpis.report.formatting import change_tone, format_change, format_value
+from crm_kpis.report.formatting import change_tone, format_change, format_value, scale_of
 from crm_kpis.report.messages import CHECK_SAYS
 from crm_kpis.report.models_appendix import models_appendix
 from crm_kpis.report.scope import scoped_values, value_of
@@ -167,24 +174,26 @@ def _ordinal(n: int) -> str:
 def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
     d, period, currency = REGISTRY[kpi_id], history.period, settings.currency
     now, prev, ago = history.get(period, kpi_id), history.get(period.previous(), kpi_id), history.get(period.year_ago(), kpi_id)
-    change_abs, change_pct = format_change(now, prev, d.unit, currency)
-    yoy_abs, yoy_pct = format_change(now, ago, d.unit, currency)
     scope = history.scope(kpi_id)
     variant = history.variant
     if variant is not None and scope != "company-wide":  # a member's line: the member's target only
         target = settings.target_for(period.grain, kpi_id, variant.dimension, variant.member)
     else:
         target = settings.target_for(period.grain, kpi_id)
+    # one precision and one time unit for the whole row: value, previous, year ago, changes, target
+    row = scale_of(now, prev, ago, target.target if target else None)
+    change_abs, change_pct = format_change(now, prev, d.unit, currency, row)
+    yoy_abs, yoy_pct = format_change(now, ago, d.unit, currency, row)
     series = history.series(kpi_id)
     numerator, sample = history.sample(period, kpi_id)
     week_ago = history.get(period.shift(-7), kpi_id) if period.grain == "daily" else None
     _, previous_sample = history.sample(period.previous(), kpi_id)
     return KpiLine(
         d.id, d.name, d.unit, d.better, now, prev, ago,
-        format_value(now, d.unit, currency), format_value(prev, d.unit, currency),
-        format_value(ago, d.unit, currency), change_abs, change_pct, change_tone(now, prev, d.better, d.unit),
+        format_value(now, d.unit, currency, row), format_value(prev, d.unit, currency, row),
+        format_value(ago, d.unit, currency, row), change_abs, change_pct, change_tone(now, prev, d.better, d.unit),
         yoy_pct, change_tone(now, ago, d.better, d.unit), yoy_abs,
-        target_text=format_value(target.target, d.unit, currency) if target else "",
+        target_text=format_value(target.target, d.unit, currency, row) if target else "",
         status=status(now, target, d.better),
         series=series,
         spark=sparkline(series) if any(v is not None for v in series) else Markup(""),
@@ -216,9 +225,9 @@ def _sample_text(numerator: float | None, denominator: float | None, unit: str) 
 
 
 def _cell(kpi_id: str, dimension: str, member: str, value: float | None, marks: dict[tuple[str, str], str],
-          grain: str, settings: Settings) -> dict[str, Any]:
+          grain: str, settings: Settings, scale: float | None = None) -> dict[str, Any]:
     target = settings.target_for(grain, kpi_id, dimension, member)
-    return {"text": format_value(value, REGISTRY[kpi_id].unit, settings.currency),
+    return {"text": format_value(value, REGISTRY[kpi_id].unit, settings.currency, scale),
             "mark": marks.get((kpi_id, member), ""),
             "status": status(value, target, REGISTRY[kpi_id].better) or ""}
 
@@ -235,7 +244,9 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
     for dimension in sorted(area_rows["dimension"].unique()):
         part = area_rows[area_rows["dimension"] == dimension]
         kpi_ids = [k.id for k in kpis_for(area, grain) if k.id in set(part["kpi_id"])][:BREAKDOWN_COLUMNS]
-        members = sorted(part["member"].unique())
+        # the members the shown KPIs have rows for: a member only another KPI of the dimension has
+        # (opportunities without a segment) is not a row of zeros and n/a here
+        members = sorted(part.loc[part["kpi_id"].isin(kpi_ids), "member"].unique())
         lookup = {(r.kpi_id, r.member): value_of(r.value) for r in part.itertuples(index=False)}
         # a count with no row for a member of the period (no open social cases) is a real 0, not n/a,
         # when the KPI has a company-wide value (it is tracked); rates and means stay undefined
@@ -245,8 +256,9 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
                     lookup.setdefault((kpi_id, member), 0.0)
         marks: dict[tuple[str, str], str] = {}
         # best and worst only where members compare like for like (rates, averages, ratios): the
-        # smallest segment's revenue is not its "worst", nor is a team's cost "best" for being small
-        for kpi_id in kpi_ids:
+        # smallest segment's revenue is not its "worst", nor is a team's cost "best" for being small;
+        # and only among peers (teams, segments), not between the steps of one pipeline
+        for kpi_id in kpi_ids if DIMENSION_DECLARATIONS[dimension].peers else ():
             better = REGISTRY[kpi_id].better if kpi_id not in totals else None
             known = [(m, lookup.get((kpi_id, m))) for m in members if m != "unknown"]
             known = [(m, v) for m, v in known if v is not None]
@@ -254,9 +266,11 @@ def _breakdowns(rows: pd.DataFrame, area: str, grain: str, settings: Settings,
                 best = (max if better == "up" else min)(known, key=lambda mv: mv[1])[0]
                 worst = (min if better == "up" else max)(known, key=lambda mv: mv[1])[0]
                 marks[(kpi_id, best)], marks[(kpi_id, worst)] = "best", "worst"
+        # one precision and one time unit per column: "$2,537" and "$898", not "$898.05"
+        scales = {k: scale_of(*(lookup.get((k, m)) for m in members)) for k in kpi_ids}
         table_rows = [{"member": _member_label(dimension, member), "own": variant is not None and member == variant.member,
-                       "cells": [_cell(k, dimension, member, lookup.get((k, member)), marks, grain, settings)
-                                 for k in kpi_ids]}
+                       "cells": [_cell(k, dimension, member, lookup.get((k, member)), marks, grain, settings,
+                                       scales[k]) for k in kpi_ids]}
                       for member in members
                       if any(lookup.get((k, member)) is not None for k in kpi_ids)]  # no all-n/a rows
         tables.append({"dimension": DIMENSION_TITLES.get(dimension, dimension),
@@ -430,6 +444,7 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "partial": partial,
         "unreadable": run.get("unreadable") or {},
         "rendered_at": rendered_at,
+        "appendix": report.appendix,
         "definitions": [REGISTRY[k.id] for area in AREAS for k in kpis_for(area, period.grain)],
         "approximations": approximations_in_use(),
         "models": models_appendix(run.get("models")),

@@ -10,20 +10,31 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 NA = "n/a"
 
 
-def _money(value: float, currency: str, digits: int | None = None) -> str:
-    """An amount with its currency; cents below 1,000 unless `digits` says (an axis: one for all ticks)."""
+def scale_of(*values: float | None) -> float | None:
+    """The largest magnitude among the figures shown together (a table row, a breakdown column):
+    it decides their precision and time unit, so that one row or column never mixes "$1,832" with
+    "−$211.38", or "5.4 h" with "−42 min"."""
+    known = [abs(v) for v in values if v is not None and v == v]
+    return max(known) if known else None
+
+
+def _money(value: float, currency: str, digits: int | None = None, scale: float | None = None) -> str:
+    """An amount with its currency: cents below 1,000 (of `scale`, the magnitude of the figures shown
+    beside it, else of the value), whole units from there; `digits` fixes it (an axis: one for all ticks)."""
     symbol = CURRENCY_SYMBOLS.get(currency)
-    digits = (0 if abs(value) >= 1000 else 2) if digits is None else digits
+    reference = abs(value) if scale is None else scale
+    digits = (0 if reference >= 1000 else 2) if digits is None else digits
     text = f"{abs(value):,.{digits}f}"
     sign = "−" if value < 0 else ""
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
 
 
-def format_value(value: float | None, unit: str, currency: str = "USD") -> str:
+def format_value(value: float | None, unit: str, currency: str = "USD", scale: float | None = None) -> str:
+    """One figure; `scale` (scale_of the figures shown with it) picks the precision and time unit."""
     if value is None:
         return NA
     if unit == "money":
-        return _money(value, currency)
+        return _money(value, currency, scale=scale)
     if unit == "rate":
         return f"{value * 100:.1f} %"
     if unit == "count":
@@ -33,7 +44,7 @@ def format_value(value: float | None, unit: str, currency: str = "USD") -> str:
     if unit == "score":
         return f"{value:,.1f}"
     if unit == "hours":
-        return f"{value * 60:.0f} min" if abs(value) < 1 else f"{value:,.1f} h"
+        return f"{value * 60:.0f} min" if (abs(value) if scale is None else scale) < 1 else f"{value:,.1f} h"
     if unit == "days":
         return f"{value:,.1f} days"
     if unit == "minutes":
@@ -43,8 +54,11 @@ def format_value(value: float | None, unit: str, currency: str = "USD") -> str:
     return f"{value:,.2f}"
 
 
-def format_change(current: float | None, previous: float | None, unit: str, currency: str = "USD") -> tuple[str, str]:
-    """(absolute change, relative change) as text; rates change in percentage points."""
+def format_change(current: float | None, previous: float | None, unit: str, currency: str = "USD",
+                  scale: float | None = None) -> tuple[str, str]:
+    """(absolute change, relative change) as text; rates change in percentage points. The absolute
+    change takes the precision and time unit of the figures it compares (`scale`, by default the
+    larger of the two): "$2,043 → $1,832" changes by "−$211", not "−$211.38"."""
     if current is None or previous is None:
         return NA, NA
     delta = current - previous
@@ -53,7 +67,7 @@ def format_change(current: float | None, previous: float | None, unit: str, curr
     elif unit == "score":
         absolute = f"{delta:+.1f} pts"
     else:
-        absolute = format_value(delta, unit, currency)
+        absolute = format_value(delta, unit, currency, scale_of(current, previous) if scale is None else scale)
         if delta >= 0:
             absolute = "+" + absolute
     relative = NA if previous == 0 else f"{delta / abs(previous) * 100:+.1f} %"
