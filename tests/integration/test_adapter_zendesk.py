@@ -192,7 +192,8 @@ def test_only_tickets_active_since_the_period_start_are_derived_and_no_value_cha
     assert [values(p) for p in periods] == everything_derived
     november = {k[0]: v for k, v in everything_derived[-1].items() if k[1] == ""}
     assert november["operations.backlog"][0] == 2 and november["operations.tickets_solved"][0] == 0
-    assert november["operations.first_response_hours"] == (None, None, 0.0, None)  # no reply in it: tracked, none
+    assert november["operations.first_response_hours"] == (  # no reply in it: tracked, none, and said so
+        None, None, 0.0, "undefined: nothing in the period to compute it on (its denominator is 0)")
     october_4 = {k[0]: v for k, v in everything_derived[3].items() if k[1] == ""}
     assert october_4["operations.tickets_solved"][0] == 1  # z2, at its last solve (its updated_at is a day earlier)
 

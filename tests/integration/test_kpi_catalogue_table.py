@@ -85,6 +85,11 @@ def test_a_changed_formula_or_code_is_a_new_definition_version_and_wording_is_no
     assert replace(kpi, formula=kpi.formula + " (won only)").definition_version != kpi.definition_version
     assert replace(kpi, compute=REGISTRY["sales.revenue"].compute).definition_version != kpi.definition_version
     assert replace(kpi, name="Win %", description="Reworded.").definition_version == kpi.definition_version
+    # the declaration above the function (name, description, report flags) is not its code
+    from crm_kpis.kpis.base import compute_source
+
+    assert compute_source(REGISTRY["sales.clv"].compute).startswith("def clv(")
+    assert "@kpi(" not in compute_source(REGISTRY["sales.win_rate"].compute)
 
 
 def test_publish_stamps_each_history_row_with_its_definition_and_the_join_reads_names_and_targets(warehouse):

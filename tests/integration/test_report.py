@@ -197,6 +197,8 @@ def test_report_html_structure(warehouse):
     assert html.count('class="tile"') == len(REPORT.headline)
     # words an executive knows: the period's days, pp and pts explained once
     assert "1–31 October 2026 (UTC)" in html and "end exclusive" not in html
+    # only October 2026 is stored: the year-ago column's n/a is explained once, at the top
+    assert 'October 2025 (not in the history: every "vs year ago" is n/a;' in html
     assert html.count("percentage points (pp") == 1
 
 

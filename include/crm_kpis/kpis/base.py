@@ -119,6 +119,10 @@ class KpiDef:
     #: a flow (events of the period, summed): its periods add up, so it has a year and a quarter to
     #: date; a stock (MRR, open cases) or a ratio does not
     flow: bool = False
+    #: its denominator counts what it was computed on (answers, tickets, deals, customers), so a
+    #: small one makes its move noise (the reports' `min_sample`); False where the denominator is
+    #: an amount, a rate or a constant (ROI's spend, CLV's churn rate, the loyalty index's 3 scores)
+    sample: bool = True
 
     @property
     def area(self) -> str:
@@ -156,7 +160,8 @@ class KpiDef:
         except Undefined as exc:
             return [KpiValue(self.id, None, None, None, note=f"{UNDEFINED}: {exc}")]
         values = [
-            KpiValue(self.id, _clean(m.value), _clean(m.numerator), _clean(m.denominator), m.dimension, m.member)
+            KpiValue(self.id, _clean(m.value), _clean(m.numerator), _clean(m.denominator), m.dimension, m.member,
+                     self.nothing_to_divide_by() if m.value is None and m.denominator == 0 else None)
             for m in measures
         ]
         notes = [f"partial: {untracked[s]}" for s in self.partial if untracked and s in untracked]
@@ -165,9 +170,15 @@ class KpiDef:
         if notes:
             note = "; ".join(notes)
             values = [KpiValue(v.kpi_id, v.value, v.numerator, v.denominator, v.dimension, v.member,
-                               note if v.dimension == TOTAL else None, coverage if v.dimension == TOTAL else None)
+                               "; ".join(n for n in (v.note, note) if n) if v.dimension == TOTAL else v.note,
+                               coverage if v.dimension == TOTAL else None)
                       for v in values]
         return values
+
+    def nothing_to_divide_by(self) -> str:
+        """Why a ratio has no value: what it divides by is 0 in the period (no subscription reached
+        its term, a segment without answers); its formula is in the appendix. Never shown as 0."""
+        return f"{UNDEFINED}: nothing in the period to compute it on (its denominator is 0)"
 
     def not_tracked(self, reason: str) -> KpiValue:
         return KpiValue(self.id, None, None, None, note=f"{NOT_TRACKED}: {reason}")
@@ -199,6 +210,7 @@ def kpi(
     coverage: tuple[str, str] | None = None,
     partial: Sequence[str] = (),
     flow: bool = False,
+    sample: bool = True,
 ) -> Callable[[Compute], Compute]:
     """Declare a KPI: the decorated function computes it from its inputs."""
     if unit not in UNITS:
@@ -213,7 +225,7 @@ def kpi(
             raise ValueError(f"KPI {id} declared twice")
         REGISTRY[id] = KpiDef(
             id, name, unit, better, grain, formula, description or (fn.__doc__ or "").strip(),
-            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage, tuple(partial), flow,
+            tuple(inputs), fn, tuple(breakdowns), tuple(tracked), coverage, tuple(partial), flow, sample,
         )
         return fn
 
@@ -347,16 +359,26 @@ def active_at(customers: pd.DataFrame, t: object) -> pd.Series:
     return ((customers["created_at"] < t) & (churned.isna() | (churned >= t))).astype(bool)
 
 
-def _definition_digest(definition: KpiDef) -> str:
-    import hashlib
+def compute_source(compute: Compute) -> str:
+    """The compute function's code from its `def` on: the `@kpi(...)` declaration above it holds
+    the name, description and report flags, which are wording, not what the KPI computes (the
+    parts of the declaration that are, formula, inputs and the rest, enter the digest apart)."""
     import inspect
-    import json
+    import re
 
     try:
-        code = inspect.getsource(definition.compute)
+        code = inspect.getsource(compute)
     except (OSError, TypeError):  # no source file (a definition made at run time): its qualified name
-        code = getattr(definition.compute, "__qualname__", repr(definition.compute))
+        return getattr(compute, "__qualname__", repr(compute))
+    start = re.search(r"^[ \t]*(async[ \t]+)?def[ \t]", code, re.M)
+    return code[start.start():] if start else code
+
+
+def _definition_digest(definition: KpiDef) -> str:
+    import hashlib
+    import json
+
     parts = [definition.id, definition.unit, definition.better, definition.grain, definition.formula,
              list(definition.inputs), list(definition.breakdowns), list(definition.tracked),
-             list(definition.partial), definition.coverage, definition.flow, code]
+             list(definition.partial), definition.coverage, definition.flow, compute_source(definition.compute)]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12]

@@ -79,7 +79,7 @@ def campaign_new_customers(x: Inputs) -> list[Measure]:
     return count(new[new["campaign_id"].notna()], BY, new)
 
 
-@kpi("marketing.roi", tracked=("campaigns", "marketing_spend"), name="Marketing ROI", unit="ratio", better="up", grain="M",
+@kpi("marketing.roi", sample=False, tracked=("campaigns", "marketing_spend"), name="Marketing ROI", unit="ratio", better="up", grain="M",
      formula="(campaign revenue − spend) / spend", inputs=["campaign_orders", "marketing_spend"], breakdowns=BY,
      description="Return on marketing spend: 0.5 means every 1 spent brought 1.5 of campaign revenue.")
 def roi(x: Inputs) -> list[Measure]:

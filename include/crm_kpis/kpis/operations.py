@@ -151,7 +151,7 @@ def inbound_calls(x: Inputs) -> list[Measure]:
     return count(_inbound(x))
 
 
-@kpi("operations.calls_per_day", tracked=("calls",), name="Service calls per day", unit="count", better=None, grain="D",
+@kpi("operations.calls_per_day", sample=False, tracked=("calls",), name="Service calls per day", unit="count", better=None, grain="D",
      formula="answered inbound calls / days in period", inputs=["calls"],
      description="Answered inbound calls per calendar day of the period.")
 def calls_per_day(x: Inputs) -> list[Measure]:

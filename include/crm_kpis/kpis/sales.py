@@ -52,7 +52,7 @@ def aov(x: Inputs) -> list[Measure]:
     return mean(_completed(x["orders"]), "total_amount", BY)
 
 
-@kpi("sales.growth_rate", tracked=("orders",), name="Sales growth rate", unit="rate", better="up", grain="D",
+@kpi("sales.growth_rate", sample=False, tracked=("orders",), name="Sales growth rate", unit="rate", better="up", grain="D",
      formula="(revenue − revenue of the previous period of the same grain) / previous revenue",
      inputs=["orders", "orders_previous"], breakdowns=SEGMENT,
      description="Revenue change against the previous day or month; numerator is the change, "
@@ -274,7 +274,7 @@ def _month_starts(x: Inputs, months: int = 12) -> list[pd.Timestamp]:
     return out
 
 
-@kpi("sales.clv", tracked=("orders", "churn_dates"), name="Customer lifetime value", unit="money", better="up", grain="M",
+@kpi("sales.clv", sample=False, tracked=("orders", "churn_dates"), name="Customer lifetime value", unit="money", better="up", grain="M",
      formula="(revenue in the trailing 12 months / mean active customers over those months / 12) ÷ "
              "mean monthly churn rate over those months",
      inputs=["revenue_trailing", "customers_trailing"],
@@ -299,7 +299,7 @@ def clv(x: Inputs) -> list[Measure]:
     return [Measure(value, monthly_value, mean_churn)]
 
 
-@kpi("sales.loyalty_index", tracked=("nps_surveys", "orders", "churn_dates"), name="Customer loyalty index", unit="score", better="up", grain="M",
+@kpi("sales.loyalty_index", sample=False, tracked=("nps_surveys", "orders", "churn_dates"), name="Customer loyalty index", unit="score", better="up", grain="M",
      formula="mean of three 0–100 scores: (NPS + 100) / 2, repeat purchase rate × 100, retention rate × 100",
      inputs=["survey_responses", "order_customers", "customers"],
      description="n/a when any of the three parts is undefined for the period.")

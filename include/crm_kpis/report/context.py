@@ -123,6 +123,7 @@ class _History:
         rows = read_history(engine, period.grain, starts, dimensions=("", variant.dimension) if variant else ("",))
         # in a variant, `broken`: the KPIs with its dimension's breakdown, shown as its member's
         self.values, self.broken = scoped_values(rows, variant)
+        self.stored = set(rows["period_start"])  # the periods the history has at all
         self.numerators, _ = scoped_values(rows, variant, "numerator")
         self.denominators, _ = scoped_values(rows, variant, "denominator")
         company = rows[rows["dimension"] == ""]
@@ -185,9 +186,11 @@ def _line(kpi_id: str, history: _History, settings: Settings) -> KpiLine:
     change_abs, change_pct = format_change(now, prev, d.unit, currency, row)
     yoy_abs, yoy_pct = format_change(now, ago, d.unit, currency, row)
     series = history.series(kpi_id)
-    numerator, sample = history.sample(period, kpi_id)
+    # a sample is what the value was computed on (answers, tickets, deals), where the KPI's
+    # denominator counts it (KpiDef.sample) and there is a value: an n/a says its own reason
+    numerator, sample = history.sample(period, kpi_id) if d.sample and now is not None else (None, None)
     week_ago = history.get(period.shift(-7), kpi_id) if period.grain == "daily" else None
-    _, previous_sample = history.sample(period.previous(), kpi_id)
+    _, previous_sample = history.sample(period.previous(), kpi_id) if d.sample else (None, None)
     return KpiLine(
         d.id, d.name, d.unit, d.better, now, prev, ago,
         format_value(now, d.unit, currency, row), format_value(prev, d.unit, currency, row),
@@ -424,6 +427,8 @@ def build_context(engine: Engine, period: ReportPeriod, settings: Settings, repo
         "period": period,
         "previous_period": period.previous(),
         "year_ago_period": period.year_ago(),
+        # the whole year-ago column is n/a when the history does not reach back that far: said once
+        "year_ago_missing": period.year_ago().start_date not in history.stored,
         "trend_periods": len(history.window),
         "headline": headline,
         "movers": movers,
