@@ -42,7 +42,7 @@ def test_policy(bag, dag_id):
     assert set(dag.params.keys()) == {"deliver", "resend", "page_size", "test_to", "test_variant"}
     assert {t.task_id for t in dag.tasks} == {
         "compute_marketing", "compute_sales", "compute_operations", "check_quality", "publish_history",
-        "render_report", "approve_report", "send_report", "send_kpi_alerts",
+        "edition.render_report", "edition.approve_report", "edition.send_report", "send_kpi_alerts",
     }
     for t in dag.tasks:
         assert t.owner == "data-team"
@@ -54,9 +54,21 @@ def test_policy(bag, dag_id):
         assert t.retry_exponential_backoff
     assert dag.get_task("check_quality").upstream_task_ids == {"compute_marketing", "compute_sales", "compute_operations"}
     assert dag.get_task("publish_history").upstream_task_ids == {"check_quality"}
-    assert dag.get_task("send_report").upstream_task_ids == {"approve_report"}
-    assert dag.get_task("approve_report").upstream_task_ids == {"render_report"}
-    assert dag.get_task("send_kpi_alerts").upstream_task_ids == {"approve_report"}  # after the approval decision
+    # one mapped group per edition: each rendered, approved and sent on its own, after the history
+    assert dag.get_task("edition.render_report").upstream_task_ids == {"publish_history"}
+    assert dag.get_task("edition.approve_report").upstream_task_ids == {"edition.render_report"}
+    assert dag.get_task("edition.send_report").upstream_task_ids == {"edition.approve_report"}
+    # KPI alerts after every edition (a rejected variant is skipped, not failed), on the company's approval
+    alerts = dag.get_task("send_kpi_alerts")
+    assert alerts.upstream_task_ids == {"edition.send_report"} and alerts.trigger_rule == "none_failed"
+    group = dag.task_group_dict["edition"]
+    from airflow.sdk.definitions.taskgroup import MappedTaskGroup
+
+    from crm_kpis.config.settings import load_settings
+
+    assert isinstance(group, MappedTaskGroup)
+    editions = [e.edition_id for e in load_settings().report_for_grain(dag_id.split("_")[-1]).editions()]
+    assert group._expand_input.value["edition_id"] == editions and editions[0] == ""  # 0: the company's
 
 
 @pytest.mark.parametrize(("dag_id", "run_after", "start", "end"), [

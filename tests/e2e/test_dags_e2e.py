@@ -57,13 +57,17 @@ def run(dag, logical: tuple[int, int, int], conf: dict | None = None):
     return dag_run
 
 
-def task_state(dag_run, task_id: str) -> str:
+def edition_states(dag_run, task_id: str) -> dict[str | None, str]:
+    """States of a task's instances in the run: by edition ("company" or the variant's id, the
+    order of reports.yaml's editions is the map index) for the mapped `edition.*` tasks, else None."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
+    editions = [e.edition_id or "company" for e in load_settings().report_for_grain("monthly").editions()]
     with create_session() as session:
-        ti = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id).one()
-        return str(getattr(ti.state, "value", ti.state))
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id).all()
+        return {None if ti.map_index < 0 else editions[ti.map_index]: str(getattr(ti.state, "value", ti.state))
+                for ti in tis}
 
 
 def company_values(grain: str, start) -> dict[str, float | None]:
@@ -174,7 +178,9 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
     again = run(dags["monthly"], (2026, 10, 1))
     assert company_values("monthly", date(2026, 10, 1)) == before
     assert len(reports(smtp_inbox.messages)) == sent, "a re-run must not email the same report again"
-    assert task_state(again, "send_report") == "skipped"  # Airflow's skipped state, not a green success
+    # Airflow's skipped state, not a green success, for every edition
+    assert edition_states(again, "edition.send_report") == dict.fromkeys(
+        ("company", "segment-enterprise", "inside-sales"), "skipped")
 
     run(dags["monthly"], (2026, 10, 1), conf={"resend": True})
     assert len(reports(smtp_inbox.messages)) == sent + 3  # the company-wide report and both variants, again
@@ -191,10 +197,13 @@ def test_rerun_gives_identical_history_and_sends_nothing(dags, smtp_inbox):
         "[TEST] Monthly KPI report · Enterprise (customer segment) · October 2026",
         "[TEST] Monthly KPI report · Inside Sales (sales team) · October 2026",
         "[TEST] Monthly KPI report · October 2026"]
-    assert task_state(test_run, "send_report") == "success"
-    run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com",
-                                             "test_variant": "inside-sales"})
+    assert set(edition_states(test_run, "edition.send_report").values()) == {"success"}
+    one = run(dags["monthly"], (2026, 10, 1), conf={"deliver": "no", "test_to": "analyst@example.com",
+                                                   "test_variant": "inside-sales"})
     assert len(reports(smtp_inbox.messages)) == sent + 7
+    # the other editions' send tasks say why they sent nothing: skipped, not failed
+    assert edition_states(one, "edition.send_report") == {"company": "skipped", "segment-enterprise": "skipped",
+                                                          "inside-sales": "success"}
     assert reports(smtp_inbox.messages)[-1]["message"]["Subject"].startswith("[TEST] Monthly KPI report · Inside Sales")
     # the report's own delivery still counts as done (dag.test() keeps the run's earlier conf: reset it)
     run(dags["monthly"], (2026, 10, 1), conf={"test_to": "", "test_variant": ""})
@@ -257,9 +266,12 @@ def test_a_run_posts_to_slack_and_teams_once_each(dags, smtp_inbox, tmp_path, mo
         # every param given: dag.test() keeps an earlier run's conf for the same logical date
         first = run(dags["monthly"], (2026, 10, 1), conf={"deliver": "auto", "resend": False, "test_to": "",
                                                          "test_variant": ""})
-        assert task_state(first, "send_report") == "success" and len(posts(record)) == 2
+        # Slack for the company-wide report, Teams for Inside Sales; the enterprise edition had nothing left
+        assert edition_states(first, "edition.send_report") == {
+            "company": "success", "segment-enterprise": "skipped", "inside-sales": "success"}
+        assert len(posts(record)) == 2
         again = run(dags["monthly"], (2026, 10, 1))
-        assert task_state(again, "send_report") == "skipped"
+        assert set(edition_states(again, "edition.send_report").values()) == {"skipped"}
     assert len(reports(smtp_inbox.messages)) == sent  # the emails of October had gone out already
     slack, teams = posts(record)
     assert slack["path"].endswith("/slack_kpis") and slack["body"]["text"].startswith("Monthly KPI report · October 2026")

@@ -32,8 +32,11 @@ for dag_id in ("crm_kpis_monthly", "crm_kpis_daily"):
         logs = {}
         for ti in api.get(f"{run_path}/taskInstances", headers=headers).json()["task_instances"]:
             if ti["try_number"]:
-                got = api.get(f"{run_path}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}", headers=headers)
-                logs[ti["task_id"]] = [line.get("event", "") for line in got.json()["content"]]
+                mapped = ti["map_index"] >= 0  # an edition's task: its map index names it
+                got = api.get(f"{run_path}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}",
+                              params={"map_index": ti["map_index"]} if mapped else None, headers=headers)
+                key = f"{ti['task_id']}[{ti['map_index']}]" if mapped else ti["task_id"]
+                logs[key] = [line.get("event", "") for line in got.json()["content"]]
         out.append({**{k: run[k] for k in ("dag_id", "dag_run_id", "run_type", "run_after", "logical_date",
                                            "data_interval_start", "triggered_by", "state")}, "logs": logs})
 print("RESULT " + json.dumps(out))
@@ -68,13 +71,21 @@ def test_the_demos_runs_name_their_period_and_every_task_log_reads(demo):
         for task_id, lines in run["logs"].items():
             text = "\n".join(lines)
             assert "Could not read served logs" not in text, (run["dag_run_id"], task_id, text)
-            assert any(f"task_id={task_id}/attempt=1.log" in line for line in lines), (task_id, text)
+            where = task_id.split("[")[0] + ("/map_index=" + task_id.split("[")[1].rstrip("]") if "[" in task_id else "")
+            assert any(f"task_id={where}/attempt=1.log" in line for line in lines), (task_id, text)
         logs = run["logs"]
         assert {"compute_marketing", "compute_sales", "compute_operations", "check_quality",
                 "publish_history"} <= set(logs), sorted(logs)
         # the product's own lines, at INFO, although the demo's console prints warnings only
         assert any(line.startswith("extract customers: ") and "rows read" in line for line in logs["compute_sales"])
         last = run["dag_run_id"] in ("manual__2026-10-01T00:00:00+00:00", "manual__2026-10-31T00:00:00+00:00")
-        if last:  # the last period renders its report: the log says what was rendered
-            assert any(line.startswith("rendered ") and " pages " in line for line in logs["render_report"]), \
-                logs["render_report"]
+        # one mapped task per edition: the company-wide report (0), then reports.yaml's variants
+        editions = 3 if run["dag_id"] == "crm_kpis_monthly" else 1
+        assert {k for k in logs if k.startswith("edition.render_report[")} == {
+            f"edition.render_report[{i}]" for i in range(editions)}
+        for i in range(editions):
+            rendered = logs[f"edition.render_report[{i}]"]
+            if last:  # the last period renders its report: the log says what was rendered
+                assert any(line.startswith("rendered ") and " pages " in line for line in rendered), rendered
+            else:  # the earlier ones only store history: the log says why nothing was rendered
+                assert any("did not run: marked success by the demo" in line for line in rendered), rendered

@@ -86,3 +86,22 @@ def test_a_run_that_sends_nothing_asks_nobody(configure):
         "a test send goes to me@example.com only, not to the report's recipients: nothing to approve")
     assert tasks.approval_request("monthly", start, end, "yes", "backfill")["needed"]  # a backfill that delivers
     assert tasks.approval_request("monthly", start, end, "auto", "scheduled")["needed"]
+
+
+def test_each_edition_asks_for_itself(configure):
+    """The DAG asks once per edition (the mapped `edition` group): each request names its edition
+    and links its own PDF only; an edition reports.yaml does not have fails for good, saying so."""
+    configure({"when": "always", "timeout_hours": 6, "on_timeout": "reject"})
+    start, end = OCT.utc_start.replace(tzinfo=UTC), OCT.utc_end.replace(tzinfo=UTC)
+    company = tasks.approval_request("monthly", start, end, edition_id="")
+    smb = tasks.approval_request("monthly", start, end, edition_id="segment-smb")
+    assert company["subject"] == "Send the Monthly KPI report for October 2026?"
+    assert smb["subject"] == "Send the Monthly KPI report · Smb (customer segment) for October 2026?"
+    for request, variant in ((company, ""), (smb, "segment-smb")):
+        [link] = re.findall(r"\]\(([^)]+)\) \(opens without a login", request["body"])
+        assert parse_qs(urlsplit(link).query, keep_blank_values=True)["variant"] == [variant]
+        assert "Approve sends this edition to its recipients; Reject sends nothing of it." in request["body"]
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="has no variant 'segment-gone'"):
+        tasks.approval_request("monthly", start, end, edition_id="segment-gone")

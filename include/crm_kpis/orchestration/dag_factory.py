@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task, task_group
 
 from crm_kpis.config.settings import dag_id_for, load_settings
 from crm_kpis.orchestration.approval import ReportApproval
@@ -40,6 +40,16 @@ the run has no logical date{% endif %}. Run: {{ run_id }}.</p>
 <p>Nothing after the failed task ran: a failure before <i>publish_history</i> left the history unchanged,
 one before <i>send_report</i> emailed nobody.</p>
 """
+
+
+#: the mapped task group of the report's editions: `edition.render_report`, `edition.approve_report`,
+#: `edition.send_report`, one map index per edition (0 the company-wide report)
+EDITION_GROUP = "edition"
+
+
+def edition_name(edition_id: str) -> str:
+    """An edition as the grid names its mapped tasks: "company", or the variant's id."""
+    return edition_id or "company"
 
 
 def history_asset(grain: str) -> Asset:
@@ -100,7 +110,11 @@ schedule a BI refresh or another DAG on.
 
 **Variants**: {variants}.
 
-**Approval** before sending (`approve_report`): {approval}.
+**Editions**: the task group `edition` is mapped once per edition (the company-wide report, then
+each variant), each rendered (`render_report`), approved (`approve_report`) and sent
+(`send_report`) on its own; the grid names each map index after its edition.
+
+**Approval** before sending (`approve_report`, per edition): {approval}.
 """
 
 
@@ -207,46 +221,78 @@ def make_kpi_dag(grain: str) -> DAG:
                                                                                       run_id, result)
             return result
 
-        @task(doc_md="Render the period's PDF report and email bodies from the history.")
-        def render_report(data_interval_start: Any = None, data_interval_end: Any = None,
+        @task(map_index_template="{{ edition }}",
+              doc_md="Render this edition's PDF report and email bodies from the history (one mapped "
+                     "task per edition: the company-wide report, then each variant's).")
+        def render_report(edition_id: str, data_interval_start: Any = None, data_interval_end: Any = None,
                           params: dict[str, Any] | None = None) -> dict[str, Any]:
             from crm_kpis.orchestration.tasks import render_report as render
 
-            return render(grain, data_interval_start, data_interval_end, (params or {}).get("page_size", "A4"))
+            get_current_context()["edition"] = edition_name(edition_id)  # the grid's name of the mapped task
+            return render(grain, data_interval_start, data_interval_end, (params or {}).get("page_size", "A4"),
+                          edition_id=edition_id)
 
-        @task(retries=3, doc_md="Email the report once per period (SMTP or the outbox) and log the delivery.")
-        def send_report(data_interval_start: Any = None, data_interval_end: Any = None,
+        @task(retries=3, map_index_template="{{ edition }}",
+              doc_md="Email this edition once per period (SMTP or the outbox) and post it to its chat "
+                     "channels; log the delivery.")
+        def send_report(edition_id: str, data_interval_start: Any = None, data_interval_end: Any = None,
                         run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
             from crm_kpis.orchestration.tasks import send_report as send
 
+            context = get_current_context()
+            context["edition"] = edition_name(edition_id)
+            # Reject skips nothing downstream of a mapped approval in Airflow 3.3.2 (docs/airflow-gaps.md):
+            # the send reads its own edition's decision, so a rejected edition is never sent
+            ti = context["ti"]
+            decision = ti.xcom_pull(task_ids=f"{EDITION_GROUP}.approve_report", map_indexes=ti.map_index)
+            if ReportApproval.rejected(decision):
+                return _skipped_if_said({"status": "rejected", "skip_reason": (
+                    f"not sent: the {edition_name(edition_id)} edition was rejected at approval "
+                    f"({ReportApproval.answered_by(decision)})")})
             params = params or {}
             run_type, run_instance = _run_identity(run_id)
             return _skipped_if_said(send(
                 grain, data_interval_start, data_interval_end, run_id, deliver_param=params.get("deliver", "auto"),
                 resend=bool(params.get("resend", False)), run_type=run_type, run_instance=run_instance,
-                test_to=params.get("test_to") or None, test_variant=params.get("test_variant") or None))
+                test_to=params.get("test_to") or None, test_variant=params.get("test_variant") or None,
+                edition_id=edition_id))
 
-        @task(retries=3, doc_md="KPI alerts (`kpi_alerts` in reports.yaml): each rule that fires for the period "
-                                "is sent to its owners once, after the gate passed and the history was published.")
+        # after every edition, whatever a variant's approver chose (a rejected edition is skipped,
+        # not failed); the company-wide report's own decision is the one that holds the alerts
+        @task(retries=3, trigger_rule="none_failed",
+              doc_md="KPI alerts (`kpi_alerts` in reports.yaml): each rule that fires for the period "
+                     "is sent to its owners once, after the gate passed, the history was published and "
+                     "the company-wide report was approved (a rejected report sends no alerts).")
         def send_kpi_alerts(data_interval_start: Any = None, data_interval_end: Any = None,
                             run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
             from crm_kpis.orchestration.tasks import send_kpi_alerts as alerts
 
+            decision = get_current_context()["ti"].xcom_pull(task_ids=f"{EDITION_GROUP}.approve_report", map_indexes=0)
+            if ReportApproval.rejected(decision):
+                return _skipped_if_said({"status": "rejected", "skip_reason": (
+                    "not sent: the company-wide report was rejected at approval, so are its KPI alerts")})
             run_type, run_instance = _run_identity(run_id)
             return _skipped_if_said(alerts(grain, data_interval_start, data_interval_end, run_id,
                                            deliver_param=(params or {}).get("deliver", "auto"), run_type=run_type,
                                            run_instance=run_instance))
 
+        @task_group(group_id=EDITION_GROUP, tooltip="One edition of the report: rendered, approved and sent on its own")
+        def edition(edition_id: str) -> None:
+            approve = ReportApproval(
+                task_id="approve_report", grain=grain, report=report, edition_id=edition_id,
+                map_index_template="{{ task.edition_id or 'company' }}",
+                doc_md="Approval when in doubt (`approval` in reports.yaml): a person approves this edition "
+                       "before it is sent, always or when the quality gate raised warnings; Reject sends "
+                       "nothing of it. Otherwise approved at once, with the reason.")
+            render_report(edition_id) >> approve >> send_report(edition_id)
+
         computed = [compute.override(task_id=f"compute_{area}")(area) for area in AREAS]
         checked = check_quality()
         computed >> checked
         published = publish_history(checked)
-        rendered = render_report()
-        approve = ReportApproval(task_id="approve_report", grain=grain, report=report,
-                                 doc_md="Approval when in doubt (`approval` in reports.yaml): a person approves the "
-                                        "rendered report before it is sent, always or when the quality gate raised "
-                                        "warnings; Reject sends nothing. Otherwise approved at once, with the reason.")
-        # KPI alerts wait for the report's approval: a rejected period sends nothing at all
-        published >> rendered >> approve >> [send_report(), send_kpi_alerts()]
+        # one mapped group per edition (the company-wide report, then each variant's), so an edition
+        # is rendered, approved, retried and seen in the grid on its own; the list is reports.yaml's
+        editions = edition.expand(edition_id=[e.edition_id for e in report.editions()])
+        published >> editions >> send_kpi_alerts()
 
     return kpi_dag()

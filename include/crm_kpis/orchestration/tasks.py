@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from functools import partial
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from crm_kpis.compute import compute_area
 from crm_kpis.config.settings import ReportConfig, load_settings, ui_base_url
@@ -58,7 +58,7 @@ class PermanentError(RuntimeError):
     """An error that a retry cannot fix (a contract not met, a connection set up wrongly)."""
 
 
-def fail_permanently(message: str) -> None:
+def fail_permanently(message: str) -> NoReturn:
     """Fail the task at once, without retries: Airflow's own AirflowFailException when installed."""
     try:
         from airflow.sdk.exceptions import AirflowFailException
@@ -198,9 +198,10 @@ def _movers(movers: list[Mover], n: int = 2) -> str:
 
 
 def render_report(grain: str, interval_start: datetime, interval_end: datetime,
-                  page_size: str = "A4") -> dict[str, Any]:
-    """Render the period's report (HTML and PDF) and its email bodies from the history, and the
-    same for each of the report's variants (one member's edition, with its own recipients)."""
+                  page_size: str = "A4", edition_id: str | None = None) -> dict[str, Any]:
+    """Render the period's report (HTML and PDF) and its email bodies from the history: one
+    edition (`edition_id`: "" the company-wide report, else a variant's id; the DAG maps one task
+    per edition), or, without it, the company-wide report and each variant's (the tools, the tests)."""
     started = time.perf_counter()
     settings = load_settings()
     period = period_for(grain, interval_start, interval_end)
@@ -208,12 +209,26 @@ def render_report(grain: str, interval_start: datetime, interval_end: datetime,
     warehouse = engine_for(WAREHOUSE_CONN_ID)
     ensure_schema(warehouse)
     rendered_at = datetime.now(UTC).replace(tzinfo=None)
+    if edition_id is not None:
+        out = {**_render_edition(warehouse, period, settings, edition_of(report, edition_id), page_size, rendered_at),
+               "seconds": round(time.perf_counter() - started, 2)}
+        log.info("rendered %s edition %s for %s: %s", report.report_id, edition_id or "company", period, out)
+        return out
     company, *variants = (_render_edition(warehouse, period, settings, edition, page_size, rendered_at)
                           for edition in report.editions())
     out = {**company, "variants": {v["variant"]: v for v in variants},
            "seconds": round(time.perf_counter() - started, 2)}
     log.info("rendered %s for %s: %s", report.report_id, period, out)
     return out
+
+
+def edition_of(report: ReportConfig, edition_id: str) -> ReportConfig:
+    """The report's edition named `edition_id` ("" or "company": the company-wide one); a name the
+    configuration no longer has (reports.yaml changed under a running DAG) fails for good, saying so."""
+    try:
+        return report.edition("" if edition_id == "company" else edition_id)
+    except KeyError as exc:
+        fail_permanently(str(exc.args[0]))
 
 
 def _render_edition(warehouse: Any, period: ReportPeriod, settings: Any, edition: ReportConfig, page_size: str,
@@ -255,9 +270,11 @@ def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
 def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
                 deliver_param: str = "auto", resend: bool = False, run_type: str | None = None,
                 run_instance: str | None = None, test_to: str | None = None,
-                test_variant: str | None = None) -> dict[str, Any]:
+                test_variant: str | None = None, edition_id: str | None = None) -> dict[str, Any]:
     """Email the rendered report once per period and edition (the company-wide report and each
-    variant's, each to its own recipients; SMTP when configured, else the outbox).
+    variant's, each to its own recipients; SMTP when configured, else the outbox). With
+    `edition_id` ("" the company-wide report, else a variant's id), that edition only: the DAG
+    maps one task per edition, so each is retried and approved on its own.
 
     With `test_to`, only that address gets them, marked as tests, whatever `deliver` says (asking
     for a test is asking to send one); `test_variant` picks one edition ("company" the company-wide
@@ -281,13 +298,14 @@ def send_report(grain: str, interval_start: datetime, interval_end: datetime, ru
         if quiet:
             log.info("%s for %s: %s", report.report_id, period, quiet)
             return {"status": "not needed", "send_when": report.send_when, "skip_reason": quiet}
-    editions = report.editions()
+    editions = report.editions() if edition_id is None else (edition_of(report, edition_id),)
     if test_to is not None and (test_variant or "").strip():
-        chosen = test_variant.strip()  # type: ignore[union-attr]
-        try:
-            editions = (report.edition("" if chosen == "company" else chosen),)
-        except KeyError as exc:
-            fail_permanently(str(exc.args[0]))
+        chosen = edition_of(report, test_variant.strip())  # type: ignore[union-attr]
+        editions = tuple(e for e in editions if e.edition_id == chosen.edition_id)
+        if not editions:
+            reason = f"not sent: the test send asks for the edition {test_variant.strip()!r} only"  # type: ignore[union-attr]
+            log.info("%s for %s: %s", report.report_id, period, reason)
+            return {"status": "not requested", "test_variant": test_variant, "skip_reason": reason}
     results: list[dict[str, Any]] = []
     pending: list[str] = []
     refused: list[str] = []
@@ -482,14 +500,18 @@ def _settle(pending: list[str], refused: list[str]) -> None:
 
 # --- approval -------------------------------------------------------------------------------------------------
 def approval_request(grain: str, interval_start: datetime, interval_end: datetime, deliver_param: str = "auto",
-                     run_type: str | None = None, test_to: str | None = None) -> dict[str, Any]:
+                     run_type: str | None = None, test_to: str | None = None,
+                     edition_id: str | None = None) -> dict[str, Any]:
     """Whether the period's report needs a person's approval (crm_kpis.orchestration.approval), and what to ask:
-    the period, the quality gate's warnings and a link to each edition's rendered PDF. A run that will
+    the period, the quality gate's warnings and a link to the edition's rendered PDF (`edition_id`:
+    "" the company-wide report, else a variant's; without it, every edition's). A run that will
     send nothing to the recipients (a backfill, `deliver: no`, a test send) asks nobody."""
     from crm_kpis.history.store import read_run
 
     period = period_for(grain, interval_start, interval_end)
     report = report_for(grain)
+    editions = report.editions() if edition_id is None else (edition_of(report, edition_id),)
+    title = report.title if edition_id is None else editions[0].edition_title
     if (test_to or "").strip():
         return {"needed": False, "reason": f"a test send goes to {test_to.strip()} only, not to the "  # type: ignore[union-attr]
                                            "report's recipients: nothing to approve"}
@@ -509,16 +531,17 @@ def approval_request(grain: str, interval_start: datetime, interval_end: datetim
     reason = (f"{len(unreadable)} source(s) could not be read (on_broken_source: hold)" if unreadable
               and report.on_broken_source == "hold" else "the report asks for approval every time" if when == "always"
               else f"the quality gate raised {len(warnings)} warning(s)")
-    links = [_approval_link(e, period) for e in report.editions()]
+    links = [_approval_link(e, period) for e in editions]
     timeout = report.approval
+    which = "every edition" if edition_id is None else "this edition"
     body = "\n".join([
-        f"**{report.title}, {period.label}** ({period.span}, {period.tz}) is rendered and waits for approval: {reason}.",
+        f"**{title}, {period.label}** ({period.span}, {period.tz}) is rendered and waits for approval: {reason}.",
         "", "**Data warnings**" if warnings else "No data warnings.", *[f"- {w}" for w in warnings], "",
-        "**The rendered reports**", *links, "",
-        f"Approve sends every edition to its recipients; Reject sends nothing. Unanswered after "
+        "**The rendered report**" if len(links) == 1 else "**The rendered reports**", *links, "",
+        f"Approve sends {which} to its recipients; Reject sends nothing of it. Unanswered after "
         f"{timeout.timeout_hours:g} h: {timeout.on_timeout}.",
     ])
-    return {"needed": True, "reason": reason, "subject": f"Send the {report.title} for {period.label}?",
+    return {"needed": True, "reason": reason, "subject": f"Send the {title} for {period.label}?",
             "body": body, "warnings": warnings}
 
 

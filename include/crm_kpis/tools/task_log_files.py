@@ -48,6 +48,21 @@ class TaskLogFiles(logging.Handler):
     def path_for(self, ti: Any) -> Path:
         return self.base_folder / self.template.render(ti=ti, try_number=ti.try_number)
 
+    def start(self, ti: Any) -> None:
+        """A task try begins: its file starts empty. `dag.test()` replaces an earlier in-process run
+        of the period under the same run id, and its tries count from 1 again, so the file may hold
+        a former run's lines; a worker's try, too, writes a file of its own."""
+        self.running = ti
+        path = self.path_for(ti)
+        if path in self._files:
+            self._files.pop(path).close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._files[path] = path.open("w", encoding="utf-8")
+
+    def written(self, ti: Any) -> bool:
+        """Whether this task try's file was written in this process (it ran here)."""
+        return self.path_for(ti) in self._files
+
     def write(self, line: dict[str, Any]) -> None:
         """One line in the running task's file; nothing between tasks."""
         ti = self.running
@@ -56,8 +71,8 @@ class TaskLogFiles(logging.Handler):
         path = self.path_for(ti)
         out = self._files.get(path)
         if out is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            out = self._files[path] = path.open("a", encoding="utf-8")
+            self.start(ti)
+            out = self._files[path]
         out.write(json.dumps(line, default=str) + "\n")
         out.flush()
 
@@ -109,7 +124,7 @@ class TaskStarts:
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
-        self.files.running = task_instance
+        self.files.start(task_instance)
         self._said(f"running {task_instance.task_id} of {task_instance.run_id} in process {os.getpid()} "
                    f"on {socket.gethostname()} (in-process run: `airflow dags test`, no worker)")
 
@@ -135,8 +150,8 @@ def note_tasks_not_run(files: TaskLogFiles, dag_run: Any, why: str) -> int:
     by `mark_success_pattern`), so its log says why instead of "Could not read served logs"."""
     written = 0
     for ti in dag_run.get_task_instances():
-        if ti.try_number and not files.path_for(ti).exists():
-            files.running = ti
+        if ti.try_number and not files.written(ti):  # not run here: a former run's file is replaced
+            files.start(ti)
             files.write({"timestamp": _iso(datetime.now(UTC)), "level": "info",
                          "event": f"{ti.task_id} did not run: {why}", "logger": "crm_kpis.tools.task_log_files"})
             written += 1

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from crm_kpis.tools import local_airflow
 
-HISTORY_ONLY = r"^(render_report|send_report)$"
+HISTORY_ONLY = r"^edition\.(render_report|send_report)$"
 
 
 def _without_font_subsetting_warning(record: logging.LogRecord) -> bool:
