@@ -199,6 +199,10 @@ def test_report_html_structure(warehouse):
     assert "1–31 October 2026 (UTC)" in html and "end exclusive" not in html
     # only October 2026 is stored: the year-ago column's n/a is explained once, at the top
     assert 'October 2025 (not in the history: every "vs year ago" is n/a;' in html
+    context = build_context(warehouse, OCT, SETTINGS, REPORT, NOW)
+    for template in ("email.txt.j2", "email.html.j2"):  # the email says it once too, before the numbers
+        body = render_template(template, {**context, "subject": "s"})
+        assert body.count("October 2025 is not in the history: no year-ago comparison.") == 1, template
     assert html.count("percentage points (pp") == 1
 
 
