@@ -65,7 +65,7 @@ class ReportApproval(ApprovalOperator):
         """Who decided, as the approval's result has it ("by jane", "at its timeout", "by configuration")."""
         if not isinstance(decision, dict):
             return "no decision recorded"
-        who = decision.get("responded_by_user") or decision.get("responded_by") or decision.get("approved_by")
+        who = decision.get("responded_by_user") or decision.get("approved_by")
         if isinstance(who, dict):
             who = who.get("name") or who.get("id")
         return f"by {who}" if who else "at its timeout"

@@ -45,11 +45,18 @@ one before <i>send_report</i> emailed nobody.</p>
 #: the mapped task group of the report's editions: `edition.render_report`, `edition.approve_report`,
 #: `edition.send_report`, one map index per edition (0 the company-wide report)
 EDITION_GROUP = "edition"
+APPROVE_TASK = "approve_report"
 
 
 def edition_name(edition_id: str) -> str:
     """An edition as the grid names its mapped tasks: "company", or the variant's id."""
     return edition_id or "company"
+
+
+def _approval_decision(map_index: int) -> Any:
+    """What an edition's approval chose (its XCom; map index 0 the company-wide report), read by
+    the tasks after it in this run."""
+    return get_current_context()["ti"].xcom_pull(task_ids=f"{EDITION_GROUP}.{APPROVE_TASK}", map_indexes=map_index)
 
 
 def history_asset(grain: str) -> Asset:
@@ -243,8 +250,7 @@ def make_kpi_dag(grain: str) -> DAG:
             context["edition"] = edition_name(edition_id)
             # Reject skips nothing downstream of a mapped approval in Airflow 3.3.2 (docs/airflow-gaps.md):
             # the send reads its own edition's decision, so a rejected edition is never sent
-            ti = context["ti"]
-            decision = ti.xcom_pull(task_ids=f"{EDITION_GROUP}.approve_report", map_indexes=ti.map_index)
+            decision = _approval_decision(context["ti"].map_index)
             if ReportApproval.rejected(decision):
                 return _skipped_if_said({"status": "rejected", "skip_reason": (
                     f"not sent: the {edition_name(edition_id)} edition was rejected at approval "
@@ -267,8 +273,7 @@ def make_kpi_dag(grain: str) -> DAG:
                             run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
             from crm_kpis.orchestration.tasks import send_kpi_alerts as alerts
 
-            decision = get_current_context()["ti"].xcom_pull(task_ids=f"{EDITION_GROUP}.approve_report", map_indexes=0)
-            if ReportApproval.rejected(decision):
+            if ReportApproval.rejected(_approval_decision(0)):
                 return _skipped_if_said({"status": "rejected", "skip_reason": (
                     "not sent: the company-wide report was rejected at approval, so are its KPI alerts")})
             run_type, run_instance = _run_identity(run_id)
@@ -279,7 +284,7 @@ def make_kpi_dag(grain: str) -> DAG:
         @task_group(group_id=EDITION_GROUP, tooltip="One edition of the report: rendered, approved and sent on its own")
         def edition(edition_id: str) -> None:
             approve = ReportApproval(
-                task_id="approve_report", grain=grain, report=report, edition_id=edition_id,
+                task_id=APPROVE_TASK, grain=grain, report=report, edition_id=edition_id,
                 map_index_template="{{ task.edition_id or 'company' }}",
                 doc_md="Approval when in doubt (`approval` in reports.yaml): a person approves this edition "
                        "before it is sent, always or when the quality gate raised warnings; Reject sends "

@@ -44,6 +44,7 @@ class TaskLogFiles(logging.Handler):
         self.template = Template(filename_template)
         self._files: dict[Path, IO[str]] = {}
         self.running: Any | None = None  # the task instance running now (TaskStarts below)
+        self._out: IO[str]  # its file, opened by `start`
 
     def path_for(self, ti: Any) -> Path:
         return self.base_folder / self.template.render(ti=ti, try_number=ti.try_number)
@@ -52,29 +53,23 @@ class TaskLogFiles(logging.Handler):
         """A task try begins: its file starts empty. `dag.test()` replaces an earlier in-process run
         of the period under the same run id, and its tries count from 1 again, so the file may hold
         a former run's lines; a worker's try, too, writes a file of its own."""
-        self.running = ti
         path = self.path_for(ti)
         if path in self._files:
             self._files.pop(path).close()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._files[path] = path.open("w", encoding="utf-8")
+        self._files[path] = self._out = path.open("w", encoding="utf-8")
+        self.running = ti
 
     def written(self, ti: Any) -> bool:
         """Whether this task try's file was written in this process (it ran here)."""
         return self.path_for(ti) in self._files
 
     def write(self, line: dict[str, Any]) -> None:
-        """One line in the running task's file; nothing between tasks."""
-        ti = self.running
-        if ti is None:
+        """One line in the running task's file (opened by `start`); nothing between tasks."""
+        if self.running is None:
             return
-        path = self.path_for(ti)
-        out = self._files.get(path)
-        if out is None:
-            self.start(ti)
-            out = self._files[path]
-        out.write(json.dumps(line, default=str) + "\n")
-        out.flush()
+        self._out.write(json.dumps(line, default=str) + "\n")
+        self._out.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
         """The product's own lines (standard logging)."""
