@@ -15,10 +15,17 @@
 --                              a numeric column of a synced source: `x + 0 = x` fails for it)
 -- Why in SQL: at company scale 14 million orders become 1.4 million rows, aggregated where they are.
 -- Identical copies of an order row (a sync that wrote it twice) are read once.
+-- Why the ORDER BY: sorted by customer and instant, the copies are dropped as they stream past and
+-- every later step (the purchases, the first purchase per customer, the histories) reads its input
+-- in the order it groups by, so PostgreSQL sorts once instead of hashing three times: hash tables
+-- that spill at the default `work_mem` (the planner expects a few thousand customers after the
+-- DISTINCT). At scale 30, 4.0 s instead of 6.0 s, near a plain query without the order rules (3.6 s).
+-- The order changes no result; an engine that ignores an ORDER BY in a CTE (MariaDB) plans as before.
 WITH completed AS (
     SELECT DISTINCT order_id, customer_id, ordered_at, total_amount
     FROM orders
     WHERE status = 'completed' AND ordered_at < :end
+    ORDER BY customer_id, ordered_at, order_id, total_amount
 ),
 purchases AS (
     SELECT customer_id, ordered_at AS at,
