@@ -39,6 +39,10 @@ judged AS (
     SELECT customer_id, at, tier, MIN(at) OVER (PARTITION BY customer_id, category) AS category_first_at
     FROM purchases
     WHERE category IS NOT NULL AND tier IS NOT NULL
+    -- in the order the next two steps group and rank in: PostgreSQL then sorts each customer's few
+    -- groups by instant as they stream past, where it hashed every instant into a table that
+    -- spilled at the default `work_mem` and sorted them all again (57.6 s → 52.4 s at scale 300)
+    ORDER BY customer_id, at
 ),
 instants AS (
     SELECT customer_id, at, MAX(tier) AS max_tier,
