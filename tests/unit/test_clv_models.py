@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from crm_kpis.clv import bgnbd, gamma_gamma, rfm, sbg
+from crm_kpis.clv.levels import Levels
 from crm_kpis.paths import PROJECT_DIR
 
 CDNOW = PROJECT_DIR.parent / "shared" / "data" / "cdnow"
@@ -188,3 +189,31 @@ def test_a_fit_on_distinct_histories_is_the_fit_on_every_customer(cdnow):
     params = bgnbd.fit(cdnow.x, cdnow.t_x, cdnow.T).params
     spread = h.per_customer(bgnbd.probability_alive(params, h.x, h.t_x, h.T))
     assert np.array_equal(spread, bgnbd.probability_alive(params, cdnow.x, cdnow.t_x, cdnow.T))
+
+
+def _every_row(column: np.ndarray) -> Levels:
+    """A column as levels without sharing: each function evaluated on every row, as before levels."""
+    return Levels(np.asarray(column, dtype=float), np.arange(len(column)))
+
+
+def test_levels_give_each_row_the_number_evaluated_on_it_bit_for_bit(cdnow):
+    # by hand: [3, 1, 3, 2] has the distinct values [1, 2, 3]; row i reads value at[i]
+    levels = Levels.of(np.array([3.0, 1.0, 3.0, 2.0]))
+    assert levels.values.tolist() == [1, 2, 3] and levels.at.tolist() == [2, 0, 2, 1]
+    assert levels.apply(lambda v: v * 10).tolist() == [30, 10, 30, 20]
+    # the likelihoods and gradients with shared levels are exactly those evaluated row by row
+    h = bgnbd.Histories.of(cdnow.x, cdnow.t_x, cdnow.T)
+    at = np.array([0.3, 5.0, 0.9, 2.1])
+    shared = bgnbd.log_likelihood_and_gradient(at, h.x, h.t_x, h.T, h.weight)
+    row_by_row = bgnbd.log_likelihood_and_gradient(at, h.x, h.t_x, h.T, h.weight,
+                                                   (_every_row(h.x), _every_row(h.t_x), _every_row(h.T)))
+    assert len(Levels.of(h.x).values) < len(h.x) / 10
+    assert shared[0] == row_by_row[0] and np.array_equal(shared[1], row_by_row[1])
+    repeat = cdnow.x > 0
+    x, zbar = cdnow.x[repeat], cdnow.zbar[repeat]
+    at = np.array([5.0, 3.0, 14.0])
+    shared = gamma_gamma.log_likelihood_and_gradient(at, x, zbar)
+    row_by_row = gamma_gamma.log_likelihood_and_gradient(
+        at, x, zbar, gamma_gamma.Fixed(_every_row(x), np.log(zbar), np.log(x)))
+    assert shared[0] == row_by_row[0] and np.array_equal(shared[1], row_by_row[1])
+    assert shared[0] == float(gamma_gamma.log_likelihood(at, x, zbar).sum())

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from crm_kpis.clv.fitting import Fit, fit_with_gradient
+from crm_kpis.clv.levels import Levels
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -43,27 +44,41 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
 
 
 def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,  # noqa: N803
-                                weight: np.ndarray) -> tuple[float, np.ndarray]:
+                                weight: np.ndarray,
+                                levels: tuple[Levels, Levels, Levels] | None = None) -> tuple[float, np.ndarray]:
     """Σ weight · ln L and its gradient in (r, α, a, b). With L = e^A + e^B (the two terms of eq. 6)
     and w_A, w_B their shares of L, ∂ln L/∂θ = ∂common/∂θ + w_A ∂A/∂θ + w_B ∂B/∂θ, where
-    ∂ ln B(p, q)/∂p = ψ(p) − ψ(p+q) and ∂ ln B(p, q)/∂q = ψ(q) − ψ(p+q)."""
+    ∂ ln B(p, q)/∂p = ψ(p) − ψ(p+q) and ∂ ln B(p, q)/∂q = ψ(q) − ψ(p+q).
+
+    `levels`: x, t_x and T as `Levels` (`history_levels`), found once per fit: every special function
+    and logarithm of them is then evaluated once per distinct value (the same numbers)."""
     r, alpha, a, b = params
+    xs, tx_s, T_s = levels if levels is not None else history_levels(x, t_x, T)  # noqa: N806
     repeat = x > 0
-    xb = np.maximum(x, 1)
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    ended = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-    dropped = np.where(repeat, betaln(a + 1, b + xb - 1) - betaln(a, b) - (r + x) * np.log(alpha + t_x), -np.inf)
+    of_x = xs.apply
+    log_T, log_tx = T_s.apply(lambda v: np.log(alpha + v)), tx_s.apply(lambda v: np.log(alpha + v))  # noqa: N806
+    common = of_x(lambda v: gammaln(r + v)) - gammaln(r) + r * np.log(alpha)
+    ended = of_x(lambda v: betaln(a, b + v)) - betaln(a, b) - (r + x) * log_T
+    dropped = np.where(repeat, of_x(lambda v: betaln(a + 1, b + np.maximum(v, 1) - 1)) - betaln(a, b)
+                       - (r + x) * log_tx, -np.inf)
     total = np.logaddexp(ended, dropped)
     w_end, w_drop = np.exp(ended - total), np.where(repeat, np.exp(dropped - total), 0.0)
     psi_ab = digamma(a + b)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_end * np.log(alpha + T) - w_drop * np.log(alpha + t_x)
+    psi_abx, psi_abxb = of_x(lambda v: digamma(a + b + v)), of_x(lambda v: digamma(a + b + np.maximum(v, 1)))
+    d_r = of_x(lambda v: digamma(r + v)) - digamma(r) + np.log(alpha) - w_end * log_T - w_drop * log_tx
     d_alpha = r / alpha - w_end * (r + x) / (alpha + T) - w_drop * (r + x) / (alpha + t_x)
-    d_a = (w_end * (digamma(a) - digamma(a + b + x)) + w_drop * (digamma(a + 1) - digamma(a + b + xb))
+    d_a = (w_end * (digamma(a) - psi_abx) + w_drop * (digamma(a + 1) - psi_abxb)
            - (w_end + w_drop) * (digamma(a) - psi_ab))
-    d_b = (w_end * (digamma(b + x) - digamma(a + b + x)) + w_drop * (digamma(b + xb - 1) - digamma(a + b + xb))
+    d_b = (w_end * (of_x(lambda v: digamma(b + v)) - psi_abx)
+           + w_drop * (of_x(lambda v: digamma(b + np.maximum(v, 1) - 1)) - psi_abxb)
            - (w_end + w_drop) * (digamma(b) - psi_ab))
     grad = np.array([(weight * d).sum() for d in (d_r, d_alpha, d_a, d_b)])
     return float((weight * (common + total)).sum()), grad
+
+
+def history_levels(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[Levels, Levels, Levels]:  # noqa: N803
+    """x, t_x and T as the few values each takes (see crm_kpis.clv.levels)."""
+    return Levels.of(x), Levels.of(t_x), Levels.of(T)
 
 
 @dataclass(frozen=True)
@@ -110,9 +125,10 @@ def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: tuple[float, ...] 
 def fit_histories(histories: Histories, start: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)) -> Fit:
     """Customers with the same (x, t_x, T) share one likelihood term, evaluated once, weighted."""
     h = histories
+    levels = history_levels(h.x, h.t_x, h.T)  # once: the optimiser evaluates the likelihood dozens of times
 
     def negative(params: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = log_likelihood_and_gradient(params, h.x, h.t_x, h.T, h.weight)
+        value, grad = log_likelihood_and_gradient(params, h.x, h.t_x, h.T, h.weight, levels)
         return -value, -grad
 
     return fit_with_gradient(PARAMS, negative, start, len(h.inverse))

@@ -16,10 +16,13 @@ The model assumes spend independent of frequency; it is fitted on repeat buyers 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import digamma, gammaln
 
 from crm_kpis.clv.fitting import Fit, fit_with_gradient
+from crm_kpis.clv.levels import Levels
 
 PARAMS = ("p", "q", "gamma")
 
@@ -31,17 +34,39 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, zbar: np.ndarray) -> np.nd
             + px * np.log(x) - (px + q) * np.log(gamma + x * zbar))
 
 
-def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, zbar: np.ndarray) -> tuple[float, np.ndarray]:
+def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, zbar: np.ndarray,
+                                fixed: Fixed | None = None) -> tuple[float, np.ndarray]:
     """Σ ln L and its gradient in (p, q, γ):
     ∂/∂p = x (ψ(px+q) − ψ(px) + ln z̄ + ln x − ln(γ + x z̄)), ∂/∂q = ψ(px+q) − ψ(q) + ln γ − ln(γ + x z̄),
-    ∂/∂γ = q/γ − (px+q)/(γ + x z̄)."""
+    ∂/∂γ = q/γ − (px+q)/(γ + x z̄).
+
+    `fixed`: what does not depend on the parameters (`Fixed.of`), found once per fit: ln z̄ and ln x
+    once, the gamma functions once per distinct x. The same numbers as `log_likelihood`'s."""
     p, q, gamma = params
+    f = fixed if fixed is not None else Fixed.of(x, zbar)
     px, spend = p * x, gamma + x * zbar
-    psi = digamma(px + q)
-    d_p = x * (psi - digamma(px) + np.log(zbar) + np.log(x) - np.log(spend))
-    d_q = psi - digamma(q) + np.log(gamma) - np.log(spend)
+    psi = f.x.apply(lambda v: digamma(p * v + q))
+    log_gamma_pxq, log_gamma_px = f.x.apply(lambda v: gammaln(p * v + q)), f.x.apply(lambda v: gammaln(p * v))
+    log_spend = np.log(spend)
+    value = (log_gamma_pxq - log_gamma_px - gammaln(q) + q * np.log(gamma) + (px - 1) * f.log_zbar
+             + px * f.log_x - (px + q) * log_spend)  # log_likelihood's terms in its order
+    d_p = x * (psi - f.x.apply(lambda v: digamma(p * v)) + f.log_zbar + f.log_x - log_spend)
+    d_q = psi - digamma(q) + np.log(gamma) - log_spend
     d_gamma = q / gamma - (px + q) / spend
-    return float(log_likelihood(params, x, zbar).sum()), np.array([d_p.sum(), d_q.sum(), d_gamma.sum()])
+    return float(value.sum()), np.array([d_p.sum(), d_q.sum(), d_gamma.sum()])
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """The repeat buyers' terms that no parameter changes: ln z̄, ln x, and x's few distinct values."""
+
+    x: Levels
+    log_zbar: np.ndarray
+    log_x: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, zbar: np.ndarray) -> Fixed:
+        return cls(Levels.of(x), np.log(zbar), np.log(x))
 
 
 def fit(x: np.ndarray, zbar: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1.0)) -> Fit:
@@ -50,9 +75,10 @@ def fit(x: np.ndarray, zbar: np.ndarray, start: tuple[float, ...] = (1.0, 1.0, 1
     x, zbar = x[keep], zbar[keep]
     order = np.lexsort((zbar, x))  # sums in one order whatever order the rows came in
     x, zbar = x[order], zbar[order]
+    fixed = Fixed.of(x, zbar)  # once: the optimiser evaluates the likelihood dozens of times
 
     def negative(params: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = log_likelihood_and_gradient(params, x, zbar)
+        value, grad = log_likelihood_and_gradient(params, x, zbar, fixed)
         return -value, -grad
 
     return fit_with_gradient(PARAMS, negative, start, len(x))
