@@ -47,6 +47,10 @@ def test_every_step_reports_time_memory_and_volume(bench_run):
     assert set(steps) == {"generate", "floor", "monthly", "monthly_dag", "daily", "sql_baseline", "backfill", "clv",
                           "adapters", "pdf"}
     assert all(step["peak_rss_mb"] > 50 and step["wall_seconds"] > 0 for step in steps.values())
+    # where each step's CPU went: its own processes did some work, and the database servers answered
+    assert all(step["cpu"]["step_processes_seconds"] > 0 and step["cpu"]["rest_of_machine_seconds"] >= 0
+               for step in steps.values())
+    assert steps["floor"]["cpu"]["rest_of_machine_seconds"] > 0 and "where the CPU went" in bench.table(results)
     assert steps["floor"]["rows"] > 1000 and steps["monthly"]["rows_read"] >= steps["floor"]["rows"]
     assert steps["monthly"]["values_written"] > 300 and steps["pdf"]["pdf_bytes"] > 20_000
     dag = steps["monthly_dag"]  # the same month through three parallel area processes: the same volume

@@ -133,7 +133,7 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
 
     PostgreSQL: the query's result fetched into Arrow columns by the ADBC driver, the fastest read
     there is from Python (the server's binary format, decoded in C++) and the transport the
-    pipeline uses, with no DataFrame built. MariaDB: a streamed SELECT through PyMySQL. As many
+    pipeline uses, with no DataFrame built. MariaDB: a streamed SELECT through PyMySQL, times as text as the pipeline reads them. As many
     extracts at once as the pipeline reads (`parallel_reads`, 2), each thread with its own
     connections: a floor read one query after the other would not be a floor.
     """
@@ -147,12 +147,14 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
     from crm_kpis.periods import ReportPeriod
     from crm_kpis.sources.connections import CRM_CONN_ID, SourceSettings
     from crm_kpis.sources.extracts import EXTRACTS
-    from crm_kpis.sources.reading import source_session_uri
+    from crm_kpis.sources.reading import MYSQL_TIMES_AS_TEXT, source_session_uri
     from crm_kpis.sources.sql_files import load_sql, numbered, pyformat
 
     urls = database_urls(scale)
     period = ReportPeriod.parse("monthly", month)
     my = make_url(urls["helpdesk"])
+    # the times as text, as the pipeline reads them (crm_kpis.sources.reading.MYSQL_TIMES_AS_TEXT)
+    mysql_conversions = {t: f for t, f in pymysql.converters.conversions.items() if t not in MYSQL_TIMES_AS_TEXT}
     local = threading.local()
     opened: list[Any] = []
 
@@ -161,7 +163,7 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
             local.pg = adbc.connect(source_session_uri(urls["crm"]), autocommit=True)  # as the pipeline's sessions
             local.my = pymysql.connect(host=my.host, port=my.port or 3306, user=my.username,
                                        password=my.password or "", database=my.database,
-                                       cursorclass=pymysql.cursors.SSCursor)
+                                       cursorclass=pymysql.cursors.SSCursor, conv=mysql_conversions)
             opened.extend((local.pg, local.my))
         return local.pg, local.my
 
@@ -589,14 +591,43 @@ STEPS = {
 }
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """Seconds of CPU the whole machine has spent busy, and waiting on the disk, since boot (Linux's
+    /proc/stat; zeros elsewhere)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / tick, iowait / tick
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and of the children it has waited for (the DAG step's area tasks)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def _child(argv: list[str]) -> int:
-    """`python -m crm_kpis.tools.bench --step NAME ...`: one step, its result as the last line of JSON."""
+    """`python -m crm_kpis.tools.bench --step NAME ...`: one step, its result as the last line of JSON.
+
+    With the step's time, where its CPU went: the step's own processes (Python: reading, checking,
+    computing, fitting) against the rest of the machine's busy time, which during a step is the
+    database servers answering it; and the time the CPUs waited on the disk (spilled sorts)."""
     spec = json.loads(argv[0])
     name = spec.pop("step")
+    machine_before, iowait_before = _machine_cpu()
+    own_before = _own_cpu()
     started = time.perf_counter()
     result = STEPS[name](**spec)
     result.setdefault("seconds", round(time.perf_counter() - started, 2))
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    machine, iowait = _machine_cpu()
+    own = _own_cpu() - own_before
+    result["cpu"] = {"step_processes_seconds": round(own, 1),
+                     "rest_of_machine_seconds": round(max(machine - machine_before - own, 0.0), 1),
+                     "disk_wait_seconds": round(iowait - iowait_before, 1), "cpus": os.cpu_count()}
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print("BENCH-RESULT " + json.dumps(result, default=str), flush=True)
     return 0
@@ -676,6 +707,15 @@ def table(results: dict[str, Any]) -> str:
     if "pdf" in s:
         row("monthly PDF", s["pdf"]["seconds"], s["pdf"]["peak_rss_mb"], f"{s['pdf']['pdf_bytes'] / 1024:.0f} KB",
             False)
+    split = [(label, s[name]["cpu"]) for name, label in (
+        ("floor", "floor"), ("monthly", "monthly"), ("monthly_dag", "monthly, as the DAG runs"),
+        ("sql_baseline", "plain SQL"), ("daily", "daily")) if "cpu" in s.get(name, {})]
+    if split:
+        lines.append(f"where the CPU went ({split[0][1]['cpus']} CPUs; the rest of the machine is the database "
+                     "servers answering the step):")
+        for label, cpu in split:
+            lines.append(f"  {label:<32}step's processes {cpu['step_processes_seconds']:>7.1f} s, rest of the machine "
+                         f"{cpu['rest_of_machine_seconds']:>7.1f} s, waiting on the disk {cpu['disk_wait_seconds']:>6.1f} s")
     if {"monthly", "monthly_dag", "sql_baseline"} <= set(s):
         monthly, dag, b = s["monthly"]["seconds"], s["monthly_dag"]["seconds"], s["sql_baseline"]
         lines.append(f"monthly / floor = {monthly / floor:.2f} (as the DAG runs: {dag / floor:.2f}); "
