@@ -28,10 +28,18 @@ PARAMS = ("p", "q", "gamma")
 
 
 def log_likelihood(params: np.ndarray, x: np.ndarray, zbar: np.ndarray) -> np.ndarray:
+    return _log_likelihood_terms(params, x, zbar, Fixed.of(x, zbar))[0]
+
+
+def _log_likelihood_terms(params: np.ndarray, x: np.ndarray, zbar: np.ndarray,
+                          f: Fixed) -> tuple[np.ndarray, np.ndarray]:
+    """Each repeat buyer's ln L, and ln(γ + x z̄), which the gradient needs too."""
     p, q, gamma = params
     px = p * x
-    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + (px - 1) * np.log(zbar)
-            + px * np.log(x) - (px + q) * np.log(gamma + x * zbar))
+    log_spend = np.log(gamma + x * zbar)
+    value = (f.x.apply(lambda v: gammaln(p * v + q)) - f.x.apply(lambda v: gammaln(p * v)) - gammaln(q)
+             + q * np.log(gamma) + (px - 1) * f.log_zbar + px * f.log_x - (px + q) * log_spend)
+    return value, log_spend
 
 
 def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, zbar: np.ndarray,
@@ -41,15 +49,12 @@ def log_likelihood_and_gradient(params: np.ndarray, x: np.ndarray, zbar: np.ndar
     ∂/∂γ = q/γ − (px+q)/(γ + x z̄).
 
     `fixed`: what does not depend on the parameters (`Fixed.of`), found once per fit: ln z̄ and ln x
-    once, the gamma functions once per distinct x. The same numbers as `log_likelihood`'s."""
+    once, the gamma functions once per distinct x. The value is `log_likelihood`'s sum."""
     p, q, gamma = params
     f = fixed if fixed is not None else Fixed.of(x, zbar)
     px, spend = p * x, gamma + x * zbar
+    value, log_spend = _log_likelihood_terms(params, x, zbar, f)
     psi = f.x.apply(lambda v: digamma(p * v + q))
-    log_gamma_pxq, log_gamma_px = f.x.apply(lambda v: gammaln(p * v + q)), f.x.apply(lambda v: gammaln(p * v))
-    log_spend = np.log(spend)
-    value = (log_gamma_pxq - log_gamma_px - gammaln(q) + q * np.log(gamma) + (px - 1) * f.log_zbar
-             + px * f.log_x - (px + q) * log_spend)  # log_likelihood's terms in its order
     d_p = x * (psi - f.x.apply(lambda v: digamma(p * v)) + f.log_zbar + f.log_x - log_spend)
     d_q = psi - digamma(q) + np.log(gamma) - log_spend
     d_gamma = q / gamma - (px + q) / spend
