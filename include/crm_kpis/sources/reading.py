@@ -278,6 +278,12 @@ atexit.register(close_idle_sessions)
 MYSQL_TIMES_AS_TEXT = frozenset({10, 7, 12, 14})
 
 
+def times_as_text(conversions: dict[Any, Any]) -> dict[Any, Any]:
+    """PyMySQL conversions (a connection's `decoders`, or `pymysql.converters.conversions`) without
+    those of MYSQL_TIMES_AS_TEXT: such values arrive as the server's text."""
+    return {t: f for t, f in conversions.items() if t not in MYSQL_TIMES_AS_TEXT}
+
+
 def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """Read a query's rows from MariaDB/MySQL through PyMySQL's unbuffered cursor, in chunks.
 
@@ -291,7 +297,7 @@ def _read_mysql_unbuffered(engine: Engine, sql: str, params: dict[str, Any]) -> 
     raw = engine.raw_connection()
     conn = raw.driver_connection
     decoders = conn.decoders
-    conn.decoders = {t: f for t, f in decoders.items() if t not in MYSQL_TIMES_AS_TEXT}  # this read's only
+    conn.decoders = times_as_text(decoders)  # this read's only: restored below
     try:
         with conn.cursor(pymysql.cursors.SSCursor) as cursor:
             cursor.execute(query, used)

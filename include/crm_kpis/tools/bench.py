@@ -133,9 +133,10 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
 
     PostgreSQL: the query's result fetched into Arrow columns by the ADBC driver, the fastest read
     there is from Python (the server's binary format, decoded in C++) and the transport the
-    pipeline uses, with no DataFrame built. MariaDB: a streamed SELECT through PyMySQL, times as text as the pipeline reads them. As many
-    extracts at once as the pipeline reads (`parallel_reads`, 2), each thread with its own
-    connections: a floor read one query after the other would not be a floor.
+    pipeline uses, with no DataFrame built. MariaDB: a streamed SELECT through PyMySQL, its times
+    as text as the pipeline reads them. As many extracts at once as the pipeline reads
+    (`parallel_reads`, 2), each thread with its own connections: a floor read one query after the
+    other would not be a floor.
     """
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -147,14 +148,13 @@ def step_floor(scale: float, month: str) -> dict[str, Any]:
     from crm_kpis.periods import ReportPeriod
     from crm_kpis.sources.connections import CRM_CONN_ID, SourceSettings
     from crm_kpis.sources.extracts import EXTRACTS
-    from crm_kpis.sources.reading import MYSQL_TIMES_AS_TEXT, source_session_uri
+    from crm_kpis.sources.reading import source_session_uri, times_as_text
     from crm_kpis.sources.sql_files import load_sql, numbered, pyformat
 
     urls = database_urls(scale)
     period = ReportPeriod.parse("monthly", month)
     my = make_url(urls["helpdesk"])
-    # the times as text, as the pipeline reads them (crm_kpis.sources.reading.MYSQL_TIMES_AS_TEXT)
-    mysql_conversions = {t: f for t, f in pymysql.converters.conversions.items() if t not in MYSQL_TIMES_AS_TEXT}
+    mysql_conversions = times_as_text(pymysql.converters.conversions)  # as the pipeline reads them
     local = threading.local()
     opened: list[Any] = []
 
