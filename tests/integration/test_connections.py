@@ -136,3 +136,45 @@ def test_a_period_before_history_start_fails_with_the_reason(tmp_path, monkeypat
 
 def test_the_default_history_reaches_back_to_2000(monkeypatch):
     assert tasks.period_for("monthly", datetime(2000, 1, 1), datetime(2000, 2, 1)).key == "2000-01"
+
+
+def test_a_task_reads_each_connection_once_and_the_next_task_reads_it_again(monkeypatch, source_file):
+    """Inside a task a lookup is an Execution API request; an area's computation asks for its
+    sources' settings per KPI and extract. Within one task each connection is read once (a missing
+    one too); the next task, or code outside a task, sees a changed connection."""
+    from airflow.sdk import BaseHook
+
+    from crm_kpis.sources import connections
+
+    asked: list[str] = []
+    real = BaseHook.get_connection
+
+    def counting(conn_id, *args, **kwargs):
+        asked.append(conn_id)
+        return real(conn_id, *args, **kwargs)
+
+    monkeypatch.setattr(BaseHook, "get_connection", counting)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps(
+        {"conn_type": "sqlite", "host": str(source_file), "extra": {"timezone": "Europe/Berlin"}}))
+
+    @connections.looked_up_once()
+    def a_task(lookups: int) -> list[str]:
+        zones = [source_settings(CRM_CONN_ID).timezone for _ in range(lookups)]
+        connection_url(CRM_CONN_ID)
+        connections.airflow_connection("no_such_connection")
+        connections.airflow_connection("no_such_connection")
+        with connections.looked_up_once():  # a nested block shares the task's lookups
+            source_settings(CRM_CONN_ID)
+        return zones
+
+    assert a_task(50) == ["Europe/Berlin"] * 50
+    assert asked == [CRM_CONN_ID, "no_such_connection"]  # once each, the missing one remembered too
+
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_DB", json.dumps(
+        {"conn_type": "sqlite", "host": str(source_file), "extra": {"timezone": "America/New_York"}}))
+    asked.clear()
+    assert a_task(3) == ["America/New_York"] * 3  # the next task reads the connection as it is now
+    assert asked == [CRM_CONN_ID, "no_such_connection"]
+    asked.clear()
+    source_settings(CRM_CONN_ID), source_settings(CRM_CONN_ID)  # outside a task: every time
+    assert asked == [CRM_CONN_ID, CRM_CONN_ID]

@@ -39,7 +39,7 @@ from crm_kpis.report import messages
 from crm_kpis.report.context import build_context
 from crm_kpis.report.render import render_template, write_pdf, write_whole
 from crm_kpis.report.what_changed import Mover
-from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for
+from crm_kpis.sources.connections import WAREHOUSE_CONN_ID, engine_for, looked_up_once
 from crm_kpis.sources.errors import SourceConfigError
 from crm_kpis.sources.extracts import EXTRACTS
 
@@ -84,6 +84,7 @@ def report_for(grain: str) -> ReportConfig:
     return load_settings().report_for_grain(grain)
 
 
+@looked_up_once()  # a task's connections, each read once from Airflow
 def compute_and_stage(area: str, grain: str, interval_start: datetime, interval_end: datetime,
                       run_id: str) -> dict[str, Any]:
     """Extract and compute one area's KPIs, and stage them in the warehouse under the run id."""
@@ -105,6 +106,7 @@ class QualityGateFailed(RuntimeError):
     """The period failed a hard data-quality check; nothing was published or sent."""
 
 
+@looked_up_once()  # a task's connections, each read once from Airflow
 def check_quality(grain: str, interval_start: datetime, interval_end: datetime, run_id: str) -> dict[str, Any]:
     """Run the quality gate on the staged period; raise on a hard failure, return the warnings."""
     period = period_for(grain, interval_start, interval_end)
@@ -174,6 +176,7 @@ def _broken_source_policy(settings: Any, grain: str, period: ReportPeriod, run_i
                   chat=settings.alerts_chat).notify({})
 
 
+@looked_up_once()  # a task's connections, each read once from Airflow
 def publish(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
             warnings: list[str] | None = None) -> dict[str, Any]:
     """Swap the period's staged values into kpi_history in one transaction, then bring the KPI
@@ -197,6 +200,7 @@ def _movers(movers: list[Mover], n: int = 2) -> str:
     return ", ".join(f"{m.name} {m.change}" for m in movers[:n])
 
 
+@looked_up_once()  # a task's connections, each read once from Airflow
 def render_report(grain: str, interval_start: datetime, interval_end: datetime,
                   page_size: str = "A4", edition_id: str | None = None) -> dict[str, Any]:
     """Render the period's report (HTML and PDF) and its email bodies from the history: one
@@ -267,6 +271,7 @@ def wants_delivery(deliver_param: str, run_type: str | None) -> bool:
     return deliver_param == "yes"
 
 
+@looked_up_once()  # a task's connections, each read once from Airflow
 def send_report(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
                 deliver_param: str = "auto", resend: bool = False, run_type: str | None = None,
                 run_instance: str | None = None, test_to: str | None = None,
@@ -420,6 +425,7 @@ def fired_alerts(engine: Any, settings: Any, period: ReportPeriod) -> list[Any]:
     return fired
 
 
+@looked_up_once()  # a task's connections, each read once from Airflow
 def send_kpi_alerts(grain: str, interval_start: datetime, interval_end: datetime, run_id: str,
                     deliver_param: str = "auto", run_type: str | None = None,
                     run_instance: str | None = None) -> dict[str, Any]:
@@ -499,6 +505,7 @@ def _settle(pending: list[str], refused: list[str]) -> None:
 
 
 # --- approval -------------------------------------------------------------------------------------------------
+@looked_up_once()  # a task's connections, each read once from Airflow
 def approval_request(grain: str, interval_start: datetime, interval_end: datetime, deliver_param: str = "auto",
                      run_type: str | None = None, test_to: str | None = None,
                      edition_id: str | None = None) -> dict[str, Any]:
