@@ -136,3 +136,18 @@ def test_a_team_auth_manager_with_the_first_admin_from_variables_and_the_officia
     assert init["_AIRFLOW_WWW_USER_PASSWORD"].startswith("${AIRFLOW_ADMIN_PASSWORD:?")
     assert COMPOSE["services"]["flower"]["profiles"] == ["flower"]
     assert COMPOSE["services"]["airflow-cli"]["profiles"] == ["debug"]
+
+
+def test_links_readers_open_without_an_account_are_signed_and_start_at_the_address_given():
+    """Every component signs or checks the PDF links with one required secret (without it the
+    email and chat links would lead to the Airflow login), and makes links with the base URL the
+    operator gives (the TLS proxy's), defaulting to the published UI."""
+    given = {name: f"value-of-{name.lower()}" for name, op, _ in VARIABLE.findall(TEXT) if op == ":?"}
+    assert "CRM_KPIS_LINK_SECRET" in given
+    for base_url, expected in (({}, "http://127.0.0.1:8080"),
+                               ({"AIRFLOW_BASE_URL": "https://airflow.example.com"}, "https://airflow.example.com")):
+        services = yaml.safe_load(interpolate(TEXT, {**given, **base_url}))["services"]
+        for name in AIRFLOW_SERVICES:
+            env = services[name]["environment"]
+            assert env["CRM_KPIS_LINK_SECRET"] == "value-of-crm_kpis_link_secret", name
+            assert env["AIRFLOW__API__BASE_URL"] == expected, name
