@@ -151,3 +151,13 @@ def test_links_readers_open_without_an_account_are_signed_and_start_at_the_addre
             env = services[name]["environment"]
             assert env["CRM_KPIS_LINK_SECRET"] == "value-of-crm_kpis_link_secret", name
             assert env["AIRFLOW__API__BASE_URL"] == expected, name
+
+
+def test_the_readmes_env_recipe_sets_every_required_variable():
+    """`docker compose` refuses to start until each required variable is set: the README's recipe
+    for `.env` must name them all, or a reader following it meets the refusal."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    recipe = re.search(r"cat > \.env <<ENV\n(.*?)\nENV\n", readme, re.S).group(1)
+    written = {line.split("=", 1)[0] for line in recipe.splitlines()}
+    required = {name for name, op, _ in VARIABLE.findall(TEXT) if op == ":?"}
+    assert required <= written, sorted(required - written)
