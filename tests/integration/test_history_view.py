@@ -365,3 +365,25 @@ def test_until_chooses_the_last_period_shown(api, served):
     body = api.get(f"/kpi-history/api/history?kpi={WIN}&grain=monthly&periods=2&until=2026-02-01",
                    cookies=_cookie()).json()
     assert [p["period_start"] for p in body["periods"]] == ["2026-02-01", "2026-01-01"]
+
+
+def test_the_api_gives_money_without_the_binary_noise_of_its_sum(api, served):
+    """0.1 + 0.2 is stored as the float sum gives it (0.30000000000000004); an analyst's CSV and
+    JSON say 0.3, to the 15 significant digits a float holds, and the history keeps the sum."""
+    from crm_kpis.ui.history_view import without_float_noise
+
+    assert without_float_noise(0.1 + 0.2) == 0.3 and repr(0.1 + 0.2) == "0.30000000000000004"
+    assert without_float_noise(1351651.1199999999) == 1351651.12 and without_float_noise(None) is None
+    assert without_float_noise(1 / 3) == 0.333333333333333 and without_float_noise(2.5e-12) == 2.5e-12
+    june = ((kpi_history.c.kpi_id == WIN) & (kpi_history.c.grain == "monthly") & (kpi_history.c.dimension == "")
+            & (kpi_history.c.period_start == date(2026, 6, 1)))
+    with served.begin() as conn:
+        conn.execute(kpi_history.update().where(june).values(value=0.1 + 0.2, numerator=1351651.1199999999))
+    csv_line = api.get(f"/kpi-history/api/history.csv?kpi={WIN}&grain=monthly&periods=1&until=2026-06-01",
+                       cookies=_cookie()).text.splitlines()[1].split(",")
+    assert csv_line[6:8] == ["0.3", "1351651.12"]
+    body = api.get(f"/kpi-history/api/history?kpi={WIN}&grain=monthly&periods=1&until=2026-06-01", cookies=_cookie())
+    assert (body.json()["periods"][0]["value"], body.json()["periods"][0]["numerator"]) == (0.3, 1351651.12)
+    with served.connect() as conn:  # stored as computed
+        stored = conn.execute(kpi_history.select().where(june)).one()
+    assert stored.value == 0.1 + 0.2

@@ -277,9 +277,17 @@ def catalogue(grain: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
+def without_float_noise(number: float | None) -> float | None:
+    """The number to the 15 significant digits a float holds exactly in decimal: a sum of money
+    stored as 1351651.1199999999 (binary rounding in the sum) reaches a BI tool as 1351651.12.
+    The history keeps the value unrounded; this only drops digits no decimal input had."""
+    return None if number is None else float(f"{number:.15g}")
+
+
 def _row_json(r: SeriesRow) -> dict[str, Any]:
     return {"period_start": r.period_start.isoformat(), "period_end": r.period_end and r.period_end.isoformat(),
-            "value": r.value, "numerator": r.numerator, "denominator": r.denominator, "run_id": r.run_id,
+            "value": without_float_noise(r.value), "numerator": without_float_noise(r.numerator),
+            "denominator": without_float_noise(r.denominator), "run_id": r.run_id,
             "computed_at": r.computed_at and r.computed_at.isoformat()}
 
 
@@ -341,8 +349,8 @@ def series_csv(series: Series) -> str:
                 status_text = "stored" if period.period_start in series.lines[member] else "no rows for this member"
             writer.writerow([_label(r.period_start, series.grain), r.period_start.isoformat(), series.kpi.id,
                              series.grain, series.dimension, member,
-                             "" if r.value is None else repr(r.value), "" if r.numerator is None else r.numerator,
-                             "" if r.denominator is None else r.denominator, status_text, r.run_id or "",
+                             *("" if x is None else repr(without_float_noise(x))
+                               for x in (r.value, r.numerator, r.denominator)), status_text, r.run_id or "",
                              r.computed_at.isoformat(sep=" ") if r.computed_at else ""])
     return out.getvalue()
 
