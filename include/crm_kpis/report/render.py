@@ -61,12 +61,11 @@ def write_pdf(html: str, target: Path | ObjectStoragePath, page_size: str = "A4"
 
     Rendered in memory and written in one piece: an object store has no partial files, and a
     reader never sees half a PDF on a local disk either (the send task checks that it exists)."""
-    from weasyprint import CSS, HTML  # heavy import: only when a PDF is made
-
     if page_size not in PAGE_SIZES:
         raise ValueError(f"page size must be A4 or Letter, not {page_size!r}")
-    for name in QUIET_LOGGERS:
+    for name in QUIET_LOGGERS:  # before the import, which parses WeasyPrint's own stylesheets at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
+    from weasyprint import CSS, HTML  # heavy import: only when a PDF is made
     started = time.perf_counter()
     document = HTML(string=html, base_url=str(TEMPLATES_DIR)).render(
         # !important: the report.css page size would otherwise win over this extra sheet
